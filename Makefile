@@ -1,0 +1,32 @@
+# Two commands do all the set-up: `make run` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+
+.PHONY: run test lint bench clean-venv
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	PORTAL_PUBLIC_BASE_URL=$${PORTAL_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/flask --app app init
+	PORTAL_PUBLIC_BASE_URL=$${PORTAL_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check portal tests bench
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/signing.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,66 @@
+"""keiyaku-portal: witness-type e-contracts for Japanese local governments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
+    from portal import cli, db, errors, formatting, security
+    from portal.config import ensure_instance_secrets, load_config
+    from portal.extensions import csrf, htmx, limiter, login_manager, mail
+
+    config = dict(config or {})
+    instance_path = config.pop("INSTANCE_PATH", None)
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    load_config(app, config)
+    ensure_instance_secrets(app)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    security.init_app(app)
+    errors.register_error_handlers(app)
+    formatting.register_filters(app)
+    _register_blueprints(app)
+    cli.register(app)
+
+    @app.context_processor
+    def inject_settings() -> dict[str, Any]:
+        return {
+            "agency_name": app.config["AGENCY_NAME"],
+            "service_name": app.config["SERVICE_NAME"],
+        }
+
+    from portal.mail import worker
+
+    worker.init_app(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal import admin, auth, home, mail
+
+    for module in (home, auth, admin, mail):
+        app.register_blueprint(module.bp)
+    _register_optional(app, "portal.signing")
+    _register_optional(app, "portal.usage_requests")
+    _register_optional(app, "portal.contracts")
+
+
+def _register_optional(app: Flask, package: str) -> None:
+    """Feature packages register themselves through an init_app(app) when present."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        return
+    module = importlib.import_module(package)
+    if hasattr(module, "init_app"):
+        module.init_app(app)

@@ -1,0 +1,7 @@
+"""Administration: staff users, roles, departments."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, template_folder="templates", url_prefix="/admin")
+
+from portal.admin import views  # noqa: E402,F401

@@ -1,0 +1,90 @@
+"""record() is the only way to write the operation log; there is no update or delete API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.audit.actions import AuditAction
+from portal.audit.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a staff user, an external signer (by e-mail), the system or an anonymous visitor."""
+
+    type: str
+    label: str = ""
+    user_id: int | None = None
+
+    @classmethod
+    def staff(cls, user: Any) -> Actor:
+        return cls("staff", user.email, user.id)
+
+    @classmethod
+    def signer(cls, email: str) -> Actor:
+        return cls("signer", email)
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """Where an action came from, as the audit log records it."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+
+SYSTEM = Actor("system", "system")
+ANONYMOUS = Actor("anonymous")
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: AuditAction | str,
+    subject: Any = None,
+    ip: str = "",
+    user_agent: str = "",
+    now: datetime | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """Add an audit row to the session's transaction, so it commits or rolls back with the change."""
+    subject_type, subject_id = _describe(subject)
+    event = AuditEvent(
+        occurred_at=now or clock.now(),
+        action=str(action),
+        actor_type=actor.type,
+        actor_user_id=actor.user_id,
+        actor_label=actor.label[:254],
+        subject_type=subject_type,
+        subject_id=subject_id,
+        ip=ip[:64],
+        user_agent=user_agent[:1000],
+        details=details,
+    )
+    session.add(event)
+    return event
+
+
+def events_for(session: Session, subject: Any) -> list[AuditEvent]:
+    subject_type, subject_id = _describe(subject)
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_id == subject_id)
+        .order_by(AuditEvent.id)
+    )
+    return list(session.scalars(query))
+
+
+def _describe(subject: Any) -> tuple[str, str]:
+    if subject is None:
+        return "", ""
+    if isinstance(subject, tuple):
+        return str(subject[0]), str(subject[1])
+    return getattr(subject, "__tablename__", type(subject).__name__), str(getattr(subject, "id", ""))

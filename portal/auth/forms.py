@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+REQUIRED = "入力してください。"
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Length(max=254)])
+    password = PasswordField("パスワード", validators=[DataRequired(REQUIRED), Length(max=200)])
+
+
+class CodeForm(FlaskForm):
+    code = StringField("確認コード", validators=[DataRequired(REQUIRED), Length(max=20)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True})
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField("パスワード", validators=[DataRequired(REQUIRED), Length(max=200)],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("パスワード（確認）", validators=[DataRequired(REQUIRED), Length(max=200)],
+                            render_kw={"autocomplete": "new-password"})
+
+
+class SetupForm(PasswordForm):
+    name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
+    email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email("メールアドレスの形式が正しくありません。"),
+                                                  Length(max=254)])
+    department = StringField("所属", validators=[DataRequired(REQUIRED), Length(max=100)],
+                             description="例: 総務部 契約課")
+
+
+class UserForm(FlaskForm):
+    email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email("メールアドレスの形式が正しくありません。"),
+                                                  Length(max=254)])
+    name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
+    title = StringField("役職", validators=[Length(max=100)])
+    role = SelectField("役割", validators=[DataRequired(REQUIRED)])
+    department_id = SelectField("所属", coerce=int, validators=[DataRequired(REQUIRED)])
+
+
+class DepartmentForm(FlaskForm):
+    code = StringField("所属コード", validators=[DataRequired(REQUIRED), Length(max=16)],
+                       description="契約番号の先頭に使われます（例: KEIYAKU）")
+    name = StringField("所属名", validators=[DataRequired(REQUIRED), Length(max=100)])
+    kind = SelectField("区分", choices=[("本庁", "本庁"), ("県民局", "県民局"), ("出先事務所", "出先事務所"),
+                                       ("その他", "その他")])

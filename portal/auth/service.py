@@ -1,0 +1,335 @@
+"""Staff accounts: login steps, MFA enrolment, one-time links, user and department administration.
+
+Functions take the session, the actor and `now` explicitly; they flush but never commit.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal import tokens
+from portal.audit.actions import AuditAction
+from portal.audit.service import ANONYMOUS, SYSTEM, Actor, RequestInfo, record
+from portal.auth import passwords, totp
+from portal.auth.models import AccountToken, Department, RecoveryCode, Role, StaffUser
+from portal.errors import DomainError, LinkExpired, NotFound
+
+RECOVERY_CODE_COUNT = 10
+MIN_PASSWORD_LENGTH = 12
+
+
+class LoginFailed(DomainError):
+    pass
+
+
+class AccountLocked(DomainError):
+    status_code = 429
+
+
+class CodeRejected(DomainError):
+    pass
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+def check_password(session: Session, email: str, password: str, *, now: datetime, request: RequestInfo) -> StaffUser:
+    """First login step. Raises LoginFailed (same message for unknown e-mail and wrong password)
+    or AccountLocked."""
+    user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
+    if user is not None:
+        _refuse_if_locked(user, now)
+    if user is None or not passwords.verify_secret(user.password_hash, password):
+        if user is not None:
+            _count_failure(session, user, now, request, step="password")
+        else:
+            record(session, actor=Actor("anonymous", email[:254]), action=AuditAction.LOGIN_FAILED,
+                   ip=request.ip, user_agent=request.user_agent, now=now, step="password", reason="unknown")
+        raise LoginFailed("メールアドレスまたはパスワードが正しくありません。")
+    if not user.is_active:
+        raise LoginFailed("このアカウントは無効になっています。管理者にお問い合わせください。")
+    return user
+
+
+def check_second_factor(session: Session, user: StaffUser, code: str, *, now: datetime, request: RequestInfo) -> str:
+    """Second login step: a TOTP code or an unused recovery code. Returns "totp" or "recovery".
+
+    Raises CodeRejected (wrong, replayed or used-up code) or AccountLocked.
+    """
+    _refuse_if_locked(user, now)
+    code = code.strip()
+    if not user.totp_secret_sealed:
+        raise CodeRejected("確認コードの登録が完了していません。")
+    counter = totp.matching_counter(totp.unseal_secret(user.totp_secret_sealed), code, now)
+    if counter is not None:
+        if user.totp_last_counter is not None and counter <= user.totp_last_counter:
+            _count_failure(session, user, now, request, step="totp-replay")
+            raise CodeRejected("この確認コードは使用済みです。次のコードが表示されるまでお待ちください。")
+        user.totp_last_counter = counter
+        _logged_in(session, user, now, request, method="totp")
+        return "totp"
+    normalized = code.lower().replace(" ", "")
+    if len(normalized) == 11 and normalized[5] == "-":
+        for recovery in user.recovery_codes:
+            if passwords.verify_secret(recovery.code_hash, normalized):
+                if recovery.used_at is not None:
+                    _count_failure(session, user, now, request, step="recovery-reused")
+                    raise CodeRejected("この回復コードは使用済みです。別の回復コードを入力してください。")
+                recovery.used_at = now
+                record(session, actor=Actor.staff(user), action=AuditAction.MFA_RECOVERY_USED, subject=user,
+                       ip=request.ip, user_agent=request.user_agent, now=now)
+                _logged_in(session, user, now, request, method="recovery-code")
+                return "recovery"
+    _count_failure(session, user, now, request, step="totp")
+    raise CodeRejected("確認コードが正しくありません。")
+
+
+def _refuse_if_locked(user: StaffUser, now: datetime) -> None:
+    if user.locked_until and user.locked_until > now:
+        minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
+        raise AccountLocked(
+            f"ログインに続けて失敗したため、アカウントを一時的にロックしています。{minutes}分後に再度お試しください。"
+        )
+
+
+def _count_failure(session: Session, user: StaffUser, now: datetime, request: RequestInfo, step: str) -> None:
+    user.failed_attempts += 1
+    record(session, actor=Actor.staff(user), action=AuditAction.LOGIN_FAILED, subject=user,
+           ip=request.ip, user_agent=request.user_agent, now=now, step=step, attempts=user.failed_attempts)
+    if user.failed_attempts >= current_app.config["LOGIN_MAX_FAILURES"]:
+        minutes = current_app.config["LOGIN_LOCK_MINUTES"]
+        user.locked_until = now + timedelta(minutes=minutes)
+        user.failed_attempts = 0
+        record(session, actor=SYSTEM, action=AuditAction.LOGIN_LOCKED, subject=user,
+               ip=request.ip, user_agent=request.user_agent, now=now, minutes=minutes)
+        session.flush()
+        raise AccountLocked(
+            f"ログインに続けて失敗したため、アカウントを一時的にロックしました。{minutes}分後に再度お試しください。"
+        )
+    session.flush()
+
+
+def slowdown_seconds(user_failures: int) -> float:
+    """Delay before answering a failed attempt: grows with consecutive failures, capped."""
+    return min(current_app.config["LOGIN_SLOWDOWN_SECONDS"] * user_failures, 5.0)
+
+
+def _logged_in(session: Session, user: StaffUser, now: datetime, request: RequestInfo, method: str) -> None:
+    user.failed_attempts = 0
+    user.locked_until = None
+    user.last_login_at = now
+    record(session, actor=Actor.staff(user), action=AuditAction.LOGIN_SUCCEEDED, subject=user,
+           ip=request.ip, user_agent=request.user_agent, now=now, method=method)
+    session.flush()
+
+
+# --- MFA enrolment ------------------------------------------------------------------------------
+
+
+def confirm_totp_enrolment(
+    session: Session, user: StaffUser, secret: str, code: str, *, now: datetime, request: RequestInfo
+) -> list[str]:
+    """Store the TOTP secret once the person proved they can read it; return new recovery codes
+    (shown once, stored hashed). Raises CodeRejected when the code does not match."""
+    counter = totp.matching_counter(secret, code, now)
+    if counter is None:
+        raise CodeRejected("確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。")
+    user.totp_secret_sealed = totp.seal_secret(secret)
+    user.totp_last_counter = counter
+    user.mfa_enrolled_at = now
+    codes = _replace_recovery_codes(user)
+    record(session, actor=Actor.staff(user), action=AuditAction.MFA_ENROLLED, subject=user,
+           ip=request.ip, user_agent=request.user_agent, now=now)
+    session.flush()
+    return codes
+
+
+def _replace_recovery_codes(user: StaffUser) -> list[str]:
+    codes = [f"{secrets.token_hex(3)[:5]}-{secrets.token_hex(3)[:5]}" for _ in range(RECOVERY_CODE_COUNT)]
+    user.recovery_codes.clear()
+    user.recovery_codes.extend(RecoveryCode(code_hash=passwords.hash_secret(code)) for code in codes)
+    return codes
+
+
+def set_password(session: Session, user: StaffUser, password: str, confirm: str, *, now: datetime) -> None:
+    """Raises DomainError when the password is too short or the two entries differ."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(f"パスワードは{MIN_PASSWORD_LENGTH}文字以上にしてください。")
+    if password != confirm:
+        raise DomainError("確認用パスワードが一致しません。")
+    user.password_hash = passwords.hash_secret(password)
+    record(session, actor=Actor.staff(user), action=AuditAction.PASSWORD_SET, subject=user, now=now)
+    session.flush()
+
+
+# --- one-time links -----------------------------------------------------------------------------
+
+
+def issue_account_token(session: Session, purpose: str, user: StaffUser | None, *, now: datetime) -> str:
+    """Return the full URL of a new one-time link; only its hash is stored."""
+    hours = current_app.config["SETUP_TOKEN_HOURS" if purpose == "setup" else "ENROLMENT_TOKEN_HOURS"]
+    token, token_hash = tokens.new_token()
+    session.add(AccountToken(token_hash=token_hash, purpose=purpose, user_id=user.id if user else None,
+                             created_at=now, expires_at=now + timedelta(hours=hours)))
+    session.flush()
+    endpoint = "auth.setup" if purpose == "setup" else "auth.enrol"
+    path = url_for(endpoint, token=token)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def open_account_token(session: Session, token: str, purpose: str, *, now: datetime) -> AccountToken:
+    """Raises NotFound for an unknown or used link and LinkExpired after its expiry."""
+    row = session.scalar(select(AccountToken).where(AccountToken.token_hash == tokens.hash_token(token),
+                                                    AccountToken.purpose == purpose))
+    if row is None or row.used_at is not None:
+        raise NotFound("このリンクは無効か、すでに使用されています。管理者に新しいリンクの発行を依頼してください。")
+    if row.expires_at <= now:
+        raise LinkExpired("このリンクの有効期限が切れています。管理者に新しいリンクの発行を依頼してください。")
+    return row
+
+
+def admin_exists(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.role == Role.ADMIN)) > 0
+
+
+def first_run_setup_url(session: Session, *, now: datetime) -> str | None:
+    """A fresh one-time setup link while no admin exists, else None."""
+    if admin_exists(session):
+        return None
+    return issue_account_token(session, "setup", None, now=now)
+
+
+def complete_setup(session: Session, token_row: AccountToken, *, email: str, name: str, department_name: str,
+                   password: str, confirm: str, now: datetime, request: RequestInfo) -> StaffUser:
+    """Create the first admin from the setup link. Raises DomainError if an admin already exists."""
+    if admin_exists(session):
+        raise DomainError("管理者はすでに登録されています。ログインしてください。")
+    department = find_or_create_department(session, department_name, now=now)
+    user = _new_user(session, email=email, name=name, role=Role.ADMIN, department=department, title="", now=now)
+    set_password(session, user, password, confirm, now=now)
+    token_row.used_at = now
+    record(session, actor=Actor.staff(user), action=AuditAction.SETUP_COMPLETED, subject=user,
+           ip=request.ip, user_agent=request.user_agent, now=now)
+    session.flush()
+    return user
+
+
+# --- administration -----------------------------------------------------------------------------
+
+
+def find_or_create_department(session: Session, name_or_code: str, *, now: datetime) -> Department:
+    name_or_code = name_or_code.strip()
+    if not name_or_code:
+        raise DomainError("所属を入力してください。")
+    found = session.scalar(
+        select(Department).where((Department.code == name_or_code) | (Department.name == name_or_code))
+    )
+    if found:
+        return found
+    count = session.scalar(select(func.count()).select_from(Department)) or 0
+    department = Department(code=f"D{count + 1:03d}", name=name_or_code, created_at=now)
+    session.add(department)
+    session.flush()
+    record(session, actor=SYSTEM, action=AuditAction.DEPARTMENT_CREATED, subject=department, now=now,
+           name=department.name)
+    return department
+
+
+def save_department(session: Session, department: Department | None, *, code: str, name: str, kind: str,
+                    actor: StaffUser, now: datetime) -> Department:
+    """Create or rename a department. Raises DomainError on a duplicate code."""
+    clash = session.scalar(select(Department).where(Department.code == code))
+    if clash is not None and clash is not department:
+        raise DomainError(f"所属コード「{code}」はすでに使われています。")
+    action = AuditAction.DEPARTMENT_UPDATED if department else AuditAction.DEPARTMENT_CREATED
+    if department is None:
+        department = Department(code=code, name=name, kind=kind, created_at=now)
+        session.add(department)
+    else:
+        department.code, department.name, department.kind = code, name, kind
+    session.flush()
+    record(session, actor=Actor.staff(actor), action=action, subject=department, now=now,
+           code=code, name=name, kind=kind)
+    return department
+
+
+def _new_user(session: Session, *, email: str, name: str, role: Role, department: Department, title: str,
+              now: datetime) -> StaffUser:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise DomainError("メールアドレスの形式が正しくありません。") from None
+    if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.lower())):
+        raise DomainError(f"{email} はすでに登録されています。")
+    user = StaffUser(email=email, name=name.strip(), role=role, department=department, title=title.strip(),
+                     created_at=now)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_user(session: Session, *, email: str, name: str, role: Role, department: Department, title: str,
+                actor: StaffUser | None, now: datetime) -> tuple[StaffUser, str]:
+    """Create an account without password or MFA and return it with its one-time enrolment link."""
+    user = _new_user(session, email=email, name=name, role=role, department=department, title=title, now=now)
+    record(session, actor=Actor.staff(actor) if actor else SYSTEM, action=AuditAction.USER_CREATED,
+           subject=user, now=now, email=user.email, role=str(role), department=department.name)
+    return user, issue_account_token(session, "enrol", user, now=now)
+
+
+def update_user(session: Session, user: StaffUser, *, name: str, title: str, role: Role, department: Department,
+                actor: StaffUser, now: datetime) -> None:
+    """Raises DomainError when an admin would remove the last admin."""
+    if user.role == Role.ADMIN and role != Role.ADMIN and _active_admins(session) <= 1:
+        raise DomainError("最後の管理者の役割は変更できません。")
+    before = {"name": user.name, "title": user.title, "role": str(user.role), "department": user.department.name}
+    user.name, user.title, user.role, user.department = name, title, role, department
+    record(session, actor=Actor.staff(actor), action=AuditAction.USER_UPDATED, subject=user, now=now,
+           before=before, after={"name": name, "title": title, "role": str(role), "department": department.name})
+    session.flush()
+
+
+def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffUser, now: datetime) -> None:
+    """Raises DomainError when disabling oneself or the last admin."""
+    if not active and user.id == actor.id:
+        raise DomainError("自分自身のアカウントは無効にできません。")
+    if not active and user.role == Role.ADMIN and _active_admins(session) <= 1:
+        raise DomainError("最後の管理者は無効にできません。")
+    user.is_active = active
+    record(session, actor=Actor.staff(actor), now=now, subject=user,
+           action=AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED)
+    session.flush()
+
+
+def reset_mfa(session: Session, user: StaffUser, *, actor: StaffUser, now: datetime) -> str:
+    """Forget the user's TOTP and recovery codes; return a new enrolment link."""
+    user.totp_secret_sealed = None
+    user.totp_last_counter = None
+    user.mfa_enrolled_at = None
+    user.recovery_codes.clear()
+    record(session, actor=Actor.staff(actor), action=AuditAction.MFA_RESET, subject=user, now=now)
+    session.flush()
+    return issue_account_token(session, "enrol", user, now=now)
+
+
+def _active_admins(session: Session) -> int:
+    query = select(func.count()).select_from(StaffUser).where(StaffUser.role == Role.ADMIN, StaffUser.is_active)
+    return session.scalar(query) or 0
+
+
+def get_user(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound("ユーザーが見つかりません。")
+    return user
+
+
+__all__ = ["ANONYMOUS", "AccountLocked", "CodeRejected", "LoginFailed", "RequestInfo"]

@@ -1,0 +1,115 @@
+"""flask --app app <command>: init, db upgrade/check, users create, worker."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from portal import clock, db
+from portal.db import DatabaseUnavailable, check_connection
+
+db_cli = AppGroup("db", help="データベースのマイグレーション")
+users_cli = AppGroup("users", help="職員アカウントの管理")
+
+
+def _connected() -> None:
+    try:
+        check_connection(db.engine())
+    except DatabaseUnavailable as exc:
+        click.echo(f"エラー: {exc}", err=True)
+        sys.exit(2)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations."""
+    from portal import migrate
+
+    _connected()
+    with db.engine().begin() as connection:
+        migrate.upgrade(connection)
+    click.echo("データベースを最新の状態にしました。")
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrations disagree."""
+    from portal import migrate
+
+    _connected()
+    with db.engine().connect() as connection:
+        migrate.check(connection)
+    click.echo("モデルとマイグレーションは一致しています。")
+
+
+@click.command("init")
+def init_command() -> None:
+    """Prepare instance/, migrate, and print the first-run setup URL when no admin exists."""
+    from portal import migrate
+    from portal.auth import service as auth_service
+
+    _connected()
+    with db.engine().begin() as connection:
+        migrate.upgrade(connection)
+    session = db.db()
+    url = auth_service.first_run_setup_url(session, now=clock.now())
+    session.commit()
+    if url:
+        bar = "=" * 72
+        click.echo(f"{bar}\n管理者が未登録です。次のURLを開いて最初の管理者を登録してください（一度だけ有効）:\n  {url}\n{bar}")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "staff", "approver", "auditor"]))
+@click.option("--department", required=True, help="所属の名前またはコード（なければ作成）")
+@click.option("--title", default="")
+def users_create(email: str, name: str, role: str, department: str, title: str) -> None:
+    """Create a staff user and print a one-time enrolment link (set password, enrol TOTP)."""
+    from portal.auth import service as auth_service
+    from portal.auth.models import Role
+    from portal.errors import DomainError
+
+    _connected()
+    session = db.db()
+    try:
+        dept = auth_service.find_or_create_department(session, department, now=clock.now())
+        user, link = auth_service.create_user(
+            session, email=email, name=name, role=Role(role), department=dept, title=title,
+            actor=None, now=clock.now(),
+        )
+    except DomainError as exc:
+        session.rollback()
+        click.echo(f"エラー: {exc.message}", err=True)
+        sys.exit(1)
+    session.commit()
+    click.echo(f"{user.name} <{user.email}> を作成しました。登録用リンク（一度だけ有効）:\n  {link}")
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="一度だけ処理して終了")
+def worker_command(once: bool) -> None:
+    """Deliver the mail outbox (and later: reminders, link expiry) in a loop."""
+    from portal.mail.service import deliver_pending
+
+    _connected()
+    interval = current_app.config["OUTBOX_POLL_SECONDS"]
+    while True:
+        sent = deliver_pending()
+        if sent:
+            click.echo(f"{sent} 通送信しました")
+        if once:
+            return
+        time.sleep(interval)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(init_command)
+    app.cli.add_command(worker_command)

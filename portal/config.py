@@ -1,0 +1,108 @@
+"""Settings: defaults in code → instance/config.py → PORTAL_* environment → the test mapping.
+
+Every key is documented in docs/settings.md. Secrets are never defaults: they are generated into
+instance/ at first start (mode 0600) by ensure_instance_secrets().
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # Identity shown in mails, pages and certificates.
+    "AGENCY_NAME": "岡山県",
+    "SERVICE_NAME": "けいやくポータル",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "CONTACT_PHONE": "",
+    "CONTACT_HOURS": "平日 8:30-17:15",
+    "CONTACT_EMAIL": "",
+    # Database: empty means SQLite in instance/portal.sqlite3.
+    "DATABASE_URL": "",
+    # Mail: empty MAIL_SERVER keeps mails in the outbox, readable on the 送信メール page.
+    "MAIL_SERVER": "",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": "",
+    "MAIL_FROM_ADDRESS": "noreply@example.jp",
+    "MAIL_TIMEOUT": 10,
+    "MAIL_MAX_ATTEMPTS": 8,
+    "MAIL_RETRY_BASE_SECONDS": 30,
+    "OUTBOX_WORKER": True,
+    "OUTBOX_POLL_SECONDS": 15,
+    # Staff login hardening.
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 15,
+    "LOGIN_SLOWDOWN_SECONDS": 1.0,
+    "SETUP_TOKEN_HOURS": 24,
+    "ENROLMENT_TOKEN_HOURS": 72,
+    # Documents.
+    "STORAGE_BACKEND": "local",
+    "PDF_MAX_BYTES": 50 * 1024 * 1024,
+    "MAX_CONTENT_LENGTH": 110 * 1024 * 1024,
+    # Signing (see docs/signing.md).
+    "SIGNING_BACKEND": "local",
+    "SIGNING_PKCS12_PATH": "",
+    "SIGNING_PKCS12_PASSPHRASE": "",
+    "SIGNING_PKCS11_MODULE": "",
+    "SIGNING_PKCS11_TOKEN_LABEL": "",
+    "SIGNING_PKCS11_KEY_LABEL": "",
+    "SIGNING_PKCS11_PIN": "",
+    "TSA_URL": "",
+    "TSA_USERNAME": "",
+    "TSA_PASSWORD": "",
+    "TSA_ACCREDITED_URLS": [],
+    # Free-mail domains refused for signers (R11).
+    "FREE_MAIL_DOMAINS": [],
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "TIMEZONE": "Asia/Tokyo",
+}
+
+SECRET_FILES = {"SECRET_KEY": "secret_key", "MASTER_KEY": "master_key"}
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config in the documented order and resolve instance-relative paths."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("PORTAL")
+    if test_config:
+        app.config.from_mapping(test_config)
+    instance = Path(app.instance_path)
+    app.config.setdefault("STORAGE_DIR", str(instance / "files"))
+    app.config.setdefault("PKI_DIR", str(instance / "pki"))
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'portal.sqlite3'}"
+    if not app.config["MAIL_DEFAULT_SENDER"]:
+        app.config["MAIL_DEFAULT_SENDER"] = (app.config["SERVICE_NAME"], app.config["MAIL_FROM_ADDRESS"])
+
+
+def ensure_instance_secrets(app: Flask) -> None:
+    """Create instance/ and generate missing secrets there with mode 0600.
+
+    A secret already given by configuration (PORTAL_SECRET_KEY, the test mapping) wins.
+    """
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    for key, filename in SECRET_FILES.items():
+        if app.config.get(key):
+            continue
+        path = instance / filename
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        app.config[key] = path.read_text().strip()

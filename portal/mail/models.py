@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import Base, str_enum_type
+from portal.types import UTCDateTime, intpk, utc_datetime
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # waiting for (another) delivery attempt
+    SENDING = "sending"  # claimed by a deliverer
+    SENT = "sent"
+    HELD = "held"  # no SMTP server configured: kept for the 送信メール page
+    FAILED = "failed"  # gave up after MAIL_MAX_ATTEMPTS
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[intpk]
+    template: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(254), index=True)
+    recipient_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[OutboxStatus] = mapped_column(str_enum_type(OutboxStatus), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[utc_datetime]
+    next_attempt_at: Mapped[utc_datetime] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,55 @@
+"""Access rules: roles per view, security headers on every response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, abort
+from portal.audit.service import RequestInfo
+from flask_login import current_user
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Allow only logged-in, active staff with one of the roles (admin always passes)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            from portal.extensions import login_manager
+
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role != "admin" and current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def add_security_headers(response: Response) -> Response:
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(add_security_headers)
+
+
+def request_info() -> RequestInfo:
+    """IP and user agent of the current request for the audit log (ProxyFix sets remote_addr)."""
+    from flask import request
+
+    return RequestInfo(ip=request.remote_addr or "", user_agent=request.user_agent.string[:1000])

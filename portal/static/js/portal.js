@@ -1,0 +1,23 @@
+// Small behaviours on top of htmx: visible errors instead of silent failures.
+(function () {
+  "use strict";
+  function showError(message) {
+    var box = document.getElementById("htmx-error");
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (status === 422) return;
+    showError("エラーが発生しました（" + status + "）。時間をおいて再度お試しください。");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showError("通信できませんでした。ネットワーク接続を確認して再度お試しください。");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("htmx-error");
+    if (box) box.hidden = true;
+  });
+})();

@@ -1,0 +1,160 @@
+"""Fixtures: a real database per dialect (SQLite always, PostgreSQL when PORTAL_TEST_POSTGRES_URL is
+set), migrated once by alembic; a fresh app per test; real login through password and TOTP.
+
+Tests commit for real (the browser and SMTP tests need other threads to see the data); every table
+is emptied after each test instead of rolling back a savepoint.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from portal import clock, create_app, migrate
+from portal.db import Base, make_engine
+
+IN_CI = os.environ.get("CI") == "true"
+POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
+TEST_MASTER_KEY = "00" * 31 + "01"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with a reason on a developer laptop; fail under CI=true, where every part must be there."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required component missing under CI: {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed (apt-get install the package listed in README)")
+    return path or ""
+
+
+def _dialects() -> list[str]:
+    return ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(scope="session", params=_dialects())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
+        _migrate(url)
+        yield url
+        return
+    base = make_url(POSTGRES_URL)
+    name = f"keiyaku_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        migrate.upgrade(connection)
+    engine.dispose()
+
+
+def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "insecure-test-key",
+        "MASTER_KEY": TEST_MASTER_KEY,
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 64,
+        "LOGIN_SLOWDOWN_SECONDS": 0,
+        "RATELIMIT_ENABLED": False,
+        "OUTBOX_WORKER": False,
+        "MAIL_SERVER": "",
+        "PUBLIC_BASE_URL": "http://localhost",
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """Per-test overrides; a test changes settings by overriding this fixture or updating the dict."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
+    application = create_app(test_config(database_url, tmp_path / "instance", **app_config))
+    yield application
+    clock.freeze(None)
+    engine = application.extensions["portal.engine"]
+    _empty_tables(engine)
+    engine.dispose()
+
+
+def _empty_tables(engine: Any) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session on the test database, for factories and assertions.
+
+    No app context stays pushed: requests from the test client must each get their own `g`.
+    Code that needs one (a service called directly) uses `with app.app_context():`.
+    """
+    factory = app.extensions["portal.session_factory"]
+    with factory() as db_session:
+        db_session.info["app"] = app
+        yield db_session
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1) or match.group(2)
+
+
+def post_form(client: FlaskClient, url: str, data: dict[str, Any], page: str | None = None, **kwargs: Any) -> Any:
+    """GET the page (or `page`) for its CSRF token, then POST the form like a browser."""
+    token = csrf_from(client.get(page or url).get_data(as_text=True))
+    return client.post(url, data={"csrf_token": token, **data}, **kwargs)
+
+
+from tests.factories import login_as, make_department, make_staff  # noqa: E402,F401
