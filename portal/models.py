@@ -5,6 +5,7 @@ import importlib.util
 
 from portal.audit import models as audit_models  # noqa: F401
 from portal.auth import models as auth_models  # noqa: F401
+from portal.counterparties import models as counterparty_models  # noqa: F401
 from portal.mail import models as mail_models  # noqa: F401
 
 for _package in (
