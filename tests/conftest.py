@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock, create_app, migrate
 from portal.db import Base, make_engine
+from tests.services.smtp import SmtpServer
 
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
@@ -99,9 +100,24 @@ def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str
 
 
 @pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback; `smtp_server.inbox.messages` holds what arrived."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def app_config() -> dict[str, Any]:
     """Per-test overrides; a test changes settings by overriding this fixture or updating the dict."""
     return {}
+
+
+@pytest.fixture
+def mail_app_config(smtp_server: SmtpServer) -> dict[str, Any]:
+    """Use as `app_config` (override the fixture in a module) to deliver to the test SMTP server."""
+    return dict(smtp_server.settings)
 
 
 @pytest.fixture
