@@ -1,0 +1,268 @@
+"""PAdES signatures by the service key: B-T per approval, B-LTA at completion.
+
+Every change is an incremental update: earlier revisions, and the signatures over
+them, stay byte-for-byte intact.  On any failure nothing is returned and an output
+stream given by the caller is truncated back to where it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import BinaryIO, TypeVar, overload
+
+import aiohttp
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfReadError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.general import SigningError as PyhankoSigningError
+from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation import DocumentSecurityStore, collect_validation_info
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import (
+    InsufficientRevinfoError,
+    PathBuildingError,
+    PathValidationError,
+    RevokedError,
+)
+from pyhanko_certvalidator.fetchers.api import Fetchers
+
+from . import aio
+from .cms import TimestampMismatch
+from .context import SigningContext
+from .errors import (
+    CertificateExpired,
+    RevocationUnavailable,
+    SigningError,
+    SigningKeyUnavailable,
+    TimestampUnavailable,
+)
+from .inputs import as_stream, open_checked
+from .signer import Signer
+from .tsa import LocalTsa
+from .verification import SignatureReport, VerificationReport
+from .verification import verify as _verify
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+LOCATION = "日本"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One person's approval, written into the signature's /Reason."""
+
+    name: str
+    email: str
+    approved_at: dt.datetime
+
+    def reason(self) -> str:
+        """「{氏名} 様 {メールアドレス} が {YYYY-MM-DD HH:MM:SS +09:00} JST に承認しました」"""
+        when = self.approved_at.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
+        return f"{self.name} 様 {self.email} が {when} +09:00 JST に承認しました"
+
+
+def _is_timestamp_failure(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(
+            exc,
+            TimestampRequestError
+            | TimestampMismatch
+            | aiohttp.ClientError
+            | asyncio.TimeoutError
+            | ConnectionError,
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def _run_producing(make: Callable[[BinaryIO], Awaitable[None]], output: BinaryIO | None) -> bytes | None:
+    """Run a writing coroutine; on failure leave ``output`` as it was and re-raise."""
+    target = output if output is not None else io.BytesIO()
+    start = target.tell()
+    try:
+        aio.run(make(target))
+    except BaseException:
+        target.seek(start)
+        target.truncate()
+        raise
+    if output is None:
+        return target.getvalue()  # type: ignore[attr-defined]
+    return None
+
+
+def _field_name(reader: PdfFileReader, prefix: str) -> str:
+    existing = {name for name, _, _ in fields.enumerate_sig_fields(reader)}
+    number = len(existing) + 1
+    while f"{prefix}{number}" in existing:
+        number += 1
+    return f"{prefix}{number}"
+
+
+def _check_certificate(signer: Signer, now: dt.datetime) -> None:
+    validity = signer.certificate["tbs_certificate"]["validity"]
+    if not validity["not_before"].native <= now <= validity["not_after"].native:
+        raise CertificateExpired()
+
+
+@overload
+def sign_approval(
+    pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None
+) -> bytes: ...
+@overload
+def sign_approval(
+    pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None, output: BinaryIO
+) -> None: ...
+def sign_approval(
+    pdf: bytes | BinaryIO,
+    approval: Approval,
+    *,
+    context: SigningContext | None = None,
+    output: BinaryIO | None = None,
+) -> bytes | None:
+    """Add one invisible PAdES B-T signature by the service key, incrementally.
+
+    Returns the signed PDF, or writes it to ``output`` (then returns None).
+    Raises an InvalidPdf subclass for input that cannot be signed,
+    TimestampUnavailable, SigningKeyUnavailable or CertificateExpired; on any error
+    nothing is returned and ``output`` is left as it was.
+    """
+    ctx = context or _default_context()
+    stream = as_stream(pdf)
+    reader = open_checked(stream, max_bytes=ctx.max_bytes)
+    _check_certificate(ctx.signer, dt.datetime.now(dt.UTC))
+    metadata = signers.PdfSignatureMetadata(
+        field_name=_field_name(reader, "Signature"),
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=approval.reason(),
+        location=LOCATION,
+    )
+
+    template = ctx.cms_template()
+
+    async def make(out: BinaryIO) -> None:
+        writer = IncrementalPdfFileWriter(stream, strict=False)
+        pdf_signer = signers.PdfSigner(metadata, signer=template.signer)
+        prepared, _, written = await pdf_signer.async_digest_doc_for_signing(
+            writer, bytes_reserved=ctx.reserved_sizes()[0], output=out
+        )
+        signature_cms = await template.build(prepared.document_digest, ctx.tsa.timestamper)
+        await PdfTBSDocument.async_finish_signing(written, prepared, signature_cms)
+
+    try:
+        return _run_producing(make, output)
+    except SigningError:
+        raise
+    except Exception as exc:
+        raise _translate(exc) from exc
+
+
+def _translate(exc: Exception) -> SigningError:
+    if _is_timestamp_failure(exc):
+        return TimestampUnavailable()
+    if isinstance(exc, InsufficientRevinfoError | RevokedError):
+        return RevocationUnavailable()
+    module = type(exc).__module__
+    if module.startswith("pkcs11") or "PKCS11" in type(exc).__name__:
+        return SigningKeyUnavailable()
+    if isinstance(exc, PyhankoSigningError | PdfReadError | ValueError):
+        # pyhanko wraps a TSA's unparseable answer in these; the chain says which.
+        if _is_timestamp_failure(exc) or "imestamp" in str(exc):
+            return TimestampUnavailable()
+    return SigningError(f"電子署名を付与できませんでした（{type(exc).__name__}）。")
+
+
+def _validation_context(
+    ctx: SigningContext, fetchers: Fetchers, *, require_revinfo: bool
+) -> ValidationContext:
+    return ValidationContext(
+        trust_roots=ctx.trust_roots,
+        allow_fetching=True,
+        revocation_mode="require" if require_revinfo else "soft-fail",
+        fetchers=fetchers,
+    )
+
+
+@overload
+def finalize(pdf: bytes | BinaryIO, *, context: SigningContext | None = None) -> bytes: ...
+@overload
+def finalize(pdf: bytes | BinaryIO, *, context: SigningContext | None = None, output: BinaryIO) -> None: ...
+def finalize(
+    pdf: bytes | BinaryIO,
+    *,
+    context: SigningContext | None = None,
+    output: BinaryIO | None = None,
+) -> bytes | None:
+    """Make the signed PDF long-term verifiable: PAdES B-LTA.
+
+    One incremental update adds a DSS holding the certificates and CRLs for every
+    signature and timestamp in the file (and for the built-in TSA), then a
+    document timestamp covers it all.
+    Raises RevocationUnavailable when a CRL cannot be fetched, TimestampUnavailable,
+    or SigningError when a certificate does not chain to the configured roots.
+    """
+    ctx = context or _default_context()
+    stream = as_stream(pdf)
+    open_checked(stream, max_bytes=ctx.max_bytes)
+
+    async def make(out: BinaryIO) -> None:
+        writer = IncrementalPdfFileWriter(stream, strict=False)
+        async with ctx.fetcher_backend_factory() as fetchers:
+            vc = _validation_context(ctx, fetchers, require_revinfo=True)
+            paths = []
+            for embedded in writer.prev.embedded_signatures:
+                paths.extend(await collect_validation_info(embedded, vc))
+            tsa = ctx.tsa.timestamper
+            if isinstance(tsa, LocalTsa):
+                validator = CertificateValidator(tsa.tsa_cert, validation_context=vc)
+                paths.append(await validator.async_validate_usage(set(), {"time_stamping"}))
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer, sig_contents=None, paths=paths, validation_context=vc
+            )
+        await signers.PdfTimeStamper(
+            tsa, field_name=_field_name(writer.prev, "DocTimeStamp")
+        ).async_timestamp_pdf(writer, "sha256", bytes_reserved=ctx.reserved_sizes()[1], output=out)
+
+    try:
+        return _run_producing(make, output)
+    except SigningError:
+        raise
+    except (PathBuildingError, PathValidationError) as exc:
+        if isinstance(exc, InsufficientRevinfoError | RevokedError):
+            raise RevocationUnavailable() from exc
+        raise SigningError("署名の証明書を信頼済みのルート証明書まで検証できませんでした。") from exc
+    except Exception as exc:
+        raise _translate(exc) from exc
+
+
+def _default_context() -> SigningContext:
+    from .service import get_context
+
+    return get_context()
+
+
+def verify(pdf: bytes | BinaryIO, *, context: SigningContext | None = None) -> VerificationReport:
+    """Validate every signature and document timestamp in ``pdf``.
+
+    Raises NotAPdf, TruncatedPdf or PdfTooLarge when the file cannot be read;
+    problems with signatures are reported, not raised.
+    """
+    return _verify(pdf, context=context or _default_context())
+
+
+__all__ = [
+    "Approval",
+    "SignatureReport",
+    "SigningContext",
+    "VerificationReport",
+    "finalize",
+    "sign_approval",
+    "verify",
+]

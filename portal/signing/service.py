@@ -1,0 +1,258 @@
+"""Builds the configured signer, TSA and trust roots from plain settings, once per process.
+
+create_app() calls ``configure(app.config)``; sign_approval(), finalize() and verify()
+then use ``get_context()``.  Settings read (defaults in ``DEFAULTS``):
+
+SIGNING_BACKEND            "local" (built-in PKI) | "pkcs12" | "pkcs11"
+SIGNING_PKCS12_PATH, SIGNING_PKCS12_PASSPHRASE
+SIGNING_PKCS11_MODULE, SIGNING_PKCS11_TOKEN_LABEL, SIGNING_PKCS11_KEY_LABEL, SIGNING_PKCS11_PIN
+SIGNING_PKCS11_CERT_PATH   PEM certificate of the HSM key when it is not stored in the token
+SIGNING_CHAIN_PATH         PEM bundle of issuer certificates to embed (PKCS#11)
+SIGNING_TRUST_ROOTS        PEM files of extra trusted roots (the local root is always trusted)
+TSA_URL                    empty: the built-in TSA, in-process
+TSA_USERNAME, TSA_PASSWORD, TSA_TIMEOUT, TSA_ACCREDITED_URLS
+PDF_MAX_BYTES, PKI_DIR, PUBLIC_BASE_URL, AGENCY_NAME, SERVICE_NAME, SIGNING_CERT_YEARS
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+
+from . import pki as local_pki
+from .context import SigningContext
+from .revocation import LocalCrlSource, LocalFirstFetcherBackend
+from .signer import KeyInMemorySigner, Pkcs11Signer, Signer, load_pkcs12_signer
+from .tsa import HttpTsa, LocalTsa, TimestampClient, to_asn1_cert
+
+DEFAULTS: dict[str, Any] = {
+    "SIGNING_BACKEND": "local",
+    "SIGNING_PKCS12_PATH": "",
+    "SIGNING_PKCS12_PASSPHRASE": "",
+    "SIGNING_PKCS11_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
+    "SIGNING_PKCS11_TOKEN_LABEL": "",
+    "SIGNING_PKCS11_KEY_LABEL": "",
+    "SIGNING_PKCS11_PIN": "",
+    "SIGNING_PKCS11_CERT_PATH": "",
+    "SIGNING_CHAIN_PATH": "",
+    "SIGNING_TRUST_ROOTS": [],
+    "SIGNING_CERT_YEARS": 2,
+    "TSA_URL": "",
+    "TSA_USERNAME": "",
+    "TSA_PASSWORD": "",
+    "TSA_TIMEOUT": 10,
+    "TSA_ACCREDITED_URLS": [],
+    "PDF_MAX_BYTES": 100 * 1024 * 1024,
+    "PKI_DIR": "instance/pki",
+    "PUBLIC_BASE_URL": "http://localhost:5000",
+    "AGENCY_NAME": "",
+    "SERVICE_NAME": "電子契約サービス",
+}
+
+_lock = threading.Lock()
+_configured: tuple[tuple[Any, ...], SigningContext] | None = None
+
+
+class SigningNotConfigured(RuntimeError):
+    """get_context() was called before configure()."""
+
+
+def _setting(settings: Mapping[str, Any], key: str) -> Any:
+    return settings.get(key, DEFAULTS[key])
+
+
+def _cache_key(settings: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(
+        tuple(value) if isinstance(value, list) else value
+        for value in (_setting(settings, key) for key in DEFAULTS)
+    )
+
+
+def local_crl_source(pki: local_pki.LocalPki) -> LocalCrlSource:
+    """Serve our own CRL URL from the PKI directory, without HTTP."""
+    own_url = pki.crl_url
+
+    def source(url: str) -> bytes | None:
+        return local_pki.current_crl(pki) if url == own_url else None
+
+    return source
+
+
+def ensure_pki(settings: Mapping[str, Any]) -> local_pki.LocalPki:
+    """Create (first start) or load the built-in PKI in PKI_DIR."""
+    return local_pki.ensure_local_pki(
+        _setting(settings, "PKI_DIR"),
+        agency_name=_setting(settings, "AGENCY_NAME") or _setting(settings, "SERVICE_NAME"),
+        service_name=_setting(settings, "SERVICE_NAME"),
+        base_url=_setting(settings, "PUBLIC_BASE_URL"),
+        signing_years=int(_setting(settings, "SIGNING_CERT_YEARS")),
+    )
+
+
+def _read_pem_certs(path: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(Path(path).read_bytes()) if path else []
+
+
+def _build_signer(settings: Mapping[str, Any], pki: local_pki.LocalPki) -> Signer:
+    backend = _setting(settings, "SIGNING_BACKEND")
+    if backend == "local":
+        return KeyInMemorySigner(
+            pki.signing_key, pki.signing_cert, [pki.root_cert], description="内蔵 PKI（instance/pki）"
+        )
+    if backend == "pkcs12":
+        return load_pkcs12_signer(
+            _setting(settings, "SIGNING_PKCS12_PATH"), _setting(settings, "SIGNING_PKCS12_PASSPHRASE")
+        )
+    if backend == "pkcs11":
+        cert_path = _setting(settings, "SIGNING_PKCS11_CERT_PATH")
+        return Pkcs11Signer(
+            module=_setting(settings, "SIGNING_PKCS11_MODULE"),
+            token_label=_setting(settings, "SIGNING_PKCS11_TOKEN_LABEL"),
+            key_label=_setting(settings, "SIGNING_PKCS11_KEY_LABEL"),
+            pin=str(_setting(settings, "SIGNING_PKCS11_PIN")),
+            certificate=_read_pem_certs(cert_path)[0] if cert_path else None,
+            chain=_read_pem_certs(_setting(settings, "SIGNING_CHAIN_PATH")),
+        )
+    raise ValueError(f"SIGNING_BACKEND must be local, pkcs12 or pkcs11, not {backend!r}")
+
+
+def _build_tsa(settings: Mapping[str, Any], pki: local_pki.LocalPki) -> TimestampClient:
+    url = _setting(settings, "TSA_URL")
+    if url:
+        return HttpTsa(
+            url,
+            username=_setting(settings, "TSA_USERNAME") or None,
+            password=_setting(settings, "TSA_PASSWORD") or None,
+            timeout=float(_setting(settings, "TSA_TIMEOUT")),
+        )
+    return builtin_tsa(pki)
+
+
+def builtin_tsa(pki: local_pki.LocalPki) -> LocalTsa:
+    """The in-process TSA of the local PKI."""
+    return LocalTsa(
+        pki.tsa_cert, pki.tsa_key, policy_oid=local_pki.TSA_POLICY_OID.dotted_string, chain=[pki.root_cert]
+    )
+
+
+def _trust_roots(
+    settings: Mapping[str, Any], pki: local_pki.LocalPki, signer: Signer
+) -> list[asn1_x509.Certificate]:
+    roots = [to_asn1_cert(pki.root_cert)]
+    for path in _setting(settings, "SIGNING_TRUST_ROOTS"):
+        roots.extend(to_asn1_cert(cert) for cert in _read_pem_certs(path))
+    if _setting(settings, "SIGNING_BACKEND") == "pkcs12":
+        # The administrator chose this file; a self-signed root shipped inside it is
+        # the CA they intend to sign under.
+        roots.extend(
+            cert for cert in signer.chain if cert.self_signed == "maybe" or cert.self_signed == "yes"
+        )
+    return roots
+
+
+def build_context(settings: Mapping[str, Any]) -> SigningContext:
+    """A fresh SigningContext for ``settings`` (creates the local PKI on first start).
+
+    Raises SigningKeyUnavailable for an unreadable PKCS#12 file, ValueError for an
+    unknown SIGNING_BACKEND.
+    """
+    pki = ensure_pki(settings)
+    signer = _build_signer(settings, pki)
+    crl_source = local_crl_source(pki)
+    timeout = float(_setting(settings, "TSA_TIMEOUT"))
+    context = SigningContext(
+        signer=signer,
+        tsa=_build_tsa(settings, pki),
+        trust_roots=_trust_roots(settings, pki, signer),
+        fetcher_backend_factory=lambda: LocalFirstFetcherBackend(crl_source, per_request_timeout=timeout),
+        max_bytes=int(_setting(settings, "PDF_MAX_BYTES")),
+        pki=pki,
+    )
+    return context
+
+
+def configure(settings: Mapping[str, Any]) -> SigningContext:
+    """Build the process-wide context, or return the cached one for equal settings."""
+    global _configured
+    key = _cache_key(settings)
+    with _lock:
+        if _configured is None or _configured[0] != key:
+            _configured = (key, build_context(settings))
+        return _configured[1]
+
+
+def get_context() -> SigningContext:
+    """The context set by configure().
+
+    Raises SigningNotConfigured if configure() has not run in this process.
+    """
+    if _configured is None:
+        raise SigningNotConfigured("portal.signing.service.configure() has not been called")
+    return _configured[1]
+
+
+@dataclass(frozen=True)
+class SigningStatus:
+    """What the admin page shows about the signing setup."""
+
+    signer_subject: str
+    signer_description: str
+    signer_not_after: dt.datetime
+    tsa_description: str
+    tsa_url: str | None
+    tsa_not_after: dt.datetime | None
+    is_tsa_accredited: bool
+    root_subject: str
+    root_not_after: dt.datetime
+    warnings: tuple[str, ...]
+
+
+def signing_status(
+    settings: Mapping[str, Any], context: SigningContext, *, now: dt.datetime
+) -> SigningStatus:
+    """Summarise certificates, TSA and their expiry, with warnings for the admin page.
+
+    Raises SigningKeyUnavailable when the HSM cannot be opened to read its certificate.
+    """
+    pki = context.pki
+    assert pki is not None
+    cert = context.signer.certificate
+    signer_not_after = cert["tbs_certificate"]["validity"]["not_after"].native
+    tsa_url = _setting(settings, "TSA_URL") or None
+    accredited = [u.rstrip("/") for u in _setting(settings, "TSA_ACCREDITED_URLS")]
+    is_accredited = tsa_url is not None and tsa_url.rstrip("/") in accredited
+    tsa = context.tsa
+    tsa_not_after = tsa.not_valid_after if isinstance(tsa, LocalTsa) else None
+    warnings = []
+    if not is_accredited:
+        warnings.append(
+            "使用中のタイムスタンプ局は、設定された認定タイムスタンプ局の一覧（TSA_ACCREDITED_URLS）に含まれていません。"
+            "電子帳簿保存法の真実性の要件を認定タイムスタンプで満たす場合は、認定事業者の TSA を設定してください。"
+        )
+    if _setting(settings, "SIGNING_BACKEND") == "local":
+        warnings.append(
+            "内蔵 PKI の自己署名ルートで署名しています。Acrobat Reader で「署名は有効です」と表示させるには、"
+            "相手方がルート証明書を信頼済みとして登録する必要があります（docs/signing.md 参照）。"
+        )
+    for label, not_after in (("署名用証明書", signer_not_after), ("タイムスタンプ局の証明書", tsa_not_after)):
+        if not_after is not None and not_after - now < dt.timedelta(days=90):
+            warnings.append(f"{label}の有効期限（{not_after:%Y-%m-%d}）が 90 日以内です。更新してください。")
+    return SigningStatus(
+        signer_subject=cert.subject.human_friendly,
+        signer_description=context.signer.description,
+        signer_not_after=signer_not_after,
+        tsa_description=tsa.description,
+        tsa_url=tsa_url,
+        tsa_not_after=tsa_not_after,
+        is_tsa_accredited=is_accredited,
+        root_subject=pki.root_cert.subject.rfc4514_string(),
+        root_not_after=pki.root_cert.not_valid_after_utc,
+        warnings=tuple(warnings),
+    )

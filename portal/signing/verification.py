@@ -1,0 +1,259 @@
+"""verify(): a report per signature and document timestamp, as Acrobat's panel shows it.
+
+Integrity and trust come from pyhanko's PDF validation; the PAdES level from its
+AdES validation (ETSI EN 319 102-1), which reports PASSED for B-LTA only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESStatus
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import (
+    DocumentSecurityStore,
+    EmbeddedPdfSignature,
+    SignatureCoverageLevel,
+    async_validate_pdf_signature,
+    async_validate_pdf_timestamp,
+)
+from pyhanko.sign.validation.ades import ades_lta_validation
+from pyhanko.sign.validation.errors import NoDSSFoundError
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.policy_decl import (
+    CertRevTrustPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
+)
+from pyhanko_certvalidator.registry import SimpleTrustManager
+
+from . import aio
+from .context import SigningContext
+from .inputs import as_stream, open_for_reading
+
+ALLOWED_LATER_CHANGES = (
+    ModificationLevel.NONE,
+    ModificationLevel.LTA_UPDATES,
+    ModificationLevel.FORM_FILLING,
+)
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """What one signature (or document timestamp) proves."""
+
+    field_name: str
+    is_document_timestamp: bool
+    signer_name: str
+    signer_organization: str | None
+    certificate_not_after: dt.datetime | None
+    reason: str | None
+    location: str | None
+    signing_time: dt.datetime | None
+    timestamp_authority: str | None
+    timestamp_time: dt.datetime | None
+    is_timestamp_valid: bool | None
+    is_intact: bool
+    is_signature_valid: bool
+    covers_whole_document: bool
+    revision: int
+    total_revisions: int
+    has_disallowed_changes: bool
+    is_trusted: bool
+    has_revocation_data: bool
+    pades_level: str | None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def is_valid(self) -> bool:
+        return (
+            self.is_intact
+            and self.is_signature_valid
+            and self.is_trusted
+            and not self.has_disallowed_changes
+            and self.is_timestamp_valid is not False
+        )
+
+    @property
+    def is_ltv(self) -> bool:
+        return self.pades_level in ("B-LT", "B-LTA") or (
+            self.is_document_timestamp and self.has_revocation_data
+        )
+
+    @property
+    def coverage(self) -> str:
+        if self.covers_whole_document:
+            return "文書全体"
+        return f"リビジョン {self.revision}（全 {self.total_revisions} リビジョン中）まで"
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The verdict on a whole file."""
+
+    signatures: tuple[SignatureReport, ...]
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def is_valid(self) -> bool:
+        return bool(self.signatures) and not self.problems and all(s.is_valid for s in self.signatures)
+
+    @property
+    def level(self) -> str | None:
+        """The lowest PAdES level over the approval signatures."""
+        order = ["B-B", "B-T", "B-LT", "B-LTA"]
+        levels = [s.pades_level for s in self.signatures if not s.is_document_timestamp]
+        if not levels or None in levels:
+            return None
+        return min(levels, key=lambda level: order.index(level))  # type: ignore[arg-type]
+
+
+def _attribute(name: asn1_x509.Name, key: str) -> str | None:
+    value = name.native.get(key)
+    if isinstance(value, list):
+        return value[-1]
+    return value
+
+
+def _ades_spec(ctx: SigningContext) -> PdfSignatureValidationSpec:
+    rule = RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
+    return PdfSignatureValidationSpec(
+        SignatureValidationSpec(
+            cert_validation_policy=CertValidationPolicySpec(
+                trust_manager=SimpleTrustManager.build(trust_roots=ctx.trust_roots),
+                revinfo_policy=CertRevTrustPolicy(
+                    RevocationCheckingPolicy(ee_certificate_rule=rule, intermediate_ca_cert_rule=rule)
+                ),
+            ),
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                fetcher_backend=ctx.fetcher_backend_factory()
+            ),
+        )
+    )
+
+
+def _dss_revocation_certs(reader: PdfFileReader) -> tuple[set[bytes], bool]:
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return set(), False
+    has_revinfo = bool(dss.crls or dss.ocsps)
+    return {cert.dump() for cert in dss.load_certs()}, has_revinfo
+
+
+def verify(pdf: bytes | BinaryIO, *, context: SigningContext) -> VerificationReport:
+    """Validate every signature and document timestamp in ``pdf``.
+
+    Raises an InvalidPdf subclass (NotAPdf, TruncatedPdf, PdfTooLarge) when the
+    file cannot be read as a PDF; any problem with a signature is reported, not raised.
+    """
+    ctx = context
+    reader = open_for_reading(as_stream(pdf), max_bytes=ctx.max_bytes)
+    return aio.run(_verify(reader, ctx))
+
+
+async def _verify(reader: PdfFileReader, ctx: SigningContext) -> VerificationReport:
+    embedded = list(reader.embedded_signatures)
+    if not embedded:
+        return VerificationReport((), ("この PDF には電子署名がありません。",))
+    dss_certs, dss_has_revinfo = _dss_revocation_certs(reader)
+    total = reader.xrefs.total_revisions
+    last_doc_ts_revision = max(
+        (e.signed_revision for e in embedded if e.sig_object_type == "/DocTimeStamp"), default=-1
+    )
+    reports = []
+    async with ctx.fetcher_backend_factory() as fetchers:
+        vc_kwargs = {"trust_roots": ctx.trust_roots, "allow_fetching": True, "fetchers": fetchers}
+        for sig in embedded:
+            reports.append(
+                await _report(
+                    sig,
+                    ctx,
+                    vc_kwargs,
+                    total=total,
+                    has_revinfo=dss_has_revinfo and _chain_in_dss(sig, dss_certs),
+                    is_archived=last_doc_ts_revision > sig.signed_revision,
+                )
+            )
+    return VerificationReport(tuple(reports))
+
+
+def _chain_in_dss(sig: EmbeddedPdfSignature, dss_certs: set[bytes]) -> bool:
+    return sig.signer_cert.dump() in dss_certs
+
+
+async def _report(
+    sig: EmbeddedPdfSignature,
+    ctx: SigningContext,
+    vc_kwargs: dict,
+    *,
+    total: int,
+    has_revinfo: bool,
+    is_archived: bool,
+) -> SignatureReport:
+    is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
+    problems: list[str] = []
+    if is_doc_ts:
+        status = await async_validate_pdf_timestamp(sig, validation_context=ValidationContext(**vc_kwargs))
+        ts_time, ts_valid, tsa_cert = status.timestamp, status.valid and status.intact, status.signing_cert
+    else:
+        status = await async_validate_pdf_signature(
+            sig,
+            signer_validation_context=ValidationContext(**vc_kwargs),
+            ts_validation_context=ValidationContext(**vc_kwargs),
+        )
+        ts = status.timestamp_validity
+        ts_time = ts.timestamp if ts else None
+        ts_valid = (ts.valid and ts.intact and ts.trusted) if ts else None
+        tsa_cert = ts.signing_cert if ts else None
+    modification = status.modification_level
+    has_disallowed_changes = modification is not None and modification not in ALLOWED_LATER_CHANGES
+    level = None
+    if not is_doc_ts and status.intact and status.valid:
+        level = "B-T" if ts_valid else "B-B"
+        if ts_valid and has_revinfo:
+            level = "B-LT"
+        if level == "B-LT" and is_archived:
+            result = await ades_lta_validation(sig, _ades_spec(ctx))
+            if result.ades_subindic.status == AdESStatus.PASSED:
+                level = "B-LTA"
+            else:
+                problems.append(f"長期検証（PAdES B-LTA）の検証結果: {result.ades_subindic.name}")
+    signer = status.signing_cert
+    return SignatureReport(
+        field_name=sig.field_name,
+        is_document_timestamp=is_doc_ts,
+        signer_name=_attribute(signer.subject, "common_name") or signer.subject.human_friendly,
+        signer_organization=_attribute(signer.subject, "organization_name"),
+        certificate_not_after=signer["tbs_certificate"]["validity"]["not_after"].native,
+        reason=_text(sig.sig_object.get("/Reason")),
+        location=_text(sig.sig_object.get("/Location")),
+        signing_time=ts_time if is_doc_ts else (sig.self_reported_timestamp or ts_time),
+        timestamp_authority=(_attribute(tsa_cert.subject, "common_name") if tsa_cert else None),
+        timestamp_time=ts_time,
+        is_timestamp_valid=ts_valid,
+        is_intact=bool(status.intact),
+        is_signature_valid=bool(status.valid),
+        covers_whole_document=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
+        revision=sig.signed_revision + 1,
+        total_revisions=total,
+        has_disallowed_changes=has_disallowed_changes,
+        is_trusted=bool(status.trusted),
+        has_revocation_data=has_revinfo,
+        pades_level=level,
+        problems=tuple(problems),
+    )
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value is not None else None
