@@ -52,6 +52,8 @@ def _register_blueprints(app: Flask) -> None:
     _register_optional(app, "portal.signing")
     _register_optional(app, "portal.usage_requests")
     _register_optional(app, "portal.contracts")
+    _register_optional(app, "portal.signature_requests")
+    _register_optional(app, "portal.downloads")
 
 
 def _register_optional(app: Flask, package: str) -> None:

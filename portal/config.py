@@ -59,8 +59,19 @@ DEFAULTS: dict[str, Any] = {
     "TSA_USERNAME": "",
     "TSA_PASSWORD": "",
     "TSA_ACCREDITED_URLS": [],
-    # Free-mail domains refused for signers (R11).
-    "FREE_MAIL_DOMAINS": [],
+    # Free-mail domains refused for signers (R11); subdomains match, "gmx.*" means any gmx.<tld>.
+    "FREE_MAIL_DOMAINS": [
+        "gmail.com", "googlemail.com", "yahoo.co.jp", "ymail.ne.jp", "yahoo.com", "outlook.jp",
+        "outlook.com", "hotmail.com", "hotmail.co.jp", "live.jp", "live.com", "msn.com", "icloud.com",
+        "me.com", "mac.com", "aol.com", "gmx.*", "proton.me", "protonmail.com", "zoho.com", "mail.com",
+        "docomo.ne.jp", "ezweb.ne.jp", "au.com", "softbank.ne.jp", "i.softbank.jp", "ymobile.ne.jp",
+        "rakuten.jp",
+    ],
+    # E-mail addresses: also ask DNS whether the domain receives mail (needs network access).
+    "EMAIL_CHECK_DNS": False,
+    # Usage requests (電子契約利用申出書): confirmation link lifetime and the public form's limit per IP.
+    "USAGE_REQUEST_CONFIRM_HOURS": 72,
+    "USAGE_REQUEST_RATE_LIMIT": "5 per hour;20 per day",
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
     "SESSION_COOKIE_HTTPONLY": True,

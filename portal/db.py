@@ -67,9 +67,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock at once, so two requests completing the same signature
-        # serialise instead of failing on lock upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Deferred: readers never wait (WAL). Code that must serialise a read-then-write (a double
+        # click on the signing button) starts its transaction with a conditional UPDATE instead.
+        connection.exec_driver_sql("BEGIN")
 
 
 def check_connection(engine: Engine) -> None:

@@ -12,6 +12,7 @@ for _package in (
     "portal.signing.models",
     "portal.usage_requests.models",
     "portal.contracts.models",
+    "portal.signature_requests.models",
     "portal.downloads.models",
     "portal.search.models",
 ):

@@ -12,6 +12,7 @@ from portal.auth.forms import DepartmentForm, UserForm
 from portal.auth.models import ROLE_LABELS, Department, Role, StaffUser
 from portal.db import db
 from portal.errors import DomainError, NotFound
+from portal.mail.worker import notify as notify_outbox
 from portal.security import role_required
 
 
@@ -50,6 +51,7 @@ def create_user() -> ResponseReturnValue:
         db().rollback()
         return render_template("admin/users.html", users=rows, form=form, link=None, error=exc.message), 422
     db().commit()
+    notify_outbox()
     rows.append(user)
     return render_template("admin/users.html", users=rows, form=_user_form(), link=link, linked_user=user)
 
@@ -100,6 +102,7 @@ def reset_mfa(user_id: int) -> ResponseReturnValue:
     user = service.get_user(db(), user_id)
     link = service.reset_mfa(db(), user, actor=current_user, now=clock.now())
     db().commit()
+    notify_outbox()
     return render_template("admin/user.html", user=user, form=_user_form(user), link=link)
 
 

@@ -9,7 +9,7 @@ import math
 import secrets
 from datetime import datetime, timedelta
 
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,8 @@ from portal.audit.service import ANONYMOUS, SYSTEM, Actor, RequestInfo, record
 from portal.auth import passwords, totp
 from portal.auth.models import AccountToken, Department, RecoveryCode, Role, StaffUser
 from portal.errors import DomainError, LinkExpired, NotFound
+from portal.mail.service import enqueue
+from portal.urls import external_url
 
 RECOVERY_CODE_COUNT = 10
 MIN_PASSWORD_LENGTH = 12
@@ -178,9 +180,7 @@ def issue_account_token(session: Session, purpose: str, user: StaffUser | None, 
     session.add(AccountToken(token_hash=token_hash, purpose=purpose, user_id=user.id if user else None,
                              created_at=now, expires_at=now + timedelta(hours=hours)))
     session.flush()
-    endpoint = "auth.setup" if purpose == "setup" else "auth.enrol"
-    path = url_for(endpoint, token=token)
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+    return external_url("auth.setup" if purpose == "setup" else "auth.enrol", token=token)
 
 
 def open_account_token(session: Session, token: str, purpose: str, *, now: datetime) -> AccountToken:
@@ -282,7 +282,15 @@ def create_user(session: Session, *, email: str, name: str, role: Role, departme
     user = _new_user(session, email=email, name=name, role=role, department=department, title=title, now=now)
     record(session, actor=Actor.staff(actor) if actor else SYSTEM, action=AuditAction.USER_CREATED,
            subject=user, now=now, email=user.email, role=str(role), department=department.name)
-    return user, issue_account_token(session, "enrol", user, now=now)
+    link = issue_account_token(session, "enrol", user, now=now)
+    _mail_enrolment_link(session, user, link, now)
+    return user, link
+
+
+def _mail_enrolment_link(session: Session, user: StaffUser, link: str, now: datetime) -> None:
+    expires_at = now + timedelta(hours=current_app.config["ENROLMENT_TOKEN_HOURS"])
+    enqueue(session, "staff_enrolment", user.email, {"name": user.name, "link": link, "expires_at": expires_at},
+            to_name=user.name, now=now)
 
 
 def update_user(session: Session, user: StaffUser, *, name: str, title: str, role: Role, department: Department,
@@ -317,7 +325,9 @@ def reset_mfa(session: Session, user: StaffUser, *, actor: StaffUser, now: datet
     user.recovery_codes.clear()
     record(session, actor=Actor.staff(actor), action=AuditAction.MFA_RESET, subject=user, now=now)
     session.flush()
-    return issue_account_token(session, "enrol", user, now=now)
+    link = issue_account_token(session, "enrol", user, now=now)
+    _mail_enrolment_link(session, user, link, now)
+    return link
 
 
 def _active_admins(session: Session) -> int:

@@ -19,7 +19,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
-from portal.extensions import mail as flask_mail
 from portal.mail.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -104,8 +103,7 @@ def _send_claimed(factory: sessionmaker[Session], ids: list[int]) -> int:
     with factory() as session:
         messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))))
         try:
-            connection = flask_mail.connect()
-            connection.__enter__()
+            smtp = _open_smtp(config)
         except (OSError, smtplib.SMTPException) as exc:
             for message in messages:
                 _record_failure(message, exc, config)
@@ -114,7 +112,8 @@ def _send_claimed(factory: sessionmaker[Session], ids: list[int]) -> int:
         try:
             for message in messages:
                 try:
-                    connection.send(_build(message, config))
+                    mail = _build(message, config)
+                    smtp.sendmail(mail.sender, mail.send_to, mail.as_bytes())
                 except (OSError, smtplib.SMTPException) as exc:
                     _record_failure(message, exc, config)
                 else:
@@ -125,10 +124,22 @@ def _send_claimed(factory: sessionmaker[Session], ids: list[int]) -> int:
                 session.commit()
         finally:
             try:
-                connection.__exit__(None, None, None)
+                smtp.quit()
             except (OSError, smtplib.SMTPException):
                 log.warning("SMTP connection did not close cleanly")
     return sent
+
+
+def _open_smtp(config: Any) -> smtplib.SMTP:
+    """flask-mail builds the message; the connection is ours so that it has a timeout."""
+    host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_TIMEOUT"]
+    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
+    smtp = smtp_class(host, port, timeout=timeout)
+    if config["MAIL_USE_TLS"]:
+        smtp.starttls()
+    if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
+        smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+    return smtp
 
 
 def _record_failure(message: OutboxMessage, exc: Exception, config: Any) -> None:
