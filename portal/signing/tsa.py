@@ -8,12 +8,12 @@ round trip to ourselves); ``HttpTsa`` posts to an external RFC 3161 URL (an accr
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import secrets
 from typing import Protocol
 
-import aiohttp
 from asn1crypto import cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 
 from .cms import (
@@ -101,18 +102,21 @@ class LocalTsa(TimeStamper):
     def timestamper(self) -> TimeStamper:
         return self
 
-    def respond(self, req: tsp.TimeStampReq, *, now: dt.datetime | None = None) -> tsp.TimeStampResp:
-        """Answer one request: a granted token, or a rejection naming the failure."""
+    def respond(self, req: tsp.TimeStampReq, *, now: dt.datetime | None = None) -> bytes:
+        """Answer one request with a DER TimeStampResp granting a token.
+
+        Raises Rejected (carrying the DER rejection) for a request we refuse.
+        """
         self.request_count += 1
         imprint = req["message_imprint"]
         algorithm = imprint["hash_algorithm"]["algorithm"].native
         if algorithm not in ACCEPTED_DIGESTS:
-            return _rejection("bad_alg", "unsupported hash algorithm")
+            raise Rejected("bad_alg", "unsupported hash algorithm")
         if len(imprint["hashed_message"].native) != _HASHES[algorithm].digest_size:
-            return _rejection("bad_data_format", "digest length does not match algorithm")
+            raise Rejected("bad_data_format", "digest length does not match algorithm")
         requested_policy = req["req_policy"].native
         if requested_policy is not None and requested_policy != self.policy_oid:
-            return _rejection("unaccepted_policy", "policy not supported")
+            raise Rejected("unaccepted_policy", "policy not supported")
         gen_time = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         nonce = req["nonce"]
         tst_info_der = der(
@@ -127,7 +131,7 @@ class LocalTsa(TimeStamper):
             self._tsa_name_der,
         )
         token = self._sign(tst_info_der, gen_time, include_certs=bool(req["cert_req"].native))
-        return tsp.TimeStampResp.load(der(0x30, _GRANTED, token))
+        return der(0x30, _GRANTED, token)
 
     def token_size_estimate(self) -> int:
         """Upper bound of a token's DER size, for the space reserved in the PDF."""
@@ -141,9 +145,9 @@ class LocalTsa(TimeStamper):
             }
         )
         counted = self.request_count
-        token = self.respond(req)["time_stamp_token"]
+        response = self.respond(req)
         self.request_count = counted  # a size probe, not a timestamp anyone asked for
-        return len(token.dump()) + 64
+        return len(response) + 64
 
     def _sign(self, tst_info_der: bytes, gen_time: dt.datetime, *, include_certs: bool) -> bytes:
         """A DER SignedData token, assembled from pre-encoded parts.
@@ -183,7 +187,10 @@ class LocalTsa(TimeStamper):
         return der(0x30, OID_SIGNED_DATA, der(0xA0, signed_data))
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        return self.respond(req)
+        try:
+            return tsp.TimeStampResp.load(self.respond(req))
+        except Rejected as exc:
+            raise TimestampRequestError(f"built-in TSA refused the request: {exc}") from exc
 
 
 _INTEGER_3 = der_integer(3)
@@ -194,18 +201,16 @@ _OID_SIGNING_TIME = der_oid("1.2.840.113549.1.9.5")
 _RSA_PKCS1_ALGORITHM = der(0x30, der_oid("1.2.840.113549.1.1.1"), b"\x05\x00")
 
 
-def _rejection(fail_info: str, text: str) -> tsp.TimeStampResp:
-    return tsp.TimeStampResp(
-        {
-            "status": tsp.PKIStatusInfo(
-                {
-                    "status": "rejection",
-                    "status_string": [text],
-                    "fail_info": tsp.PKIFailureInfo({fail_info}),
-                }
-            )
-        }
-    )
+class Rejected(Exception):
+    """The request was refused; ``response`` is the DER TimeStampResp saying why."""
+
+    def __init__(self, fail_info: str, text: str) -> None:
+        super().__init__(text)
+        status = tsp.PKIStatusInfo(
+            {"status": "rejection", "status_string": [text], "fail_info": tsp.PKIFailureInfo({fail_info})}
+        )
+        # RFC 3161 §2.4.2 omits timeStampToken on rejection (asn1crypto cannot build that).
+        self.response = der(0x30, status.dump())
 
 
 def respond_to_http_request(tsa: LocalTsa, body: bytes) -> bytes:
@@ -217,8 +222,11 @@ def respond_to_http_request(tsa: LocalTsa, body: bytes) -> bytes:
         req = tsp.TimeStampReq.load(body)
         req.native  # noqa: B018  (forces full parsing so malformed input fails here)
     except (ValueError, TypeError, OverflowError):
-        return _rejection("bad_data_format", "malformed TimeStampReq").dump()
-    return tsa.respond(req).dump()
+        return Rejected("bad_data_format", "malformed TimeStampReq").response
+    try:
+        return tsa.respond(req)
+    except Rejected as exc:
+        return exc.response
 
 
 class HttpTsa(HTTPTimeStamper):
@@ -235,8 +243,12 @@ class HttpTsa(HTTPTimeStamper):
         password: str | None = None,
         timeout: float = 10,
     ) -> None:
-        auth = aiohttp.BasicAuth(username, password or "") if username else None
-        super().__init__(url, auth=auth, timeout=timeout, session=LazySession())
+        headers = {}
+        if username:
+            # aiohttp.BasicAuth is deprecated; the header is the same thing (RFC 7617).
+            credentials = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {credentials}"
+        super().__init__(url, timeout=timeout, headers=headers, session=LazySession())
         self.request_count = 0
 
     @property
@@ -247,6 +259,27 @@ class HttpTsa(HTTPTimeStamper):
     def timestamper(self) -> TimeStamper:
         return self
 
+    def close(self) -> None:
+        """Close the pooled HTTP session (it lives on the signing loop)."""
+        from . import aio
+
+        session = self._session
+        if isinstance(session, LazySession):
+            aio.run(session.close())
+
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         self.request_count += 1
         return await super().async_request_tsa_response(req)
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        """A token for ``message_digest``.
+
+        Raises TimestampRequestError for an unreachable TSA, a refusal, or an answer
+        that is not a well-formed RFC 3161 response.
+        """
+        try:
+            token = await super().async_timestamp(message_digest, md_algorithm)
+            token["content"]["encap_content_info"]["content"].parsed.native  # noqa: B018  (parse all)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise TimestampRequestError(f"malformed answer from {self.url}") from exc
+        return token
