@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
@@ -14,7 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
 
     config = dict(config or {})
-    instance_path = config.pop("INSTANCE_PATH", None)
+    instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get("PORTAL_INSTANCE_PATH") or None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     load_config(app, config)
     ensure_instance_secrets(app)

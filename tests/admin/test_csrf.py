@@ -1,0 +1,44 @@
+"""CSRF is enforced on every state-changing route, not only on the forms we remember to test."""
+
+from __future__ import annotations
+
+import re
+
+from portal.auth.models import Role
+from tests.factories import login_as, make_staff
+
+
+def _post_routes(app):
+    for rule in app.url_map.iter_rules():
+        methods = rule.methods or set()
+        if methods & {"POST", "PUT", "PATCH", "DELETE"} and not rule.endpoint.startswith("static"):
+            yield rule
+
+
+def _sample_path(rule) -> str:
+    path = rule.rule
+    path = re.sub(r"<int:[^>]+>", "1", path)
+    path = re.sub(r"<[^>]+>", "x", path)
+    return path
+
+
+def test_every_post_route_refuses_a_missing_csrf_token(app, client, session):
+    admin = make_staff(session, role=Role.ADMIN)
+    login_as(client, admin)
+    exempt = app.extensions["csrf"]._exempt_views if "csrf" in app.extensions else set()
+    checked = 0
+    for rule in _post_routes(app):
+        view = app.view_functions[rule.endpoint]
+        if f"{view.__module__}.{view.__name__}" in exempt:
+            continue
+        response = client.post(_sample_path(rule), data={"anything": "1"})
+        assert response.status_code == 400, f"{rule.rule} accepted a POST without CSRF token"
+        checked += 1
+    assert checked >= 8
+
+
+def test_csrf_refusal_is_explained_in_japanese(client, session):
+    user = make_staff(session)
+    response = client.post("/login", data={"email": user.email, "password": "x"})
+    assert response.status_code == 400
+    assert "ページを再読み込みしてからやり直してください" in response.get_data(as_text=True)
