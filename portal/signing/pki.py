@@ -286,7 +286,8 @@ def current_crl(pki: LocalPki, *, now: dt.datetime | None = None) -> bytes:
     with _crl_lock:
         if crl_path.exists():
             existing = x509.load_der_x509_crl(crl_path.read_bytes())
-            if now - existing.last_update_utc < CRL_REFRESH_AFTER:
+            age = now - existing.last_update_utc
+            if dt.timedelta(0) <= age < CRL_REFRESH_AFTER:
                 return crl_path.read_bytes()
         builder = (
             x509.CertificateRevocationListBuilder()
