@@ -7,7 +7,7 @@ import time
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from portal import clock, db
 from portal.db import DatabaseUnavailable, check_connection
@@ -47,6 +47,7 @@ def db_check() -> None:
 
 
 @click.command("init")
+@with_appcontext
 def init_command() -> None:
     """Prepare instance/, migrate, and print the first-run setup URL when no admin exists."""
     from portal import migrate
@@ -92,6 +93,7 @@ def users_create(email: str, name: str, role: str, department: str, title: str) 
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--once", is_flag=True, help="一度だけ処理して終了")
 def worker_command(once: bool) -> None:
     """Deliver the mail outbox (and later: reminders, link expiry) in a loop."""

@@ -158,6 +158,13 @@ def session(app: Flask) -> Iterator[Session]:
         yield db_session
 
 
+def reread(db_session: Session) -> Session:
+    """Forget what this session loaded and end its snapshot, to see what the app committed since."""
+    db_session.rollback()
+    db_session.expire_all()
+    return db_session
+
+
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role, StaffUser
 from portal.mail.models import OutboxMessage
-from tests.conftest import post_form
+from tests.conftest import post_form, reread
 from tests.factories import login_as, make_department, make_staff
 
 
@@ -66,7 +66,7 @@ def test_admin_disables_user_and_cannot_disable_self(client, session):
     page = f"/admin/users/{staff.id}"
     response = post_form(client, f"/admin/users/{staff.id}/active", {"active": "0"}, page=page)
     assert response.status_code == 303
-    session.rollback()
+    reread(session)
     assert session.get(StaffUser, staff.id).is_active is False
     response = post_form(client, f"/admin/users/{admin.id}/active", {"active": "0"}, page=f"/admin/users/{admin.id}",
                          follow_redirects=True)
@@ -79,7 +79,7 @@ def test_admin_resets_mfa(client, session):
     login_as(client, admin)
     response = post_form(client, f"/admin/users/{staff.id}/reset-mfa", {}, page=f"/admin/users/{staff.id}")
     assert "/account/enrol/" in response.get_data(as_text=True)
-    session.rollback()
+    reread(session)
     reset = session.get(StaffUser, staff.id)
     assert reset.mfa_enrolled_at is None and reset.totp_secret_sealed is None
     assert "admin:mfa:reset" in list(session.scalars(select(AuditEvent.action)))

@@ -10,6 +10,7 @@ from portal.auth import service as auth_service
 from portal.auth.models import Role
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.mail.service import deliver_pending, enqueue
+from tests.conftest import reread
 from tests.factories import make_department
 from tests.services.smtp import Inbox, SmtpServer, free_port
 
@@ -95,7 +96,7 @@ def test_smtp_outage_keeps_mail_queued_then_delivers_exactly_once(app, session):
     finally:
         server.stop()
     assert len(server.inbox.messages) == 1
-    session.rollback()  # end the old snapshot
+    reread(session)
     assert session.scalar(select(OutboxMessage.status)) == OutboxStatus.SENT
 
 
@@ -106,7 +107,7 @@ def test_gives_up_after_max_attempts(app, session):
         deliver_pending()
         clock.freeze(clock.now() + timedelta(hours=1))
         deliver_pending()
-    session.rollback()
+    reread(session)
     assert session.scalar(select(OutboxMessage.status)) == OutboxStatus.FAILED
 
 
@@ -122,6 +123,6 @@ def test_rolled_back_change_sends_nothing(app, session, smtp_server):
     with app.app_context():
         enqueue(session, "staff_enrolment", "a@pref.example.jp",
                 {"name": "x", "link": "http://x/", "expires_at": clock.now()})
-        session.rollback()
+        reread(session)
         assert deliver_pending() == 0
     assert smtp_server.inbox.messages == []
