@@ -257,3 +257,65 @@ async def _report(
 
 def _text(value: object) -> str | None:
     return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class PanelLine:
+    """One line of the Acrobat-style signature panel."""
+
+    is_ok: bool
+    text: str
+
+
+def panel_lines(signature: SignatureReport) -> list[PanelLine]:
+    """The report of one signature in the words of Acrobat Reader's signature panel."""
+    lines: list[PanelLine] = []
+    if signature.is_document_timestamp:
+        lines.append(
+            PanelLine(True, "文書タイムスタンプは有効です")
+            if signature.is_valid
+            else PanelLine(False, "文書タイムスタンプは無効です")
+        )
+    elif signature.is_valid:
+        lines.append(PanelLine(True, "署名は有効です"))
+    elif signature.is_intact and signature.is_signature_valid and not signature.is_trusted:
+        lines.append(PanelLine(False, "署名の有効性は不明です（署名者の身元を確認できません）"))
+    else:
+        lines.append(PanelLine(False, "署名は無効です"))
+    if not (signature.is_intact and signature.is_signature_valid):
+        lines.append(PanelLine(False, "この署名が適用された後に文書が改変されています"))
+    elif signature.has_disallowed_changes:
+        lines.append(
+            PanelLine(False, "この署名が適用された後に、許可されていない変更が文書に加えられています")
+        )
+    else:
+        lines.append(PanelLine(True, "文書は、この署名が適用されてから変更されていません"))
+        if not signature.covers_whole_document:
+            lines.append(
+                PanelLine(True, "（署名後に追加されたのは、署名・検証情報・タイムスタンプのみです）")
+            )
+    lines.append(
+        PanelLine(True, "署名者の証明書は信頼済みのルート証明書に連結しています")
+        if signature.is_trusted
+        else PanelLine(False, "署名者の証明書は信頼済みのルート証明書に連結していません")
+    )
+    if not signature.is_document_timestamp:
+        if signature.is_timestamp_valid:
+            lines.append(PanelLine(True, "埋め込みタイムスタンプが署名に含まれています"))
+        elif signature.is_timestamp_valid is None:
+            lines.append(PanelLine(False, "署名時刻は署名者のコンピューターの時計に基づいています"))
+        else:
+            lines.append(PanelLine(False, "署名に含まれるタイムスタンプは無効です"))
+    lines.append(
+        PanelLine(True, "署名は LTV 対応です")
+        if signature.is_ltv
+        else PanelLine(False, "署名は LTV 対応ではありません")
+    )
+    return lines
+
+
+def to_jst(value: dt.datetime | None) -> str:
+    """「2026-04-01 10:02:03 +09:00」, or 「—」."""
+    if value is None:
+        return "—"
+    return value.astimezone(dt.timezone(dt.timedelta(hours=9))).strftime("%Y-%m-%d %H:%M:%S +09:00")
