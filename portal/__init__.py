@@ -20,6 +20,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     load_config(app, config)
     ensure_instance_secrets(app)
 
+    if app.config["PROXY_FIX_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     db.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)

@@ -72,6 +72,16 @@ DEFAULTS: dict[str, Any] = {
     # Usage requests (電子契約利用申出書): confirmation link lifetime and the public form's limit per IP.
     "USAGE_REQUEST_CONFIRM_HOURS": 72,
     "USAGE_REQUEST_RATE_LIMIT": "5 per hour;20 per day",
+    # 宛名 on the form's PDF; empty: the head of AGENCY_NAME (岡山県 → 岡山県知事, 津山市 → 津山市長).
+    "USAGE_REQUEST_ADDRESSEE": "",
+    # Contracts (issue 4): eligibility, deadlines and links.
+    "MAX_TERM_YEARS": 10,  # longer terms are not e-contracted (R12)
+    "REMINDER_DAYS_BEFORE": [3, 1],  # reminders to the current signer before 締結予定日 (R15)
+    "DOWNLOAD_LINK_DAYS": 14,  # completion mail download links (R17)
+    "ACCESS_CODE_MAX_ATTEMPTS": 5,  # wrong アクセスコード entries before the link locks
+    "PAGE_IMAGE_WIDTH": 1000,  # px of the page images on the signing page
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For/Proto (0 = not behind one).
+    "PROXY_FIX_HOPS": 0,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
     "SESSION_COOKIE_HTTPONLY": True,
