@@ -61,7 +61,8 @@ def init_command() -> None:
     session.commit()
     if url:
         bar = "=" * 72
-        click.echo(f"{bar}\n管理者が未登録です。次のURLを開いて最初の管理者を登録してください（一度だけ有効）:\n  {url}\n{bar}")
+        notice = "管理者が未登録です。次のURLを開いて最初の管理者を登録してください（一度だけ有効）:"
+        click.echo(f"{bar}\n{notice}\n  {url}\n{bar}")
 
 
 @users_cli.command("create")

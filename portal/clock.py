@@ -16,7 +16,7 @@ def now() -> datetime:
 
 def freeze(moment: datetime | None) -> None:
     """Pin now() to an aware moment (tests only); None releases it."""
-    global _frozen  # noqa: PLW0603 - the single test hook
+    global _frozen
     if moment is not None and moment.tzinfo is None:
         raise ValueError("freeze() needs an aware datetime")
     _frozen = moment.astimezone(UTC) if moment else None

@@ -7,8 +7,9 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Flask, Response, abort
-from portal.audit.service import RequestInfo
 from flask_login import current_user
+
+from portal.audit.service import RequestInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 

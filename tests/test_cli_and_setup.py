@@ -34,7 +34,8 @@ def test_first_run_prints_setup_url_then_admin_enrols_and_logs_in(app, client, s
         "name": "管理 太郎", "email": "admin@pref.example.jp", "department": "総務部 情報政策課",
         "password": "a long enough password", "confirm": "a long enough password",
     })
-    assert response.status_code == 302 and response.headers["Location"].endswith("/account/mfa")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/account/mfa")
     page = client.get("/account/mfa").get_data(as_text=True)
     assert 'src="data:image/svg+xml' in page  # QR code rendered on the server
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page).group(1)
@@ -43,7 +44,8 @@ def test_first_run_prints_setup_url_then_admin_enrols_and_logs_in(app, client, s
     codes = re.findall(r"<li>([0-9a-f]{5}-[0-9a-f]{5})</li>", response.get_data(as_text=True))
     assert len(codes) == 10
     admin = session.scalar(select(StaffUser))
-    assert admin.role == Role.ADMIN and admin.is_mfa_enrolled
+    assert admin.role == Role.ADMIN
+    assert admin.is_mfa_enrolled
     # The setup link is one-time, and init no longer prints one.
     assert client.get(path).status_code == 404
     result = app.test_cli_runner().invoke(args=["init"])
@@ -68,7 +70,8 @@ def test_users_create_cli_prints_enrolment_link(app, session):
     assert result.exit_code == 0, result.output
     assert "/account/enrol/" in result.output
     user = session.scalar(select(StaffUser).where(StaffUser.email == "keiyaku@pref.example.jp"))
-    assert user.role == Role.APPROVER and user.department.name == "総務部 契約課"
+    assert user.role == Role.APPROVER
+    assert user.department.name == "総務部 契約課"
     duplicate = app.test_cli_runner().invoke(args=[
         "users", "create", "--email", "keiyaku@pref.example.jp", "--name", "x", "--role", "staff",
         "--department", "総務部 契約課",

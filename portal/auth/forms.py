@@ -5,6 +5,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 REQUIRED = "入力してください。"
+INVALID_EMAIL = "メールアドレスの形式が正しくありません。"
 
 
 class LoginForm(FlaskForm):
@@ -26,14 +27,14 @@ class PasswordForm(FlaskForm):
 
 class SetupForm(PasswordForm):
     name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
-    email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email("メールアドレスの形式が正しくありません。"),
+    email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email(INVALID_EMAIL),
                                                   Length(max=254)])
     department = StringField("所属", validators=[DataRequired(REQUIRED), Length(max=100)],
                              description="例: 総務部 契約課")
 
 
 class UserForm(FlaskForm):
-    email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email("メールアドレスの形式が正しくありません。"),
+    email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email(INVALID_EMAIL),
                                                   Length(max=254)])
     name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
     title = StringField("役職", validators=[Length(max=100)])

@@ -42,7 +42,7 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get("/help")
-def help() -> ResponseReturnValue:  # noqa: A001 - the URL is /help
+def help() -> ResponseReturnValue:
     config = current_app.config
     return render_template(
         "home/help.html",

@@ -3,8 +3,8 @@
 from portal.storage.service import (
     FileStore,
     LocalEncryptedStore,
-    StoredObject,
     StorageError,
+    StoredObject,
     TamperedFile,
     get_store,
 )

@@ -53,7 +53,8 @@ def test_admin_creates_user_who_enrols_with_link(app, client, session):
     link = html.split('id="enrolment-link">', 1)[1].split("<", 1)[0]
     assert "/account/enrol/" in link
     created = session.scalar(select(StaffUser).where(StaffUser.email == "approver@pref.example.jp"))
-    assert created.role == Role.APPROVER and created.department_id == department.id
+    assert created.role == Role.APPROVER
+    assert created.department_id == department.id
     assert session.scalar(select(OutboxMessage.recipient)) == "approver@pref.example.jp"
     actions = list(session.scalars(select(AuditEvent.action)))
     assert "admin:user:created" in actions
@@ -81,7 +82,8 @@ def test_admin_resets_mfa(client, session):
     assert "/account/enrol/" in response.get_data(as_text=True)
     reread(session)
     reset = session.get(StaffUser, staff.id)
-    assert reset.mfa_enrolled_at is None and reset.totp_secret_sealed is None
+    assert reset.mfa_enrolled_at is None
+    assert reset.totp_secret_sealed is None
     assert "admin:mfa:reset" in list(session.scalars(select(AuditEvent.action)))
 
 

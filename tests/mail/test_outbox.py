@@ -32,7 +32,7 @@ def _create_user(app, session, name="髙橋 一郎", email="takahashi@pref.examp
 
 
 def test_japanese_subject_and_body_survive_real_smtp(app, session, smtp_server):
-    user, link = _create_user(app, session)
+    _user, link = _create_user(app, session)
     with app.app_context():
         assert deliver_pending() == 1
     [message] = smtp_server.inbox.messages
