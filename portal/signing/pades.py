@@ -84,6 +84,9 @@ def _is_timestamp_failure(exc: BaseException) -> bool:
 
 def _run_producing(make: Callable[[BinaryIO], Awaitable[None]], output: BinaryIO | None) -> bytes | None:
     """Run a writing coroutine; on failure leave ``output`` as it was and re-raise."""
+    if output is not None and not (output.readable() and output.seekable()):
+        # pyhanko would silently buffer the whole file in a BytesIO to re-read it.
+        raise ValueError("output must be readable and seekable (open it with 'w+b')")
     target = output if output is not None else io.BytesIO()
     start = target.tell()
     try:
@@ -128,7 +131,9 @@ def sign_approval(
 ) -> bytes | None:
     """Add one invisible PAdES B-T signature by the service key, incrementally.
 
-    Returns the signed PDF, or writes it to ``output`` (then returns None).
+    Returns the signed PDF, or writes it to ``output`` (then returns None); ``output``
+    must be readable and seekable (``open(path, "w+b")``) so large files are hashed
+    from disk rather than buffered in memory.
     Raises an InvalidPdf subclass for input that cannot be signed,
     TimestampUnavailable, SigningKeyUnavailable or CertificateExpired; on any error
     nothing is returned and ``output`` is left as it was.
