@@ -150,7 +150,10 @@ class EmailAddress:
 
 
 class NotFreeMail:
-    """WTForms validator refusing free-mail domains; the list defaults to FREE_MAIL_DOMAINS."""
+    """WTForms validator refusing free-mail domains; the list defaults to FREE_MAIL_DOMAINS.
+
+    Stops the chain: a free-mail address needs no further message about its syntax.
+    """
 
     def __init__(self, domains: Iterable[str] | None = None, message: str = FREE_MAIL_MESSAGE) -> None:
         self.domains = list(domains) if domains is not None else None
@@ -159,7 +162,7 @@ class NotFreeMail:
     def __call__(self, form: Form, field: Field) -> None:
         domains = self.domains if self.domains is not None else configured_free_mail_domains()
         if field.data and is_free_mail(str(field.data), domains):
-            raise ValidationError(self.message)
+            raise StopValidation(self.message)
 
 
 class PhoneNumber:
