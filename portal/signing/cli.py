@@ -20,25 +20,19 @@ def format_report(report: VerificationReport) -> str:
     lines = []
     for signature in report.signatures:
         kind = "文書タイムスタンプ" if signature.is_document_timestamp else "署名"
-        lines.append(
-            f"■ リビジョン {signature.revision}: {kind} {signature.field_name}（{signature.signer_name}）"
-        )
+        lines.append(f"■ リビジョン {signature.revision}: {kind} {signature.field_name}（{signature.signer_name}）")
         lines.extend(f"  {'✔' if line.is_ok else '✖'} {line.text}" for line in panel_lines(signature))
         if signature.reason:
             lines.append(f"  理由: {signature.reason}")
         lines.append(f"  署名日時: {to_jst(signature.signing_time)}")
         if signature.timestamp_time:
-            lines.append(
-                f"  タイムスタンプ: {to_jst(signature.timestamp_time)}（{signature.timestamp_authority}）"
-            )
+            lines.append(f"  タイムスタンプ: {to_jst(signature.timestamp_time)}（{signature.timestamp_authority}）")
         lines.append(f"  対象範囲: {signature.coverage}")
         if signature.pades_level:
             lines.append(f"  PAdES レベル: {signature.pades_level}")
         lines.extend(f"  注意: {problem}" for problem in signature.problems)
     lines.extend(report.problems)
-    lines.append(
-        "結果: すべて有効です" if report.is_valid else "結果: 有効でない署名またはタイムスタンプがあります"
-    )
+    lines.append("結果: すべて有効です" if report.is_valid else "結果: 有効でない署名またはタイムスタンプがあります")
     return "\n".join(lines)
 
 

@@ -37,9 +37,7 @@ class SigningContext:
         Raises SigningKeyUnavailable when the key cannot be opened.
         """
         if self._template is None:
-            self._template = CmsTemplate(
-                self.signer.pyhanko_signer(), self.signer.certificate, self.signer.chain
-            )
+            self._template = CmsTemplate(self.signer.pyhanko_signer(), self.signer.certificate, self.signer.chain)
         return self._template
 
     def reserved_sizes(self) -> tuple[int, int]:

@@ -25,13 +25,13 @@ class NotAPdf(InvalidPdf):
 
 
 class TruncatedPdf(InvalidPdf):
-    default_message = (
-        "PDF ファイルが壊れているか、途中で切れています。元のファイルをもう一度アップロードしてください。"
-    )
+    default_message = "PDF ファイルが壊れているか、途中で切れています。元のファイルをもう一度アップロードしてください。"
 
 
 class EncryptedPdf(InvalidPdf):
-    default_message = "パスワードで保護（暗号化）された PDF は署名できません。保護を解除した PDF をアップロードしてください。"
+    default_message = (
+        "パスワードで保護（暗号化）された PDF は署名できません。保護を解除した PDF をアップロードしてください。"
+    )
 
 
 class CertifiedNoChanges(InvalidPdf):

@@ -16,10 +16,8 @@ from typing import BinaryIO, TypeVar, overload
 
 import aiohttp
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError as PyhankoSigningError
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation import DocumentSecurityStore, collect_validation_info
@@ -61,6 +59,10 @@ class Approval:
     email: str
     approved_at: dt.datetime
 
+    def __post_init__(self) -> None:
+        if self.approved_at.tzinfo is None:
+            raise ValueError("approved_at must be timezone-aware")
+
     def reason(self) -> str:
         """「{氏名} 様 {メールアドレス} が {YYYY-MM-DD HH:MM:SS +09:00} JST に承認しました」"""
         when = self.approved_at.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S")
@@ -71,11 +73,7 @@ def _is_timestamp_failure(exc: BaseException) -> bool:
     while exc is not None:
         if isinstance(
             exc,
-            TimestampRequestError
-            | TimestampMismatch
-            | aiohttp.ClientError
-            | asyncio.TimeoutError
-            | ConnectionError,
+            TimestampRequestError | TimestampMismatch | aiohttp.ClientError | asyncio.TimeoutError | ConnectionError,
         ):
             return True
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
@@ -115,9 +113,7 @@ def _check_certificate(signer: Signer, now: dt.datetime) -> None:
 
 
 @overload
-def sign_approval(
-    pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None
-) -> bytes: ...
+def sign_approval(pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None) -> bytes: ...
 @overload
 def sign_approval(
     pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None, output: BinaryIO
@@ -170,23 +166,20 @@ def sign_approval(
 
 
 def _translate(exc: Exception) -> SigningError:
+    """Map a failure inside pyhanko, the TSA client or the key to what people are told."""
+    from pkcs11.exceptions import PKCS11Error as Pkcs11LibraryError
+    from pyhanko.sign.pkcs11 import PKCS11Error
+
     if _is_timestamp_failure(exc):
         return TimestampUnavailable()
     if isinstance(exc, InsufficientRevinfoError | RevokedError):
         return RevocationUnavailable()
-    module = type(exc).__module__
-    if module.startswith("pkcs11") or "PKCS11" in type(exc).__name__:
+    if isinstance(exc, Pkcs11LibraryError | PKCS11Error):
         return SigningKeyUnavailable()
-    if isinstance(exc, PyhankoSigningError | PdfReadError | ValueError):
-        # pyhanko wraps a TSA's unparseable answer in these; the chain says which.
-        if _is_timestamp_failure(exc) or "imestamp" in str(exc):
-            return TimestampUnavailable()
     return SigningError(f"電子署名を付与できませんでした（{type(exc).__name__}）。")
 
 
-def _validation_context(
-    ctx: SigningContext, fetchers: Fetchers, *, require_revinfo: bool
-) -> ValidationContext:
+def _validation_context(ctx: SigningContext, fetchers: Fetchers, *, require_revinfo: bool) -> ValidationContext:
     return ValidationContext(
         trust_roots=ctx.trust_roots,
         allow_fetching=True,
@@ -228,12 +221,10 @@ def finalize(
             if isinstance(tsa, LocalTsa):
                 validator = CertificateValidator(tsa.tsa_cert, validation_context=vc)
                 paths.append(await validator.async_validate_usage(set(), {"time_stamping"}))
-            DocumentSecurityStore.supply_dss_in_writer(
-                writer, sig_contents=None, paths=paths, validation_context=vc
-            )
-        await signers.PdfTimeStamper(
-            tsa, field_name=_field_name(writer.prev, "DocTimeStamp")
-        ).async_timestamp_pdf(writer, "sha256", bytes_reserved=ctx.reserved_sizes()[1], output=out)
+            DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=None, paths=paths, validation_context=vc)
+        await signers.PdfTimeStamper(tsa, field_name=_field_name(writer.prev, "DocTimeStamp")).async_timestamp_pdf(
+            writer, "sha256", bytes_reserved=ctx.reserved_sizes()[1], output=out
+        )
 
     try:
         return _run_producing(make, output)

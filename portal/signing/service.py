@@ -70,8 +70,7 @@ def _setting(settings: Mapping[str, Any], key: str) -> Any:
 
 def _cache_key(settings: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(
-        tuple(value) if isinstance(value, list) else value
-        for value in (_setting(settings, key) for key in DEFAULTS)
+        tuple(value) if isinstance(value, list) else value for value in (_setting(settings, key) for key in DEFAULTS)
     )
 
 
@@ -137,23 +136,17 @@ def _build_tsa(settings: Mapping[str, Any], pki: local_pki.LocalPki) -> Timestam
 
 def builtin_tsa(pki: local_pki.LocalPki) -> LocalTsa:
     """The in-process TSA of the local PKI."""
-    return LocalTsa(
-        pki.tsa_cert, pki.tsa_key, policy_oid=local_pki.TSA_POLICY_OID.dotted_string, chain=[pki.root_cert]
-    )
+    return LocalTsa(pki.tsa_cert, pki.tsa_key, policy_oid=local_pki.TSA_POLICY_OID.dotted_string, chain=[pki.root_cert])
 
 
-def _trust_roots(
-    settings: Mapping[str, Any], pki: local_pki.LocalPki, signer: Signer
-) -> list[asn1_x509.Certificate]:
+def _trust_roots(settings: Mapping[str, Any], pki: local_pki.LocalPki, signer: Signer) -> list[asn1_x509.Certificate]:
     roots = [to_asn1_cert(pki.root_cert)]
     for path in _setting(settings, "SIGNING_TRUST_ROOTS"):
         roots.extend(to_asn1_cert(cert) for cert in _read_pem_certs(path))
     if _setting(settings, "SIGNING_BACKEND") == "pkcs12":
         # The administrator chose this file; a self-signed root shipped inside it is
         # the CA they intend to sign under.
-        roots.extend(
-            cert for cert in signer.chain if cert.self_signed == "maybe" or cert.self_signed == "yes"
-        )
+        roots.extend(cert for cert in signer.chain if cert.self_signed == "maybe" or cert.self_signed == "yes")
     return roots
 
 
@@ -189,10 +182,14 @@ def configure(settings: Mapping[str, Any]) -> SigningContext:
 
 
 def get_context() -> SigningContext:
-    """The context set by configure().
+    """The context for the current Flask app's settings, else the one set by configure().
 
-    Raises SigningNotConfigured if configure() has not run in this process.
+    Raises SigningNotConfigured outside an app context when configure() has not run.
     """
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return configure(current_app.config)
     if _configured is None:
         raise SigningNotConfigured("portal.signing.service.configure() has not been called")
     return _configured[1]
@@ -214,9 +211,7 @@ class SigningStatus:
     warnings: tuple[str, ...]
 
 
-def signing_status(
-    settings: Mapping[str, Any], context: SigningContext, *, now: dt.datetime
-) -> SigningStatus:
+def signing_status(settings: Mapping[str, Any], context: SigningContext, *, now: dt.datetime) -> SigningStatus:
     """Summarise certificates, TSA and their expiry, with warnings for the admin page.
 
     Raises SigningKeyUnavailable when the HSM cannot be opened to read its certificate.

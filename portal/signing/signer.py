@@ -121,9 +121,7 @@ def load_pkcs12_signer(path: str | Path, passphrase: str | None) -> KeyInMemoryS
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise SigningKeyUnavailable(
-            f"署名用の PKCS#12 ファイル {path} を読めませんでした（{exc.strerror}）。"
-        ) from exc
+        raise SigningKeyUnavailable(f"署名用の PKCS#12 ファイル {path} を読めませんでした（{exc.strerror}）。") from exc
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, passphrase.encode() if passphrase else None)
     except ValueError as exc:

@@ -81,13 +81,9 @@ class LocalTsa(TimeStamper):
         self.policy_oid = policy_oid
         self._chain = [to_asn1_cert(cert) for cert in chain or []]
         signing_certificate = as_signing_certificate_v2(self.tsa_cert)
-        self._signing_certificate_attr = simple_cms_attribute(
-            "signing_certificate_v2", signing_certificate
-        ).dump()
+        self._signing_certificate_attr = simple_cms_attribute("signing_certificate_v2", signing_certificate).dump()
         self._policy_der = core.ObjectIdentifier(policy_oid).dump()
-        self._tsa_name_der = der(
-            0xA0, asn1_x509.GeneralName(name="directory_name", value=self.tsa_cert.subject).dump()
-        )
+        self._tsa_name_der = der(0xA0, asn1_x509.GeneralName(name="directory_name", value=self.tsa_cert.subject).dump())
         self._sid_der = cms.IssuerAndSerialNumber(
             {"issuer": self.tsa_cert.issuer, "serial_number": self.tsa_cert.serial_number}
         ).dump()
@@ -158,9 +154,7 @@ class LocalTsa(TimeStamper):
         attributes = sorted(
             [
                 der(0x30, OID_CONTENT_TYPE, der(0x31, _OID_TST_INFO)),
-                der(
-                    0x30, _OID_SIGNING_TIME, der(0x31, der(0x17, gen_time.strftime("%y%m%d%H%M%SZ").encode()))
-                ),
+                der(0x30, _OID_SIGNING_TIME, der(0x31, der(0x17, gen_time.strftime("%y%m%d%H%M%SZ").encode()))),
                 self._signing_certificate_attr,
                 der(0x30, OID_MESSAGE_DIGEST, der(0x31, der(0x04, hashlib.sha256(tst_info_der).digest()))),
             ]

@@ -30,6 +30,7 @@ from pyhanko.sign.validation.policy_decl import (
 )
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.fetchers import FetcherBackend
 from pyhanko_certvalidator.policy_decl import (
     CertRevTrustPolicy,
     RevocationCheckingPolicy,
@@ -86,9 +87,7 @@ class SignatureReport:
 
     @property
     def is_ltv(self) -> bool:
-        return self.pades_level in ("B-LT", "B-LTA") or (
-            self.is_document_timestamp and self.has_revocation_data
-        )
+        return self.pades_level in ("B-LT", "B-LTA") or (self.is_document_timestamp and self.has_revocation_data)
 
     @property
     def coverage(self) -> str:
@@ -125,7 +124,7 @@ def _attribute(name: asn1_x509.Name, key: str) -> str | None:
     return value
 
 
-def _ades_spec(ctx: SigningContext) -> PdfSignatureValidationSpec:
+def _ades_spec(ctx: SigningContext, backend: FetcherBackend) -> PdfSignatureValidationSpec:
     rule = RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
     return PdfSignatureValidationSpec(
         SignatureValidationSpec(
@@ -135,9 +134,7 @@ def _ades_spec(ctx: SigningContext) -> PdfSignatureValidationSpec:
                     RevocationCheckingPolicy(ee_certificate_rule=rule, intermediate_ca_cert_rule=rule)
                 ),
             ),
-            revinfo_gathering_policy=RevocationInfoGatheringSpec(
-                fetcher_backend=ctx.fetcher_backend_factory()
-            ),
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(fetcher_backend=backend),
         )
     )
 
@@ -172,19 +169,21 @@ async def _verify(reader: PdfFileReader, ctx: SigningContext) -> VerificationRep
         (e.signed_revision for e in embedded if e.sig_object_type == "/DocTimeStamp"), default=-1
     )
     reports = []
-    async with ctx.fetcher_backend_factory() as fetchers:
-        vc_kwargs = {"trust_roots": ctx.trust_roots, "allow_fetching": True, "fetchers": fetchers}
-        for sig in embedded:
-            reports.append(
-                await _report(
-                    sig,
-                    ctx,
-                    vc_kwargs,
-                    total=total,
-                    has_revinfo=dss_has_revinfo and _chain_in_dss(sig, dss_certs),
-                    is_archived=last_doc_ts_revision > sig.signed_revision,
+    ades_backend = ctx.fetcher_backend_factory()  # its lifetime is ours: closed below
+    try:
+        async with ctx.fetcher_backend_factory() as fetchers:
+            vc_kwargs = {"trust_roots": ctx.trust_roots, "allow_fetching": True, "fetchers": fetchers}
+            ades_spec = _ades_spec(ctx, ades_backend)
+            for sig in embedded:
+                has_revinfo = dss_has_revinfo and _chain_in_dss(sig, dss_certs)
+                is_archived = last_doc_ts_revision > sig.signed_revision
+                reports.append(
+                    await _report(
+                        sig, ades_spec, vc_kwargs, total=total, has_revinfo=has_revinfo, is_archived=is_archived
+                    )
                 )
-            )
+    finally:
+        await ades_backend.close()
     return VerificationReport(tuple(reports))
 
 
@@ -194,7 +193,7 @@ def _chain_in_dss(sig: EmbeddedPdfSignature, dss_certs: set[bytes]) -> bool:
 
 async def _report(
     sig: EmbeddedPdfSignature,
-    ctx: SigningContext,
+    ades_spec: PdfSignatureValidationSpec,
     vc_kwargs: dict,
     *,
     total: int,
@@ -224,7 +223,7 @@ async def _report(
         if ts_valid and has_revinfo:
             level = "B-LT"
         if level == "B-LT" and is_archived:
-            result = await ades_lta_validation(sig, _ades_spec(ctx))
+            result = await ades_lta_validation(sig, ades_spec)
             if result.ades_subindic.status == AdESStatus.PASSED:
                 level = "B-LTA"
             else:
@@ -285,15 +284,11 @@ def panel_lines(signature: SignatureReport) -> list[PanelLine]:
     if not (signature.is_intact and signature.is_signature_valid):
         lines.append(PanelLine(False, "この署名が適用された後に文書が改変されています"))
     elif signature.has_disallowed_changes:
-        lines.append(
-            PanelLine(False, "この署名が適用された後に、許可されていない変更が文書に加えられています")
-        )
+        lines.append(PanelLine(False, "この署名が適用された後に、許可されていない変更が文書に加えられています"))
     else:
         lines.append(PanelLine(True, "文書は、この署名が適用されてから変更されていません"))
         if not signature.covers_whole_document:
-            lines.append(
-                PanelLine(True, "（署名後に追加されたのは、署名・検証情報・タイムスタンプのみです）")
-            )
+            lines.append(PanelLine(True, "（署名後に追加されたのは、署名・検証情報・タイムスタンプのみです）"))
     lines.append(
         PanelLine(True, "署名者の証明書は信頼済みのルート証明書に連結しています")
         if signature.is_trusted

@@ -139,7 +139,7 @@ def _der_total_length(der: bytes) -> int:
 
 
 def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, **kwargs)  # noqa: S603
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False, **kwargs)
 
 
 def pdfsig_results(path: Path) -> list[str]:
@@ -149,15 +149,13 @@ def pdfsig_results(path: Path) -> list[str]:
 
 
 @pytest.fixture
-def loopback_server() -> Iterator[
-    Callable[[Callable[[http.server.BaseHTTPRequestHandler, bytes], None]], str]
-]:
+def loopback_server() -> Iterator[Callable[[Callable[[http.server.BaseHTTPRequestHandler, bytes], None]], str]]:
     """Start a real HTTP server on 127.0.0.1 whose POST handler the test supplies; returns its URL."""
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(handle_post: Callable[[http.server.BaseHTTPRequestHandler, bytes], None]) -> str:
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 handle_post(self, body)
 

@@ -95,9 +95,7 @@ def test_bad_upload_is_refused_with_its_message(context: SigningContext, case: s
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_signing_refuses_bad_input_and_writes_nothing(
-    context: SigningContext, approval: Approval, case: str
-) -> None:
+def test_signing_refuses_bad_input_and_writes_nothing(context: SigningContext, approval: Approval, case: str) -> None:
     from dataclasses import replace
 
     data, error_type, _ = _bad_inputs(context)[case]

@@ -80,9 +80,7 @@ def test_pkcs12_with_wrong_passphrase_says_what_went_wrong(
 
 
 @pytest.fixture(scope="module")
-def softhsm_token(
-    tmp_path_factory: pytest.TempPathFactory, context: SigningContext
-) -> Iterator[dict[str, str]]:
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory, context: SigningContext) -> Iterator[dict[str, str]]:
     """A SoftHSM2 token with a non-extractable RSA key generated inside it, certified by the local CA."""
     util = require_tool("softhsm2-util")
     require(Path(SOFTHSM_MODULE).exists(), f"{SOFTHSM_MODULE} is missing (apt-get install softhsm2)")
@@ -93,14 +91,10 @@ def softhsm_token(
     directory = tmp_path_factory.mktemp("softhsm")
     (directory / "tokens").mkdir()
     conf = directory / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
+    conf.write_text(f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
     previous = os.environ.get("SOFTHSM2_CONF")
     os.environ["SOFTHSM2_CONF"] = str(conf)
-    result = run(
-        [util, "--init-token", "--free", "--label", TOKEN_LABEL, "--pin", USER_PIN, "--so-pin", "13579"]
-    )
+    result = run([util, "--init-token", "--free", "--label", TOKEN_LABEL, "--pin", USER_PIN, "--so-pin", "13579"])
     assert result.returncode == 0, result.stderr
 
     token = pkcs11.lib(SOFTHSM_MODULE).get_token(token_label=TOKEN_LABEL)

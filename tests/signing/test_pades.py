@@ -46,8 +46,7 @@ def test_approval_is_an_incremental_pades_b_t_signature(
     assert report.is_valid
     (signature,) = report.signatures
     assert (
-        signature.reason
-        == "髙橋 花子 様 hanako@vendor.example.co.jp が 2026-04-01 10:02:03 +09:00 JST に承認しました"
+        signature.reason == "髙橋 花子 様 hanako@vendor.example.co.jp が 2026-04-01 10:02:03 +09:00 JST に承認しました"
     )
     assert signature.location == "日本"
     assert signature.pades_level == "B-T"
@@ -61,7 +60,8 @@ def test_two_approvals_then_finalize_give_three_valid_revisions_at_b_lta(
 ) -> None:
     first, second, final = two_approvals_finalized
 
-    assert second.startswith(first) and final.startswith(second)
+    assert second.startswith(first)
+    assert final.startswith(second)
     report = verify(final, context=context)
     assert [s.field_name for s in report.signatures] == ["Signature1", "Signature2", "DocTimeStamp3"]
     assert report.is_valid
@@ -160,7 +160,8 @@ def test_one_flipped_byte_in_a_signed_range_is_reported_by_every_validator(
     path = tmp_path / "tampered.pdf"
     path.write_bytes(tampered_bytes)
     results = pdfsig_results(path)
-    assert results[:2] and all(r != "Signature is Valid." for r in results[:2])
+    assert len(results) == 3
+    assert all(r != "Signature is Valid." for r in results[:2])
 
     openssl = require_tool("openssl")
     part = signed_parts(tampered_bytes)[0]
@@ -208,3 +209,23 @@ def test_unsigned_pdf_is_reported_as_such(context: SigningContext, pdf: bytes) -
 
     assert not report.is_valid
     assert report.problems == ("この PDF には電子署名がありません。",)
+
+
+def test_crl_fetch_failure_stops_finalize_cleanly(context: SigningContext, pdf: bytes, approval: Approval) -> None:
+    from dataclasses import replace
+
+    from portal.signing.errors import RevocationUnavailable
+    from portal.signing.revocation import LocalFirstFetcherBackend
+
+    signed = sign_approval(pdf, approval, context=context)
+    # No local shortcut: the CRL URL (http://portal.test/…, a reserved name) must be fetched and cannot be.
+    offline = replace(
+        context, fetcher_backend_factory=lambda: LocalFirstFetcherBackend(lambda url: None, per_request_timeout=2)
+    )
+    output = io.BytesIO()
+
+    with pytest.raises(RevocationUnavailable) as error:
+        finalize(signed, context=offline, output=output)
+
+    assert error.value.message.startswith("証明書の失効情報（CRL）を取得できませんでした。")
+    assert output.getvalue() == b""

@@ -70,6 +70,4 @@ def test_existing_pki_is_loaded_not_recreated(context: SigningContext) -> None:
 
 def test_signing_years_outside_one_to_three_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="between 1 and 3"):
-        local_pki.ensure_local_pki(
-            tmp_path, agency_name="市", service_name="s", base_url="http://x", signing_years=5
-        )
+        local_pki.ensure_local_pki(tmp_path, agency_name="市", service_name="s", base_url="http://x", signing_years=5)

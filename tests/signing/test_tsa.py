@@ -48,9 +48,7 @@ def _reply(handler: http.server.BaseHTTPRequestHandler, body: bytes, content_typ
     handler.wfile.write(body)
 
 
-def test_http_responder_answers_an_openssl_query_that_openssl_verifies(
-    tmp_path: Path, context: SigningContext
-) -> None:
+def test_http_responder_answers_an_openssl_query_that_openssl_verifies(tmp_path: Path, context: SigningContext) -> None:
     openssl = require_tool("openssl")
     assert context.pki is not None
     data = tmp_path / "data.txt"

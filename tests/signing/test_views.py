@@ -24,9 +24,7 @@ from tests.signing.conftest import BASE_URL, make_pdf
 @pytest.fixture
 def app_config(signing_settings: dict[str, Any]) -> dict[str, Any]:
     # Share the session's PKI so each app does not generate new keys.
-    return {
-        key: signing_settings[key] for key in ("PKI_DIR", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME")
-    }
+    return {key: signing_settings[key] for key in ("PKI_DIR", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME")}
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +159,18 @@ def test_cli_verify_exits_zero_only_when_all_valid(app: Flask, tmp_path: Path, f
     bad = runner.invoke(verify_command, [str(unsigned)])
 
     assert ok.exit_code == 0, ok.output
-    assert "署名は有効です" in ok.output and "結果: すべて有効です" in ok.output
+    assert "署名は有効です" in ok.output
+    assert "結果: すべて有効です" in ok.output
     assert bad.exit_code == 1
     assert "この PDF には電子署名がありません。" in bad.output
+
+
+def test_default_context_follows_the_app_settings(app: Flask, signing_settings: dict[str, Any]) -> None:
+    from portal.signing import service
+
+    with app.app_context():
+        context = service.get_context()
+
+    assert context.pki is not None
+    assert str(context.pki.directory) == signing_settings["PKI_DIR"]
+    assert context.max_bytes == app.config["PDF_MAX_BYTES"]
