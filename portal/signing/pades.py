@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar, overload
+from typing import Any, BinaryIO, TypeVar, overload
 
 import aiohttp
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -80,7 +80,7 @@ def _is_timestamp_failure(exc: BaseException) -> bool:
     return False
 
 
-def _run_producing(make: Callable[[BinaryIO], Awaitable[None]], output: BinaryIO | None) -> bytes | None:
+def _run_producing(make: Callable[[BinaryIO], Coroutine[Any, Any, None]], output: BinaryIO | None) -> bytes | None:
     """Run a writing coroutine; on failure leave ``output`` as it was and re-raise."""
     if output is not None and not (output.readable() and output.seekable()):
         # pyhanko would silently buffer the whole file in a BytesIO to re-read it.

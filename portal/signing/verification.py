@@ -16,7 +16,9 @@ from pyhanko.sign.ades.report import AdESStatus
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import (
     DocumentSecurityStore,
+    DocumentTimestampStatus,
     EmbeddedPdfSignature,
+    PdfSignatureStatus,
     SignatureCoverageLevel,
     async_validate_pdf_signature,
     async_validate_pdf_timestamp,
@@ -202,16 +204,23 @@ async def _report(
 ) -> SignatureReport:
     is_doc_ts = sig.sig_object_type == "/DocTimeStamp"
     problems: list[str] = []
+    status: PdfSignatureStatus | DocumentTimestampStatus
+    ts_time: dt.datetime | None
+    ts_valid: bool | None
+    tsa_cert: asn1_x509.Certificate | None
     if is_doc_ts:
-        status = await async_validate_pdf_timestamp(sig, validation_context=ValidationContext(**vc_kwargs))
-        ts_time, ts_valid, tsa_cert = status.timestamp, status.valid and status.intact, status.signing_cert
+        timestamp_status = await async_validate_pdf_timestamp(sig, validation_context=ValidationContext(**vc_kwargs))
+        status = timestamp_status
+        ts_time, tsa_cert = timestamp_status.timestamp, timestamp_status.signing_cert
+        ts_valid = timestamp_status.valid and timestamp_status.intact
     else:
-        status = await async_validate_pdf_signature(
+        signature_status = await async_validate_pdf_signature(
             sig,
             signer_validation_context=ValidationContext(**vc_kwargs),
             ts_validation_context=ValidationContext(**vc_kwargs),
         )
-        ts = status.timestamp_validity
+        status = signature_status
+        ts = signature_status.timestamp_validity
         ts_time = ts.timestamp if ts else None
         ts_valid = (ts.valid and ts.intact and ts.trusted) if ts else None
         tsa_cert = ts.signing_cert if ts else None
@@ -227,7 +236,7 @@ async def _report(
             if result.ades_subindic.status == AdESStatus.PASSED:
                 level = "B-LTA"
             else:
-                problems.append(f"長期検証（PAdES B-LTA）の検証結果: {result.ades_subindic.name}")
+                problems.append(f"長期検証（PAdES B-LTA）の検証結果: {result.ades_subindic}")
     signer = status.signing_cert
     return SignatureReport(
         field_name=sig.field_name,

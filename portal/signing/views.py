@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO, cast
+
 from flask import Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
@@ -16,7 +18,7 @@ from .context import SigningContext
 from .errors import InvalidPdf
 from .pades import verify
 from .tsa import LocalTsa, respond_to_http_request
-from .verification import panel_lines, to_jst
+from .verification import VerificationReport, panel_lines, to_jst
 
 TSA_QUERY = "application/timestamp-query"
 MAX_TSA_QUERY_BYTES = 64 * 1024
@@ -31,36 +33,33 @@ def verify_page() -> ResponseReturnValue:
     return render_template("signing/verify.html", report=None, error=None, filename=None)
 
 
-@bp.post("/verify")
-@limiter.limit("10/minute")
-def verify_upload() -> ResponseReturnValue:
-    """Verify an uploaded PDF and show the report; the file is read in memory only, never stored."""
-    upload = request.files.get("pdf")
-    page_args = {"panel_lines": panel_lines, "to_jst": to_jst, "filename": None, "report": None}
-    if upload is None or not upload.filename:
-        return render_page_or_partial(
-            "signing/verify.html",
-            "signing/_verify_report.html",
-            422,
-            error="PDF ファイルを選択してください。",
-            **page_args,
-        )
-    try:
-        report = verify(upload.stream, context=_context())
-    except InvalidPdf as exc:
-        return render_page_or_partial(
-            "signing/verify.html",
-            "signing/_verify_report.html",
-            exc.status_code,
-            error=exc.message,
-            **{**page_args, "filename": upload.filename},
-        )
+def _render_report(
+    status: int, *, error: str | None = None, report: VerificationReport | None = None, filename: str | None = None
+) -> Response:
     return render_page_or_partial(
         "signing/verify.html",
         "signing/_verify_report.html",
-        error=None,
-        **{**page_args, "report": report, "filename": upload.filename},
+        status,
+        error=error,
+        report=report,
+        filename=filename,
+        panel_lines=panel_lines,
+        to_jst=to_jst,
     )
+
+
+@bp.post("/verify")
+@limiter.limit("10/minute")
+def verify_upload() -> ResponseReturnValue:
+    """Verify an uploaded PDF and show the report; the portal keeps nothing of the file."""
+    upload = request.files.get("pdf")
+    if upload is None or not upload.filename:
+        return _render_report(422, error="PDF ファイルを選択してください。")
+    try:
+        report = verify(cast(BinaryIO, upload.stream), context=_context())
+    except InvalidPdf as exc:
+        return _render_report(exc.status_code, error=exc.message, filename=upload.filename)
+    return _render_report(200, report=report, filename=upload.filename)
 
 
 @bp.post("/tsa")
