@@ -137,7 +137,7 @@ def render_usage_request(usage_request: Any, *, addressee: str) -> bytes:
     canvas.setTitle(f"電子契約利用申出書 {usage_request.receipt_number}")
     canvas.setAuthor(agency)
     canvas.setSubject(usage_request.company_name)
-    sheet = _Sheet(canvas, footer=" ".join(_footer_parts(usage_request)))
+    sheet = _Sheet(canvas, footer=" ／ ".join(_footer_parts(usage_request)))
 
     sheet.text("(別記様式)", size=10, gap=4 * mm)
     sheet.text("電子契約利用申出書", size=16, align="center", gap=6 * mm)

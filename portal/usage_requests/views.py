@@ -122,7 +122,7 @@ def index() -> ResponseReturnValue:
         abort(404)
     return render_page_or_partial(
         "usage_requests/index.html", "usage_requests/_rows.html",
-        status=status, statuses=service.STAFF_STATUSES, counts=service.counts_for_staff(db(), current_user),
+        current_status=status, statuses=service.STAFF_STATUSES, counts=service.counts_for_staff(db(), current_user),
         usage_requests=service.list_for_staff(db(), current_user, status),
     )
 

@@ -5,6 +5,7 @@ The SMTP server fixture (`smtp_server`, `mail_app_config`) is the shared one in 
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -13,9 +14,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
 from portal.auth.models import Department
 from portal.mail.service import deliver_pending
-from portal.usage_requests.models import UsageRequest
+from portal.usage_requests.models import Channel, UsageRequest, UsageRequestStatus
 from tests.conftest import post_form
 from tests.factories import make_department
 
@@ -52,6 +54,7 @@ def deliver(app: Flask) -> int:
 
 
 def latest_request(session: Session) -> UsageRequest:
+    session.commit()  # end the read transaction: see what the app committed since
     session.expire_all()
     usage_request = session.scalars(select(UsageRequest).order_by(UsageRequest.id.desc())).first()
     assert usage_request is not None, "no usage request was saved"
@@ -63,3 +66,23 @@ def department(session: Session) -> Department:
     department = make_department(session, code="KEI", name="総務部 契約課")
     session.commit()
     return department
+
+
+def make_usage_request(session: Session, department: Department, *,
+                       status: UsageRequestStatus = UsageRequestStatus.PENDING, channel: Channel = Channel.WEB,
+                       **fields: Any) -> UsageRequest:
+    """A request as it stands after the e-mail confirmation (確認待ち), unless told otherwise."""
+    values = form_data(**fields)
+    values.pop("department")
+    values.pop("website")
+    values["contact_phone"] = "086-224-2111" if values["contact_phone"] == "０８６－２２４－２１１１" else values[
+        "contact_phone"]
+    now = clock.now()
+    usage_request = UsageRequest(
+        receipt_number=f"20261128-{secrets.token_hex(2).upper()}", status=status, channel=channel,
+        department=department, form_date=now.date(), submitted_at=now,
+        confirmed_at=None if status == UsageRequestStatus.AWAITING_EMAIL else now, **values,
+    )
+    session.add(usage_request)
+    session.commit()
+    return usage_request
