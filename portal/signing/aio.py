@@ -9,6 +9,7 @@ few ms instead of ~20 ms for a new session).  Callers from any thread use run().
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -17,6 +18,16 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def _forget_loop() -> None:
+    # A forked worker (gunicorn --preload) inherits the loop object but not its thread.
+    global _loop, _thread, _lock
+    _loop, _thread, _lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_loop)
 
 
 def loop() -> asyncio.AbstractEventLoop:
@@ -32,5 +43,11 @@ def loop() -> asyncio.AbstractEventLoop:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the signing loop and return its result (re-raises its error)."""
+    """Run ``coro`` on the signing loop and return its result (re-raises its error).
+
+    Raises RuntimeError when called from the signing loop itself (it would deadlock).
+    """
+    if threading.current_thread() is _thread:
+        coro.close()
+        raise RuntimeError("aio.run() called from the signing loop; await the coroutine instead")
     return asyncio.run_coroutine_threadsafe(coro, loop()).result()

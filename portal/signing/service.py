@@ -17,6 +17,7 @@ PDF_MAX_BYTES, PKI_DIR, PUBLIC_BASE_URL, AGENCY_NAME, SERVICE_NAME, SIGNING_CERT
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,6 +59,18 @@ DEFAULTS: dict[str, Any] = {
 
 _lock = threading.Lock()
 _configured: tuple[tuple[Any, ...], SigningContext] | None = None
+
+
+_settings: dict[str, Any] | None = None
+
+
+def _forget_context() -> None:
+    # HSM and HTTP sessions do not survive fork(); a worker rebuilds from the same settings.
+    global _configured, _lock
+    _configured, _lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_context)
 
 
 class SigningNotConfigured(RuntimeError):
@@ -173,11 +186,12 @@ def build_context(settings: Mapping[str, Any]) -> SigningContext:
 
 def configure(settings: Mapping[str, Any]) -> SigningContext:
     """Build the process-wide context, or return the cached one for equal settings."""
-    global _configured
+    global _configured, _settings
     key = _cache_key(settings)
     with _lock:
         if _configured is None or _configured[0] != key:
             _configured = (key, build_context(settings))
+            _settings = {name: settings.get(name, DEFAULTS[name]) for name in DEFAULTS}
         return _configured[1]
 
 
@@ -190,9 +204,11 @@ def get_context() -> SigningContext:
 
     if has_app_context():
         return configure(current_app.config)
-    if _configured is None:
-        raise SigningNotConfigured("portal.signing.service.configure() has not been called")
-    return _configured[1]
+    if _configured is not None:
+        return _configured[1]
+    if _settings is not None:  # after fork()
+        return configure(_settings)
+    raise SigningNotConfigured("portal.signing.service.configure() has not been called")
 
 
 @dataclass(frozen=True)

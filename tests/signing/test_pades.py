@@ -229,3 +229,20 @@ def test_crl_fetch_failure_stops_finalize_cleanly(context: SigningContext, pdf: 
 
     assert error.value.message.startswith("証明書の失効情報（CRL）を取得できませんでした。")
     assert output.getvalue() == b""
+
+
+def test_a_forked_worker_signs_with_its_own_loop(context: SigningContext, pdf: bytes, approval: Approval) -> None:
+    """gunicorn --preload forks after the parent may have signed: the child must not hang."""
+    import os
+
+    sign_approval(pdf, approval, context=context)  # the parent's signing loop thread now exists
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (child)
+        try:
+            code = 0 if verify(sign_approval(pdf, approval, context=context), context=context).is_valid else 3
+        except BaseException:
+            code = 4
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
