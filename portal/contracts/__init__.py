@@ -1,0 +1,16 @@
+"""Contracts (契約): staff create an envelope, upload PDFs, get it approved and send it for signing."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("contracts", __name__, template_folder="templates", static_folder="static",
+               url_prefix="/contracts")
+api_bp = Blueprint("contracts_api", __name__, url_prefix="/api/v1")
+
+
+def init_app(app: Flask) -> None:
+    from portal.contracts import api, cli, views  # noqa: F401  (routes register on the blueprints)
+    app.register_blueprint(bp)
+    app.register_blueprint(api_bp)
+    cli.register(app)

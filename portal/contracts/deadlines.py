@@ -1,0 +1,64 @@
+"""Deadlines (R15): reminders before the planned conclusion date, paper fallback after it.
+
+run_deadlines() is idempotent (a reminder is remembered on the party), so the worker may call it
+as often as it likes; `flask --app app contracts deadlines` runs it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.audit.actions import AuditAction
+from portal.audit.service import SYSTEM, record
+from portal.clock import JST
+from portal.contracts import service
+from portal.contracts.models import Contract, ContractStatus, PartyRole
+from portal.mail.service import enqueue
+from portal.urls import external_url
+
+PAST_DEADLINE = "締結予定日までに電子署名が完了しなかったため、紙の契約書による締結に移行しました。"
+
+
+@dataclass
+class DeadlineReport:
+    reminded: int = 0
+    switched_to_paper: int = 0
+
+
+def run_deadlines(session: Session, *, now: datetime) -> DeadlineReport:
+    """Remind current signers N days before 締結予定日; move contracts past it to 紙契約へ移行."""
+    report = DeadlineReport()
+    today = now.astimezone(JST).date()
+    days_before = sorted(int(d) for d in current_app.config["REMINDER_DAYS_BEFORE"])
+    signing = select(Contract).where(
+        Contract.status.in_([ContractStatus.AWAITING_COUNTERPARTY, ContractStatus.AWAITING_AGENCY])
+    )
+    for contract in session.scalars(signing).all():
+        if contract.planned_conclusion_date < today:
+            service.fall_back_to_paper(session, contract, reason=PAST_DEADLINE, now=now)
+            report.switched_to_paper += 1
+            continue
+        party = contract.current_party
+        if party is None:
+            continue
+        remaining = (contract.planned_conclusion_date - today).days
+        due = [d for d in days_before if remaining <= d and d not in party.reminders_sent]
+        if not due:
+            continue
+        # One mail even when several thresholds passed at once (e.g. the worker was down).
+        party.reminders_sent = [*party.reminders_sent, *due]
+        link = (external_url("signature_requests.staff_review", party_id=party.id)
+                if party.role is PartyRole.AGENCY else "")
+        enqueue(session, "signature_reminder", party.email,
+                {"contract": contract, "party": party, "days": remaining, "link": link},
+                to_name=party.name, now=now)
+        record(session, actor=SYSTEM, action=AuditAction.CONTRACT_REMINDED, subject=contract, now=now,
+               party=party.position, email=party.email, days_before=remaining)
+        report.reminded += 1
+    session.flush()
+    return report

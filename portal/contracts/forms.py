@@ -1,0 +1,46 @@
+"""Staff forms for contracts; the signer e-mail shares usage_requests.rules' validators (R11)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from portal.usage_requests.rules import EmailAddress, NotFreeMail
+
+REQUIRED = "入力してください。"
+DATE = "日付を YYYY-MM-DD の形式で入力してください。"
+ORDER_CHOICES = [("counterparty_first", "相手方 → 庁内（標準）"), ("agency_first", "庁内 → 相手方")]
+
+
+class ContractForm(FlaskForm):
+    business_name = StringField("業務名", validators=[DataRequired(REQUIRED), Length(max=200)])
+    counterparty_name = StringField("取引先（商号・名称）", validators=[DataRequired(REQUIRED), Length(max=200)])
+    amount = IntegerField("契約金額（税込・円）", validators=[InputRequired(REQUIRED), NumberRange(min=0)])
+    tax_amount = IntegerField("うち消費税及び地方消費税額（円）",
+                              validators=[InputRequired(REQUIRED), NumberRange(min=0)])
+    transaction_date = DateField("取引年月日", validators=[InputRequired(DATE)])
+    term_start = DateField("契約期間（開始）", validators=[Optional()])
+    term_end = DateField("契約期間（終了）", validators=[Optional()])
+    planned_conclusion_date = DateField("締結予定日（署名期限）", validators=[InputRequired(DATE)])
+    auto_renewal = BooleanField("自動更新条項がある")
+    paper_required_by_law = BooleanField("法令等により書面の契約書が必要")
+    council_approval_required = BooleanField("議会の議決が必要")
+    signer_organization = StringField("相手方の商号（署名者の所属）", validators=[Optional(), Length(max=200)])
+    signer_title = StringField("契約締結権限者の役職", validators=[Length(max=100)])
+    signer_name = StringField("契約締結権限者の氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
+    signer_email = EmailField("契約締結権限者のメールアドレス",
+                              validators=[DataRequired(REQUIRED), Length(max=254), EmailAddress(), NotFreeMail()])
+    approver_email = SelectField("庁内の署名者（承認者・契約担当者）", validators=[DataRequired(REQUIRED)])
+    signing_order = SelectField("署名の順番", choices=ORDER_CHOICES, default="counterparty_first")
+    access_code = StringField("アクセスコード（任意）", validators=[Optional(), Length(min=4, max=32)],
+                              description="設定すると、署名の際に入力が必要になります。メール以外の方法（電話など）で相手方に伝えてください。")
+
+
+class ApprovalForm(FlaskForm):
+    reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), Length(max=100)],
+                            description="例: 総契第123号（令和8年11月20日決裁）")
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField("理由", validators=[DataRequired(REQUIRED), Length(max=2000)])

@@ -1,0 +1,245 @@
+"""Contract envelopes: metadata, documents with every stored revision, and the signers in order."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.auth.models import Department, StaffUser
+from portal.counterparties.models import Counterparty
+from portal.db import Base, str_enum_type
+from portal.types import UTCDateTime, email_str, intpk, utc_datetime, yen
+
+
+class ContractStatus(StrEnum):
+    DRAFT = "draft"
+    AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_COUNTERPARTY = "awaiting_counterparty"
+    AWAITING_AGENCY = "awaiting_agency"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    PAPER = "paper"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+    @property
+    def is_open(self) -> bool:
+        """Still being prepared or signed: documents may not be final yet."""
+        return self in OPEN_STATUSES
+
+    @property
+    def is_signing(self) -> bool:
+        return self in (ContractStatus.AWAITING_COUNTERPARTY, ContractStatus.AWAITING_AGENCY)
+
+
+STATUS_LABELS = {
+    ContractStatus.DRAFT: "下書き",
+    ContractStatus.AWAITING_APPROVAL: "承認待ち",
+    ContractStatus.AWAITING_COUNTERPARTY: "署名待ち(相手方)",
+    ContractStatus.AWAITING_AGENCY: "署名待ち(庁内)",
+    ContractStatus.COMPLETED: "締結済み",
+    ContractStatus.DECLINED: "差し戻し",
+    ContractStatus.PAPER: "紙契約へ移行",
+    ContractStatus.CANCELLED: "取消",
+}
+OPEN_STATUSES = frozenset(
+    {
+        ContractStatus.DRAFT,
+        ContractStatus.AWAITING_APPROVAL,
+        ContractStatus.AWAITING_COUNTERPARTY,
+        ContractStatus.AWAITING_AGENCY,
+    }
+)
+
+
+class PartyRole(StrEnum):
+    COUNTERPARTY = "counterparty"  # the vendor's 契約締結権限者, signs through an e-mail link
+    AGENCY = "agency"  # a staff user with the approver role, signs logged in
+
+    @property
+    def label(self) -> str:
+        return "相手方" if self is PartyRole.COUNTERPARTY else "庁内"
+
+
+class PartyStatus(StrEnum):
+    WAITING = "waiting"  # an earlier signer has not signed yet
+    REQUESTED = "requested"  # asked to sign now
+    SIGNED = "signed"
+    DECLINED = "declined"
+
+    @property
+    def label(self) -> str:
+        return {"waiting": "順番待ち", "requested": "署名依頼中", "signed": "署名済み", "declined": "差し戻し"}[
+            self.value
+        ]
+
+
+class RevisionKind(StrEnum):
+    ORIGINAL = "original"  # as uploaded
+    SIGNED = "signed"  # after one party's approval signature (PAdES B-T)
+    FINAL = "final"  # after completion (PAdES B-LTA)
+
+
+class Contract(Base):
+    """One envelope (契約): what is agreed, with whom, and how far signing has got."""
+
+    __tablename__ = "contracts"
+
+    id: Mapped[intpk]
+    number: Mapped[str] = mapped_column(String(40), unique=True)  # 契約番号: department code-year-serial
+    business_name: Mapped[str] = mapped_column(String(200))  # 業務名
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    counterparty_id: Mapped[int | None] = mapped_column(ForeignKey("counterparties.id"), index=True)
+    counterparty_name: Mapped[str] = mapped_column(String(200))  # 取引先, as written
+    counterparty_name_normalized: Mapped[str] = mapped_column(String(200), index=True)
+    amount: Mapped[yen] = mapped_column(index=True)  # 税込, integer yen
+    tax_amount: Mapped[yen]  # うち消費税及び地方消費税額
+    transaction_date: Mapped[date] = mapped_column(Date, index=True)  # 取引年月日
+    term_start: Mapped[date | None] = mapped_column(Date)
+    term_end: Mapped[date | None] = mapped_column(Date)
+    auto_renewal: Mapped[bool] = mapped_column(default=False)
+    paper_required_by_law: Mapped[bool] = mapped_column(default=False)
+    council_approval_required: Mapped[bool] = mapped_column(default=False)  # 議会の議決
+    planned_conclusion_date: Mapped[date] = mapped_column(Date)  # 締結予定日: links expire after it
+    access_code_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; told to the vendor separately
+    approval_reference: Mapped[str] = mapped_column(String(100), default="")  # 決裁番号・日付
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approved_digest: Mapped[str] = mapped_column(String(64), default="")  # documents_digest() when approved
+    status: Mapped[ContractStatus] = mapped_column(str_enum_type(ContractStatus), index=True)
+    status_reason: Mapped[str] = mapped_column(Text, default="")  # why declined / paper / cancelled
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    created_at: Mapped[utc_datetime]
+    updated_at: Mapped[utc_datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    certificate_key: Mapped[str | None] = mapped_column(String(64))  # 合意締結証明書 in the store
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    department: Mapped[Department] = relationship(lazy="joined")
+    counterparty: Mapped[Counterparty | None] = relationship()
+    created_by: Mapped[StaffUser] = relationship(foreign_keys=[created_by_id])
+    approved_by: Mapped[StaffUser | None] = relationship(foreign_keys=[approved_by_id])
+    documents: Mapped[list[ContractDocument]] = relationship(
+        back_populates="contract", order_by="ContractDocument.position", cascade="all, delete-orphan"
+    )
+    parties: Mapped[list[Party]] = relationship(
+        back_populates="contract", order_by="Party.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def tax_excluded_amount(self) -> int:
+        return self.amount - self.tax_amount
+
+    @property
+    def current_party(self) -> Party | None:
+        """The signer whose turn it is, if signing is under way."""
+        return next((p for p in self.parties if p.status == PartyStatus.REQUESTED), None)
+
+    @property
+    def has_access_code(self) -> bool:
+        return bool(self.access_code_hash)
+
+
+class ContractDocument(Base):
+    """One PDF of the envelope, in order; its bytes live in revisions."""
+
+    __tablename__ = "contract_documents"
+    __table_args__ = (UniqueConstraint("contract_id", "position"),)
+
+    id: Mapped[intpk]
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    position: Mapped[int]
+    filename: Mapped[str] = mapped_column(String(255))
+    page_count: Mapped[int]
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[utc_datetime]
+
+    contract: Mapped[Contract] = relationship(back_populates="documents")
+    uploaded_by: Mapped[StaffUser] = relationship()
+    revisions: Mapped[list[DocumentRevision]] = relationship(
+        back_populates="document", order_by="DocumentRevision.number", cascade="all, delete-orphan"
+    )
+
+    @property
+    def original(self) -> DocumentRevision:
+        return self.revisions[0]
+
+    @property
+    def current(self) -> DocumentRevision:
+        return self.revisions[-1]
+
+
+class DocumentRevision(Base):
+    """Stored bytes of one state of a document. Never changed: a signature adds a revision."""
+
+    __tablename__ = "contract_document_revisions"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+
+    id: Mapped[intpk]
+    document_id: Mapped[int] = mapped_column(ForeignKey("contract_documents.id"), index=True)
+    number: Mapped[int]  # 1 = original
+    kind: Mapped[RevisionKind] = mapped_column(str_enum_type(RevisionKind))
+    storage_key: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int]
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("contract_parties.id"))  # whose signature
+    created_at: Mapped[utc_datetime]
+
+    document: Mapped[ContractDocument] = relationship(back_populates="revisions")
+
+
+class Party(Base):
+    """A signer in the envelope's order: the vendor's authority or the agency approver."""
+
+    __tablename__ = "contract_parties"
+    __table_args__ = (UniqueConstraint("contract_id", "position"),)
+
+    id: Mapped[intpk]
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    position: Mapped[int]  # signing order, 1 first
+    role: Mapped[PartyRole] = mapped_column(str_enum_type(PartyRole))
+    organization: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(100), default="")
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[email_str]
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    status: Mapped[PartyStatus] = mapped_column(str_enum_type(PartyStatus))
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    signed_ip: Mapped[str] = mapped_column(String(64), default="")
+    signed_user_agent: Mapped[str] = mapped_column(Text, default="")
+    auth_methods: Mapped[list[str]] = mapped_column(JSON, default=list)  # e.g. ["email_link", "access_code"]
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decline_reason: Mapped[str] = mapped_column(Text, default="")
+    reminders_sent: Mapped[list[Any]] = mapped_column(JSON, default=list)  # days-before already reminded
+
+    contract: Mapped[Contract] = relationship(back_populates="parties")
+    staff_user: Mapped[StaffUser | None] = relationship()
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(part for part in (self.organization, self.title, self.name) if part)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; acts as its user with that user's role. Only the hash is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[utc_datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[StaffUser] = relationship(lazy="joined")

@@ -1,0 +1,460 @@
+"""Contract operations: draft, documents, internal approval (決裁), sending, paper fallback, cancel.
+
+Every function takes the session, the acting user and the time explicitly, flushes but never
+commits, records its audit row beside the change and raises a DomainError with the Japanese message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.audit.actions import AuditAction
+from portal.audit.service import SYSTEM, Actor, RequestInfo, events_for, record
+from portal.auth import passwords
+from portal.auth.models import Department, Role, StaffUser
+from portal.clock import JST
+from portal.contracts import eligibility
+from portal.contracts.models import (
+    Contract,
+    ContractDocument,
+    ContractStatus,
+    DocumentRevision,
+    Party,
+    PartyRole,
+    PartyStatus,
+    RevisionKind,
+)
+from portal.contracts.pages import page_count
+from portal.counterparties import service as counterparties
+from portal.counterparties.normalize import normalize_name
+from portal.errors import DomainError, NotFound
+from portal.mail.service import enqueue
+from portal.signing.inputs import check_pdf
+from portal.storage import get_store
+from portal.urls import external_url
+from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains
+
+
+class ContractNotEligible(DomainError):
+    """The contract may not be made electronically; `reasons` holds one message per broken rule."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("".join(reasons))
+        self.reasons = reasons
+
+
+class InvalidContract(DomainError):
+    """Metadata or signers are incomplete or inconsistent."""
+
+
+class NotEditable(DomainError):
+    """The contract has been sent (or closed); its documents and metadata are fixed."""
+
+
+class ApprovalRefused(DomainError):
+    """The internal approval (決裁) cannot be confirmed by this user or in this state."""
+
+    status_code = 403
+
+
+class ApprovalMissing(DomainError):
+    """Sending needs a confirmed approval over the current documents (R13)."""
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+@dataclass(frozen=True)
+class SignerInput:
+    """A signer in order: a counterparty authority (organization/title/name/email) or an agency approver."""
+
+    role: PartyRole
+    organization: str = ""
+    title: str = ""
+    name: str = ""
+    email: str = ""
+    user_email: str = ""
+
+
+@dataclass(frozen=True)
+class ContractInput:
+    business_name: str
+    department: Department
+    counterparty_name: str
+    amount: int
+    tax_amount: int
+    transaction_date: date
+    term_start: date | None
+    term_end: date | None
+    planned_conclusion_date: date
+    auto_renewal: bool = False
+    paper_required_by_law: bool = False
+    council_approval_required: bool = False
+    access_code: str = ""
+    signers: list[SignerInput] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def get_contract(session: Session, contract_id: int) -> Contract:
+    """Raises NotFound."""
+    contract = session.get(Contract, contract_id)
+    if contract is None:
+        raise NotFound("契約が見つかりません。")
+    return contract
+
+
+def can_view(contract: Contract, user: StaffUser) -> bool:
+    if user.role in (Role.ADMIN, Role.AUDITOR) or contract.department_id == user.department_id:
+        return True
+    return any(p.staff_user_id == user.id for p in contract.parties)
+
+
+def get_for_staff(session: Session, contract_id: int, *, actor: StaffUser) -> Contract:
+    """The contract if `actor` may see it. Raises NotFound (also for other departments' contracts)."""
+    contract = get_contract(session, contract_id)
+    if not can_view(contract, actor):
+        raise NotFound("契約が見つかりません。")
+    return contract
+
+
+def list_for_staff(session: Session, *, actor: StaffUser, status: ContractStatus | None = None) -> list[Contract]:
+    query = select(Contract).order_by(Contract.planned_conclusion_date, Contract.id)
+    if actor.role not in (Role.ADMIN, Role.AUDITOR):
+        party_of = select(Party.contract_id).where(Party.staff_user_id == actor.id)
+        query = query.where((Contract.department_id == actor.department_id) | Contract.id.in_(party_of))
+    if status is not None:
+        query = query.where(Contract.status == status)
+    return list(session.scalars(query))
+
+
+def waiting_for(session: Session, user: StaffUser) -> list[Contract]:
+    """Contracts whose current signer is this staff user (the approver's to-do list)."""
+    query = (
+        select(Contract)
+        .join(Party)
+        .where(Party.staff_user_id == user.id, Party.status == PartyStatus.REQUESTED)
+        .order_by(Contract.planned_conclusion_date)
+    )
+    return list(session.scalars(query))
+
+
+def history(session: Session, contract: Contract) -> list:
+    """The contract's timeline: every audit row about it, oldest first."""
+    return events_for(session, contract)
+
+
+# ---------------------------------------------------------------- draft
+
+
+def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now: datetime,
+                 request: RequestInfo | None = None) -> Contract:
+    """Create a draft envelope with its signers in order.
+
+    Raises ContractNotEligible (R12), InvalidContract, or usage_requests.rules' InvalidEmail /
+    FreeMailRefused for the counterparty signer's address.
+    """
+    _check_amounts(data)
+    counterparty = counterparties.upsert_counterparty(session, name=data.counterparty_name, now=now)
+    reasons = eligibility.ineligibility_reasons(
+        data, counterparty_declined=counterparty.declined_e_contract,
+        max_term_years=current_app.config["MAX_TERM_YEARS"],
+    )
+    if reasons:
+        raise ContractNotEligible(reasons)
+    if data.term_start and data.term_end and data.term_end < data.term_start:
+        raise InvalidContract("契約期間の終了日が開始日より前になっています。")
+    if data.planned_conclusion_date < now.astimezone(JST).date():
+        raise InvalidContract("締結予定日が過ぎています。今日以降の日付を入力してください。")
+    contract = Contract(
+        number=_next_number(session, data.department, now),
+        business_name=data.business_name.strip(),
+        department=data.department,
+        counterparty=counterparty,
+        counterparty_name=data.counterparty_name.strip(),
+        counterparty_name_normalized=normalize_name(data.counterparty_name),
+        amount=data.amount,
+        tax_amount=data.tax_amount,
+        transaction_date=data.transaction_date,
+        term_start=data.term_start,
+        term_end=data.term_end,
+        auto_renewal=data.auto_renewal,
+        paper_required_by_law=data.paper_required_by_law,
+        council_approval_required=data.council_approval_required,
+        planned_conclusion_date=data.planned_conclusion_date,
+        access_code_hash=passwords.hash_secret(data.access_code.strip()) if data.access_code.strip() else None,
+        status=ContractStatus.DRAFT,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contract)
+    contract.parties = _build_parties(session, data)
+    session.flush()
+    info = request or RequestInfo()
+    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_CREATED, subject=contract, now=now,
+           ip=info.ip, user_agent=info.user_agent, number=contract.number, business_name=contract.business_name,
+           amount=contract.amount, signers=[p.email for p in contract.parties])
+    return contract
+
+
+def _check_amounts(data: ContractInput) -> None:
+    if not data.business_name.strip():
+        raise InvalidContract("業務名を入力してください。")
+    if not data.counterparty_name.strip():
+        raise InvalidContract("取引先を入力してください。")
+    if data.amount < 0 or data.tax_amount < 0:
+        raise InvalidContract("金額は0円以上の整数で入力してください。")
+    if data.tax_amount > data.amount:
+        raise InvalidContract("消費税額が契約金額（税込）を超えています。")
+
+
+def _build_parties(session: Session, data: ContractInput) -> list[Party]:
+    roles = [s.role for s in data.signers]
+    # 地方自治法 234条5項: the contract is final only when both the agency and the counterparty have signed.
+    if PartyRole.COUNTERPARTY not in roles or PartyRole.AGENCY not in roles:
+        raise InvalidContract("署名者には、相手方の契約締結権限者と庁内の承認者（契約担当者）の両方が必要です。")
+    parties = []
+    for position, signer in enumerate(data.signers, start=1):
+        if signer.role is PartyRole.COUNTERPARTY:
+            if not signer.name.strip():
+                raise InvalidContract("相手方の署名者の氏名を入力してください。")
+            email = check_signer_email(signer.email, domains=configured_free_mail_domains())
+            parties.append(Party(position=position, role=signer.role, organization=signer.organization.strip()
+                                 or data.counterparty_name.strip(), title=signer.title.strip(),
+                                 name=signer.name.strip(), email=email, status=PartyStatus.WAITING))
+            continue
+        user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == signer.user_email.lower()))
+        if user is None or not user.is_active or not user.has_role(Role.APPROVER):
+            raise InvalidContract("庁内の署名者には、承認者（契約担当者）の権限を持つ職員を指定してください。")
+        parties.append(Party(position=position, role=signer.role, organization=user.department.name,
+                             title=user.title, name=user.name, email=user.email, staff_user=user,
+                             status=PartyStatus.WAITING))
+    return parties
+
+
+def _next_number(session: Session, department: Department, now: datetime) -> str:
+    """契約番号 department code-year-serial, e.g. KEI-2026-0007 (serial per department and year)."""
+    prefix = f"{department.code}-{now.astimezone(JST).year}-"
+    taken = session.scalars(select(Contract.number).where(Contract.number.startswith(prefix, autoescape=True)))
+    serial = max((int(n.rsplit("-", 1)[1]) for n in taken if n.rsplit("-", 1)[1].isdigit()), default=0) + 1
+    return f"{prefix}{serial:04d}"
+
+
+def _require_editable(contract: Contract) -> None:
+    if contract.status not in (ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL):
+        raise NotEditable("送信済みの契約の文書は変更できません。訂正する場合は新しい契約として作成してください。")
+
+
+# ---------------------------------------------------------------- documents
+
+
+def attach_document(session: Session, contract: Contract, *, filename: str, data: bytes, actor: StaffUser,
+                    now: datetime, request: RequestInfo | None = None) -> ContractDocument:
+    """Check, store (encrypted, with SHA-256) and append one PDF; voids a confirmed approval.
+
+    Raises NotEditable, or a portal.signing.inputs error (NotAPdf, TruncatedPdf, EncryptedPdf,
+    CertifiedNoChanges, PdfTooLarge) with the message for the uploader.
+    """
+    _require_editable(contract)
+    check_pdf(data, max_bytes=current_app.config["PDF_MAX_BYTES"])
+    pages = page_count(data)
+    stored = get_store().put(data)
+    position = max((d.position for d in contract.documents), default=0) + 1
+    document = ContractDocument(position=position, filename=_safe_filename(filename), page_count=pages,
+                                uploaded_by=actor, created_at=now)
+    document.revisions.append(DocumentRevision(number=1, kind=RevisionKind.ORIGINAL, storage_key=stored.key,
+                                               sha256=stored.sha256, size=stored.size, created_at=now))
+    contract.documents.append(document)
+    contract.updated_at = now
+    session.flush()
+    info = request or RequestInfo()
+    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_DOCUMENT_ADDED, subject=contract,
+           now=now, ip=info.ip, user_agent=info.user_agent, filename=document.filename, sha256=stored.sha256,
+           size=stored.size, pages=pages)
+    _void_approval(session, contract, now=now, why="文書の追加")
+    return document
+
+
+def remove_document(session: Session, contract: Contract, document_id: int, *, actor: StaffUser,
+                    now: datetime) -> None:
+    """Take a document out of a draft (its stored bytes stay). Raises NotEditable, NotFound."""
+    _require_editable(contract)
+    document = next((d for d in contract.documents if d.id == document_id), None)
+    if document is None:
+        raise NotFound("文書が見つかりません。")
+    contract.documents.remove(document)
+    session.flush()
+    for position, remaining in enumerate(contract.documents, start=1):
+        remaining.position = position
+    contract.updated_at = now
+    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_DOCUMENT_REMOVED, subject=contract,
+           now=now, filename=document.filename, sha256=document.original.sha256)
+    _void_approval(session, contract, now=now, why="文書の削除")
+
+
+def _safe_filename(name: str) -> str:
+    base = (name or "document.pdf").replace("\\", "/").rsplit("/", 1)[-1].strip() or "document.pdf"
+    return base[:255]
+
+
+def get_document(contract: Contract, document_id: int) -> ContractDocument:
+    """Raises NotFound."""
+    document = next((d for d in contract.documents if d.id == document_id), None)
+    if document is None:
+        raise NotFound("文書が見つかりません。")
+    return document
+
+
+def read_revision(revision: DocumentRevision) -> bytes:
+    return get_store().get(revision.storage_key)
+
+
+# ---------------------------------------------------------------- internal approval (決裁)
+
+
+def documents_digest(contract: Contract) -> str:
+    """SHA-256 over the ordered documents' SHA-256 values: what the approver approved."""
+    lines = "\n".join(f"{d.position}:{d.original.sha256}" for d in contract.documents)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def is_approved(contract: Contract) -> bool:
+    """True while the confirmed approval still covers exactly the current documents."""
+    return bool(contract.approved_at and contract.documents and contract.approved_digest == documents_digest(contract))
+
+
+def request_approval(session: Session, contract: Contract, *, actor: StaffUser, now: datetime) -> None:
+    """Ask for the approver's confirmation. Raises NotEditable, InvalidContract."""
+    _require_editable(contract)
+    if not contract.documents:
+        raise InvalidContract("PDF 文書をアップロードしてください。")
+    contract.status = ContractStatus.AWAITING_APPROVAL
+    contract.updated_at = now
+    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_APPROVAL_REQUESTED, subject=contract,
+           now=now, digest=documents_digest(contract))
+
+
+def confirm_internal_approval(session: Session, contract: Contract, *, approver: StaffUser, reference: str,
+                              now: datetime, request: RequestInfo | None = None) -> None:
+    """The approver confirms that the documents are the ones approved under 決裁 `reference` (R13).
+
+    Raises ApprovalRefused when the user is not an approver, uploaded a document themself or
+    created the contract; InvalidContract without a reference or documents; NotEditable after sending.
+    """
+    _require_editable(contract)
+    if not approver.has_role(Role.APPROVER):
+        raise ApprovalRefused("決裁の確認は承認者（契約担当者）の権限を持つ職員が行います。")
+    if approver.id == contract.created_by_id or any(d.uploaded_by_id == approver.id for d in contract.documents):
+        raise ApprovalRefused(
+            "文書をアップロードした職員は、自分のアップロードを承認できません。別の承認者に依頼してください。"
+        )
+    if not reference.strip():
+        raise InvalidContract("決裁番号（決裁日）を入力してください。")
+    if not contract.documents:
+        raise InvalidContract("PDF 文書をアップロードしてください。")
+    contract.approval_reference = reference.strip()[:100]
+    contract.approved_by = approver
+    contract.approved_at = now
+    contract.approved_digest = documents_digest(contract)
+    contract.status = ContractStatus.DRAFT
+    contract.updated_at = now
+    info = request or RequestInfo()
+    record(session, actor=Actor.staff(approver), action=AuditAction.CONTRACT_APPROVED, subject=contract, now=now,
+           ip=info.ip, user_agent=info.user_agent, reference=contract.approval_reference,
+           digest=contract.approved_digest, documents=[d.original.sha256 for d in contract.documents])
+
+
+def _void_approval(session: Session, contract: Contract, *, now: datetime, why: str) -> None:
+    if contract.approved_at is None:
+        return
+    record(session, actor=SYSTEM, action=AuditAction.CONTRACT_APPROVAL_VOIDED, subject=contract, now=now,
+           reason=why, previous_reference=contract.approval_reference, previous_digest=contract.approved_digest)
+    contract.approved_at = None
+    contract.approved_by = None
+    contract.approved_digest = ""
+
+
+# ---------------------------------------------------------------- sending and closing
+
+
+def send_for_signature(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,
+                       request: RequestInfo | None = None) -> Party:
+    """Check eligibility and approval, then request the first signer (mail queued). Returns that party.
+
+    Raises ContractNotEligible, ApprovalMissing, NotEditable or InvalidContract; nothing is queued then.
+    """
+    from portal.signature_requests import service as signature_requests
+
+    _require_editable(contract)
+    reasons = eligibility.ineligibility_reasons(
+        contract,
+        counterparty_declined=bool(contract.counterparty and contract.counterparty.declined_e_contract),
+        max_term_years=current_app.config["MAX_TERM_YEARS"],
+    )
+    if reasons:
+        raise ContractNotEligible(reasons)
+    if not contract.documents:
+        raise InvalidContract("PDF 文書をアップロードしてください。")
+    if not is_approved(contract):
+        raise ApprovalMissing(
+            "決裁（内部承認）が確認されていません。承認者に決裁番号の確認を依頼してください。"
+        )
+    if contract.planned_conclusion_date < now.astimezone(JST).date():
+        raise InvalidContract("締結予定日が過ぎています。紙の契約に移行するか、締結予定日を見直してください。")
+    contract.sent_at = now
+    info = request or RequestInfo()
+    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_SENT, subject=contract, now=now,
+           ip=info.ip, user_agent=info.user_agent, digest=contract.approved_digest)
+    party = signature_requests.request_next_signature(session, contract, now=now)
+    assert party is not None  # _build_parties guarantees two signers
+    return party
+
+
+def fall_back_to_paper(session: Session, contract: Contract, *, reason: str, now: datetime,
+                       actor: StaffUser | None = None) -> None:
+    """Stop e-signing: open links stop working, status 紙契約へ移行, staff are told. Raises NotEditable."""
+    _close(session, contract, ContractStatus.PAPER, reason=reason, now=now, actor=actor,
+           action=AuditAction.CONTRACT_SWITCHED_TO_PAPER)
+
+
+def cancel(session: Session, contract: Contract, *, reason: str, actor: StaffUser, now: datetime) -> None:
+    """取消 with a reason; links stop working. Raises NotEditable, InvalidContract."""
+    _close(session, contract, ContractStatus.CANCELLED, reason=reason, now=now, actor=actor,
+           action=AuditAction.CONTRACT_CANCELLED)
+
+
+def _close(session: Session, contract: Contract, status: ContractStatus, *, reason: str, now: datetime,
+           actor: StaffUser | None, action: AuditAction) -> None:
+    from portal.signature_requests import service as signature_requests
+
+    if not contract.status.is_open and contract.status is not ContractStatus.DECLINED:
+        raise NotEditable("この契約は既に終了しています。")
+    if not reason.strip():
+        raise InvalidContract("理由を入力してください。")
+    signature_requests.close_open_requests(session, contract, now=now)
+    contract.status = status
+    contract.status_reason = reason.strip()
+    contract.updated_at = now
+    record(session, actor=Actor.staff(actor) if actor else SYSTEM, action=action, subject=contract, now=now,
+           reason=contract.status_reason)
+    notify_staff(session, contract, "contract_closed", now=now, reason=contract.status_reason)
+
+
+def notify_staff(session: Session, contract: Contract, template: str, *, now: datetime, **context: object) -> None:
+    """Mail the contract's creator (and the approver who confirmed it) about a change of state."""
+    recipients = {contract.created_by.email: contract.created_by.name}
+    if contract.approved_by is not None:
+        recipients.setdefault(contract.approved_by.email, contract.approved_by.name)
+    link = external_url("contracts.show", contract_id=contract.id)
+    for email, name in recipients.items():
+        enqueue(session, template, email, {"contract": contract, "name": name, "link": link, **context},
+                to_name=name, now=now)

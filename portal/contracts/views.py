@@ -1,0 +1,237 @@
+"""Staff screens: dashboard, new contract, contract page with documents, approval, send, close."""
+
+from __future__ import annotations
+
+from flask import Response, flash, make_response, render_template, request, send_file, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+
+from portal import clock
+from portal.audit.actions import AuditAction
+from portal.audit.service import Actor, record
+from portal.auth.models import Role, StaffUser
+from portal.contracts import bp, service
+from portal.contracts.forms import ApprovalForm, ContractForm, ReasonForm
+from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
+from portal.contracts.pages import page_image
+from portal.db import db
+from portal.errors import DomainError
+from portal.htmx import hx_redirect, render_page_or_partial
+from portal.mail.worker import notify as notify_outbox
+from portal.security import request_info, role_required
+
+VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
+EDITORS = (Role.STAFF, Role.APPROVER)
+
+
+@bp.get("/")
+@role_required(*VIEWERS)
+def index() -> ResponseReturnValue:
+    status = request.args.get("status") or None
+    selected = ContractStatus(status) if status in STATUS_LABELS else None
+    contracts = service.list_for_staff(db(), actor=current_user, status=selected)
+    return render_page_or_partial("contracts/index.html", "contracts/_table.html", contracts=contracts,
+                                  waiting=service.waiting_for(db(), current_user), statuses=STATUS_LABELS,
+                                  selected=selected)
+
+
+def _contract_form() -> ContractForm:
+    form = ContractForm()
+    approvers = db().scalars(select(StaffUser).where(StaffUser.is_active, StaffUser.role.in_([Role.APPROVER]))
+                             .order_by(StaffUser.name))
+    form.approver_email.choices = [(u.email, f"{u.name}（{u.department.name} {u.title}）".replace(" ）", "）"))
+                                   for u in approvers]
+    return form
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def new() -> ResponseReturnValue:
+    form = _contract_form()
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_page_or_partial("contracts/new.html", "contracts/_form.html", status=status, form=form)
+    try:
+        contract = service.create_draft(db(), _input_from(form), actor=current_user, now=clock.now(),
+                                        request=request_info())
+    except DomainError as exc:
+        db().rollback()
+        return render_page_or_partial("contracts/new.html", "contracts/_form.html", status=exc.status_code,
+                                      form=form, error=exc.message)
+    db().commit()
+    flash("下書きを保存しました。PDF 文書をアップロードしてください。", "success")
+    return hx_redirect(url_for("contracts.show", contract_id=contract.id))
+
+
+def _input_from(form: ContractForm) -> service.ContractInput:
+    counterparty = service.SignerInput(role=PartyRole.COUNTERPARTY, organization=form.signer_organization.data or "",
+                                       title=form.signer_title.data or "", name=form.signer_name.data or "",
+                                       email=form.signer_email.data or "")
+    agency = service.SignerInput(role=PartyRole.AGENCY, user_email=form.approver_email.data or "")
+    signers = [counterparty, agency] if form.signing_order.data != "agency_first" else [agency, counterparty]
+    return service.ContractInput(
+        business_name=form.business_name.data or "", department=current_user.department,
+        counterparty_name=form.counterparty_name.data or "", amount=form.amount.data or 0,
+        tax_amount=form.tax_amount.data or 0, transaction_date=form.transaction_date.data,  # type: ignore[arg-type]
+        term_start=form.term_start.data, term_end=form.term_end.data,
+        planned_conclusion_date=form.planned_conclusion_date.data,  # type: ignore[arg-type]
+        auto_renewal=form.auto_renewal.data, paper_required_by_law=form.paper_required_by_law.data,
+        council_approval_required=form.council_approval_required.data, access_code=form.access_code.data or "",
+        signers=signers)
+
+
+def _show_context(contract: Contract) -> dict:
+    return {"contract": contract, "is_approved": service.is_approved(contract),
+            "events": service.history(db(), contract), "approval_form": ApprovalForm(), "reason_form": ReasonForm(),
+            "can_edit": current_user.has_role(*EDITORS), "is_approver": current_user.has_role(Role.APPROVER)}
+
+
+@bp.get("/<int:contract_id>")
+@role_required(*VIEWERS)
+def show(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    return render_template("contracts/show.html", **_show_context(contract))
+
+
+def _status_panel(contract: Contract, *, error: str | None = None, status: int = 200) -> Response:
+    return render_page_or_partial("contracts/show.html", "contracts/_status.html", status=status,
+                                  error=error, **_show_context(contract))
+
+
+@bp.post("/<int:contract_id>/documents")
+@role_required(*EDITORS)
+def upload(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    errors = []
+    if not files:
+        errors.append("PDF ファイルを選択してください。")
+    for upload_file in files:
+        try:
+            with db().begin_nested():
+                service.attach_document(db(), contract, filename=upload_file.filename or "", data=upload_file.read(),
+                                        actor=current_user, now=clock.now(), request=request_info())
+        except DomainError as exc:
+            errors.append(f"{upload_file.filename}: {exc.message}")
+    db().commit()
+    return render_page_or_partial("contracts/show.html", "contracts/_documents.html",
+                                  status=422 if errors else 200, upload_errors=errors, **_show_context(contract))
+
+
+@bp.post("/<int:contract_id>/documents/<int:document_id>/delete")
+@role_required(*EDITORS)
+def remove_document(contract_id: int, document_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    service.remove_document(db(), contract, document_id, actor=current_user, now=clock.now())
+    db().commit()
+    return render_page_or_partial("contracts/show.html", "contracts/_documents.html", **_show_context(contract))
+
+
+@bp.get("/<int:contract_id>/documents/<int:document_id>/pages/<int:page>.jpg")
+@role_required(*VIEWERS)
+def page(contract_id: int, document_id: int, page: int) -> ResponseReturnValue:
+    from flask import current_app
+
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    revision = service.get_document(contract, document_id).current
+    width = min(int(request.args.get("w", current_app.config["PAGE_IMAGE_WIDTH"])), 2000)
+    image = page_image(service.read_revision(revision), revision.sha256, page - 1, width=max(width, 100))
+    response = make_response(image)
+    response.headers["Content-Type"] = "image/jpeg"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.get("/<int:contract_id>/documents/<int:document_id>/download")
+@role_required(*VIEWERS)
+def download(contract_id: int, document_id: int) -> ResponseReturnValue:
+    """Staff can always download (current revision, or ?revision=N for an earlier one); audited."""
+    import io
+
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    document = service.get_document(contract, document_id)
+    number = request.args.get("revision", type=int)
+    revision = next((r for r in document.revisions if r.number == number), document.current)
+    data = service.read_revision(revision)
+    info = request_info()
+    record(db(), actor=Actor.staff(current_user), action=AuditAction.CONTRACT_DOCUMENT_DOWNLOADED, subject=contract,
+           ip=info.ip, user_agent=info.user_agent, filename=document.filename, revision=revision.number,
+           sha256=revision.sha256)
+    db().commit()
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                     download_name=document.filename)
+
+
+@bp.get("/<int:contract_id>/certificate")
+@role_required(*VIEWERS)
+def certificate(contract_id: int) -> ResponseReturnValue:
+    import io
+
+    from portal.errors import NotFound
+    from portal.storage import get_store
+
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    if not contract.certificate_key:
+        raise NotFound("合意締結証明書はまだありません。")
+    return send_file(io.BytesIO(get_store().get(contract.certificate_key)), mimetype="application/pdf",
+                     as_attachment=True, download_name=f"合意締結証明書_{contract.number}.pdf")
+
+
+@bp.post("/<int:contract_id>/request-approval")
+@role_required(*EDITORS)
+def request_approval(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    return _act(contract, lambda: service.request_approval(db(), contract, actor=current_user, now=clock.now()))
+
+
+@bp.post("/<int:contract_id>/approve")
+@role_required(Role.APPROVER)
+def approve(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    form = ApprovalForm()
+    if not form.validate_on_submit():
+        return _status_panel(contract, error="決裁番号（決裁日）を入力してください。", status=422)
+    return _act(contract, lambda: service.confirm_internal_approval(
+        db(), contract, approver=current_user, reference=form.reference.data or "", now=clock.now(),
+        request=request_info()))
+
+
+@bp.post("/<int:contract_id>/send")
+@role_required(*EDITORS)
+def send(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    return _act(contract, lambda: service.send_for_signature(db(), contract, actor=current_user, now=clock.now(),
+                                                             request=request_info()), "署名依頼を送信しました。")
+
+
+@bp.post("/<int:contract_id>/paper")
+@role_required(*EDITORS)
+def paper(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    reason = request.form.get("reason", "")
+    return _act(contract, lambda: service.fall_back_to_paper(db(), contract, reason=reason, now=clock.now(),
+                                                             actor=current_user), "紙契約へ移行しました。")
+
+
+@bp.post("/<int:contract_id>/cancel")
+@role_required(*EDITORS)
+def cancel(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    reason = request.form.get("reason", "")
+    return _act(contract, lambda: service.cancel(db(), contract, reason=reason, actor=current_user,
+                                                 now=clock.now()), "契約を取り消しました。")
+
+
+def _act(contract: Contract, operation: object, done: str | None = None) -> ResponseReturnValue:
+    """Run one service call; on refusal roll back and show the message in the status panel (422)."""
+    try:
+        operation()  # type: ignore[operator]
+    except DomainError as exc:
+        db().rollback()
+        return _status_panel(contract, error=exc.message, status=exc.status_code)
+    db().commit()
+    notify_outbox()
+    if done:
+        flash(done, "success")
+    return hx_redirect(url_for("contracts.show", contract_id=contract.id))

@@ -1,0 +1,276 @@
+"""Signer pages. Counterparty: /s/<token> (no account). Agency approver: /s/staff/<party_id> (logged in).
+
+Both read the same documents and end in the same complete_signature(); see STYLE.md "One request,
+end to end".
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, make_response, render_template, request, send_file, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from portal import clock
+from portal.audit.actions import AuditAction
+from portal.audit.service import Actor, record
+from portal.auth.models import Role
+from portal.contracts import service as contracts
+from portal.contracts.models import Contract, Party
+from portal.contracts.pages import page_image
+from portal.db import db
+from portal.errors import DomainError
+from portal.extensions import limiter
+from portal.htmx import render_page_or_partial
+from portal.mail.worker import notify as notify_outbox
+from portal.security import request_info, role_required
+from portal.signature_requests import bp, service
+from portal.signature_requests.models import RequestStatus, SignatureRequest
+
+ALREADY_SIGNED = "既に署名済みです。"
+WRONG_CODE = "アクセスコードが正しくありません。担当課からお知らせしたコードを入力してください。"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the signer's pages live: built from the token, or from the staff party id."""
+
+    endpoint_prefix: str
+    key: dict[str, Any]
+    contract: Contract
+    party: Party
+    needs_access_code: bool
+
+    def url(self, name: str, **values: Any) -> str:
+        return url_for(f"signature_requests.{self.endpoint_prefix}{name}", **self.key, **values)
+
+
+def _token_target(req: SignatureRequest) -> Target:
+    contract = req.party.contract
+    return Target("", {"token": _token()}, contract, req.party, contract.has_access_code)
+
+
+def _staff_target(party: Party) -> Target:
+    return Target("staff_", {"party_id": party.id}, party.contract, party, False)
+
+
+def _token() -> str:
+    return str(request.view_args["token"])  # type: ignore[index]
+
+
+def _page_context(target: Target, document_id: int | None = None) -> dict[str, Any]:
+    documents = target.contract.documents
+    current = next((d for d in documents if d.id == document_id), documents[0] if documents else None)
+    return {"t": target, "contract": target.contract, "party": target.party, "current": current,
+            "is_signed": target.party.status.value == "signed"}
+
+
+# ---------------------------------------------------------------- counterparty (token)
+
+
+@bp.get("/s/<token>")
+def review(token: str) -> ResponseReturnValue:
+    req = service.open_request(db(), token, now=clock.now())
+    target = _token_target(req)
+    if req.status is RequestStatus.COMPLETED:
+        return render_template("signature_requests/done.html", message=ALREADY_SIGNED, **_page_context(target))
+    if req.status is RequestStatus.DECLINED:
+        return render_template("signature_requests/done.html", message="この署名依頼は差し戻し済みです。",
+                               **_page_context(target))
+    return _review(target)
+
+
+@bp.get("/s/<token>/documents/<int:document_id>")
+def document_tab(token: str, document_id: int) -> ResponseReturnValue:
+    return _review(_token_target(service.open_request(db(), token, now=clock.now())), document_id)
+
+
+@bp.get("/s/<token>/documents/<int:document_id>/pages/<int:page>.jpg")
+def page(token: str, document_id: int, page: int) -> ResponseReturnValue:
+    return _page(_token_target(service.open_request(db(), token, now=clock.now())), document_id, page)
+
+
+@bp.get("/s/<token>/documents/<int:document_id>/original")
+def original(token: str, document_id: int) -> ResponseReturnValue:
+    return _original(_token_target(service.open_request(db(), token, now=clock.now())), document_id)
+
+
+@bp.get("/s/<token>/confirm")
+def confirm(token: str) -> ResponseReturnValue:
+    target = _token_target(service.open_request(db(), token, now=clock.now()))
+    return render_page_or_partial("signature_requests/confirm.html", "signature_requests/_confirm.html",
+                                  **_page_context(target))
+
+
+@bp.post("/s/<token>/complete")
+@limiter.limit("20/minute")
+def complete(token: str) -> ResponseReturnValue:
+    session = db()
+    service.lock_party_of_token(session, token)  # first statement: serialises double clicks
+    req = service.open_request(session, token, now=clock.now())
+    target = _token_target(req)
+    info = request_info()
+    methods = [service.AUTH_EMAIL_LINK]
+    if req.status is RequestStatus.OPEN and target.needs_access_code:
+        try:
+            accepted = service.check_access_code(session, req, request.form.get("access_code", ""),
+                                                 now=clock.now(), info=info)
+        except DomainError as exc:
+            session.rollback()
+            return _confirm_error(target, exc.message, exc.status_code)
+        if not accepted:
+            session.commit()  # keep the failed attempt
+            return _confirm_error(target, WRONG_CODE, 422)
+        methods.append(service.AUTH_ACCESS_CODE)
+    return _complete(target, service.SignerAuth(tuple(methods), info), req)
+
+
+@bp.route("/s/<token>/decline", methods=["GET", "POST"])
+def decline(token: str) -> ResponseReturnValue:
+    req = service.open_request(db(), token, now=clock.now())
+    return _decline(_token_target(req), req, (service.AUTH_EMAIL_LINK,))
+
+
+# ---------------------------------------------------------------- agency approver (logged in)
+
+
+@bp.get("/s/staff/<int:party_id>")
+@role_required(Role.APPROVER)
+def staff_review(party_id: int) -> ResponseReturnValue:
+    target = _staff_target(service.staff_party(db(), party_id, user=current_user))
+    if target.party.status.value == "signed":
+        return render_template("signature_requests/done.html", message=ALREADY_SIGNED, **_page_context(target))
+    return _review(target)
+
+
+@bp.get("/s/staff/<int:party_id>/documents/<int:document_id>")
+@role_required(Role.APPROVER)
+def staff_document_tab(party_id: int, document_id: int) -> ResponseReturnValue:
+    return _review(_staff_target(service.staff_party(db(), party_id, user=current_user)), document_id)
+
+
+@bp.get("/s/staff/<int:party_id>/documents/<int:document_id>/pages/<int:page>.jpg")
+@role_required(Role.APPROVER)
+def staff_page(party_id: int, document_id: int, page: int) -> ResponseReturnValue:
+    return _page(_staff_target(service.staff_party(db(), party_id, user=current_user)), document_id, page)
+
+
+@bp.get("/s/staff/<int:party_id>/documents/<int:document_id>/original")
+@role_required(Role.APPROVER)
+def staff_original(party_id: int, document_id: int) -> ResponseReturnValue:
+    return _original(_staff_target(service.staff_party(db(), party_id, user=current_user)), document_id)
+
+
+@bp.get("/s/staff/<int:party_id>/confirm")
+@role_required(Role.APPROVER)
+def staff_confirm(party_id: int) -> ResponseReturnValue:
+    target = _staff_target(service.staff_party(db(), party_id, user=current_user))
+    return render_page_or_partial("signature_requests/confirm.html", "signature_requests/_confirm.html",
+                                  **_page_context(target))
+
+
+@bp.post("/s/staff/<int:party_id>/complete")
+@role_required(Role.APPROVER)
+def staff_complete(party_id: int) -> ResponseReturnValue:
+    session = db()
+    user_id = current_user.id
+    session.rollback()  # end the read transaction flask-login opened, so the lock comes first
+    service.lock_party(session, party_id)
+    from portal.auth.models import StaffUser
+
+    party = service.staff_party(session, party_id, user=session.get(StaffUser, user_id))  # type: ignore[arg-type]
+    auth = service.SignerAuth((service.AUTH_PASSWORD, service.AUTH_TOTP), request_info())
+    return _complete(_staff_target(party), auth, None)
+
+
+@bp.route("/s/staff/<int:party_id>/decline", methods=["GET", "POST"])
+@role_required(Role.APPROVER)
+def staff_decline(party_id: int) -> ResponseReturnValue:
+    target = _staff_target(service.staff_party(db(), party_id, user=current_user))
+    return _decline(target, None, (service.AUTH_PASSWORD, service.AUTH_TOTP))
+
+
+# ---------------------------------------------------------------- shared
+
+
+def _review(target: Target, document_id: int | None = None) -> ResponseReturnValue:
+    context = _page_context(target, document_id)
+    if request.method == "GET" and not getattr(request, "htmx", False):
+        info = request_info()
+        record(db(), actor=_actor(target.party), action=AuditAction.CONTRACT_REVIEWED, subject=target.contract,
+               ip=info.ip, user_agent=info.user_agent, party=target.party.position)
+        db().commit()
+    return render_page_or_partial("signature_requests/review.html", "signature_requests/_document_tabs.html",
+                                  **context)
+
+
+def _actor(party: Party) -> Actor:
+    return Actor.staff(party.staff_user) if party.staff_user is not None else Actor.signer(party.email)
+
+
+def _page(target: Target, document_id: int, page_number: int) -> ResponseReturnValue:
+    revision = contracts.get_document(target.contract, document_id).original
+    width = current_app.config["PAGE_IMAGE_WIDTH"]
+    image = page_image(contracts.read_revision(revision), revision.sha256, page_number - 1, width=width)
+    response = make_response(image)
+    response.headers["Content-Type"] = "image/jpeg"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _original(target: Target, document_id: int) -> ResponseReturnValue:
+    document = contracts.get_document(target.contract, document_id)
+    info = request_info()
+    record(db(), actor=_actor(target.party), action=AuditAction.CONTRACT_DOCUMENT_DOWNLOADED,
+           subject=target.contract, ip=info.ip, user_agent=info.user_agent, filename=document.filename,
+           revision=1, sha256=document.original.sha256)
+    db().commit()
+    return send_file(io.BytesIO(contracts.read_revision(document.original)), mimetype="application/pdf",
+                     as_attachment=True, download_name=document.filename)
+
+
+def _confirm_error(target: Target, message: str, status: int) -> ResponseReturnValue:
+    return render_page_or_partial("signature_requests/confirm.html", "signature_requests/_confirm.html",
+                                  status=status, error=message, **_page_context(target))
+
+
+def _complete(target: Target, auth: service.SignerAuth, req: SignatureRequest | None) -> ResponseReturnValue:
+    session = db()
+    party_id, contract_id = target.party.id, target.contract.id
+    try:
+        outcome = service.complete_signature(session, target.party, auth=auth, now=clock.now(), request=req)
+    except DomainError as exc:
+        session.rollback()
+        # Staff see the failure in the contract's history; the signer may simply try again.
+        record(session, actor=_actor(target.party), action=AuditAction.CONTRACT_SIGNING_FAILED,
+               subject=("contracts", contract_id), ip=auth.request.ip, user_agent=auth.request.user_agent,
+               party_id=party_id, error=exc.message, error_type=type(exc).__name__)
+        session.commit()
+        return _confirm_error(target, exc.message, exc.status_code)
+    session.commit()
+    notify_outbox()
+    message = ALREADY_SIGNED if outcome.already_signed else "署名手続きが完了しました。"
+    return render_page_or_partial("signature_requests/done.html", "signature_requests/_done_panel.html",
+                                  message=message, completed=outcome.completed, **_page_context(target))
+
+
+def _decline(target: Target, req: SignatureRequest | None, methods: tuple[str, ...]) -> ResponseReturnValue:
+    context = _page_context(target)
+    if request.method == "GET":
+        return render_page_or_partial("signature_requests/decline.html", "signature_requests/_decline_form.html",
+                                      **context)
+    reason = request.form.get("reason", "")
+    try:
+        service.decline(db(), target.party, reason=reason, auth=service.SignerAuth(methods, request_info()),
+                        now=clock.now(), request=req)
+    except DomainError as exc:
+        db().rollback()
+        return render_page_or_partial("signature_requests/decline.html", "signature_requests/_decline_form.html",
+                                      status=exc.status_code, error=exc.message, reason=reason, **context)
+    db().commit()
+    notify_outbox()
+    return render_page_or_partial("signature_requests/done.html", "signature_requests/_done_panel.html",
+                                  message="差し戻しました。担当課にお知らせしました。", **context)

@@ -1,0 +1,166 @@
+"""Fixtures and helpers shared by tests/contracts, tests/signature_requests and tests/downloads.
+
+One PKI for the whole test session (creating its keys is the slow part); small PDFs built in code.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.auth.models import Department, Role, StaffUser
+from portal.clock import JST
+from portal.mail.models import OutboxMessage
+from tests.conftest import csrf_from, post_form
+from tests.factories import login_as, make_department, make_staff
+
+LINK_RE = re.compile(r"https?://\S+/s/[A-Za-z0-9_-]{40,}")
+DOWNLOAD_RE = re.compile(r"https?://\S+/d/[A-Za-z0-9_-]{40,}")
+
+
+def make_pdf(text: str = "Contract", pages: int = 1) -> bytes:
+    """A small valid PDF with one line of Helvetica text per page."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{' '.join(f'{3 + 2 * i} 0 R' for i in range(pages))}] /Count {pages} >>"]
+    font = 3 + 2 * pages
+    for i in range(pages):
+        content = f"BT /F1 24 Tf 72 720 Td ({text} page {i + 1}) Tj ET"
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                       f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {4 + 2 * i} 0 R >>")
+        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def app_config(pki_dir: str) -> dict[str, Any]:
+    return {"PKI_DIR": pki_dir, "AGENCY_NAME": "岡山県", "CONTACT_PHONE": "086-000-0000"}
+
+
+def today() -> date:
+    return clock.now().astimezone(JST).date()
+
+
+class World:
+    """A department with a 担当者 (uploader) and a 承認者, each with a logged-in client."""
+
+    def __init__(self, app: Flask, session: Session) -> None:
+        self.app = app
+        self.session = session
+        self.department: Department = make_department(session, code="KEI", name="総務部 契約課")
+        self.staff: StaffUser = make_staff(session, role=Role.STAFF, email="tanto@pref.example.jp",
+                                           name="髙橋 一郎", department=self.department)
+        self.approver: StaffUser = make_staff(session, role=Role.APPROVER, email="shonin@pref.example.jp",
+                                              name="岡山 花子", title="契約課長", department=self.department)
+        self.staff_client = app.test_client()
+        login_as(self.staff_client, self.staff)
+        self.approver_client = app.test_client()
+        login_as(self.approver_client, self.approver)
+        self.signer_client = app.test_client()
+
+    def contract_form(self, **overrides: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "business_name": "庁舎清掃業務委託",
+            "counterparty_name": "株式会社けいやく商事",
+            "amount": "1100000",
+            "tax_amount": "100000",
+            "transaction_date": today().isoformat(),
+            "term_start": today().isoformat(),
+            "term_end": (today() + timedelta(days=364)).isoformat(),
+            "planned_conclusion_date": (today() + timedelta(days=10)).isoformat(),
+            "signer_title": "代表取締役",
+            "signer_name": "山田 太郎",
+            "signer_email": "yamada@keiyaku-shoji.co.jp",
+            "approver_email": self.approver.email,
+            "signing_order": "counterparty_first",
+        }
+        data.update(overrides)
+        return {k: v for k, v in data.items() if v is not None}
+
+    def create(self, client: FlaskClient | None = None, **overrides: Any) -> Any:
+        return post_form(client or self.staff_client, "/contracts/new", self.contract_form(**overrides))
+
+    def create_id(self, **overrides: Any) -> int:
+        response = self.create(**overrides)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+
+    def upload(self, contract_id: int, *files: tuple[bytes, str], client: FlaskClient | None = None) -> Any:
+        client = client or self.staff_client
+        token = csrf_from(client.get(f"/contracts/{contract_id}").get_data(as_text=True))
+        data = {"csrf_token": token, "files": [(io.BytesIO(content), name) for content, name in files]}
+        return client.post(f"/contracts/{contract_id}/documents", data=data, content_type="multipart/form-data")
+
+    def approve(self, contract_id: int, reference: str = "総契第123号", client: FlaskClient | None = None) -> Any:
+        return post_form(client or self.approver_client, f"/contracts/{contract_id}/approve",
+                         {"reference": reference}, page=f"/contracts/{contract_id}")
+
+    def send(self, contract_id: int) -> Any:
+        return post_form(self.staff_client, f"/contracts/{contract_id}/send", {}, page=f"/contracts/{contract_id}")
+
+    def sent_contract(self, *documents: bytes, **overrides: Any) -> int:
+        """Create, upload, approve and send; returns the contract id."""
+        contract_id = self.create_id(**overrides)
+        files = documents or (make_pdf("Agreement", 2),)
+        assert self.upload(contract_id, *[(d, f"doc{i}.pdf") for i, d in enumerate(files, 1)]).status_code == 200
+        assert self.approve(contract_id).status_code == 303
+        response = self.send(contract_id)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return contract_id
+
+    def refresh(self) -> None:
+        """See what the app committed (SQLite WAL keeps a read transaction on its snapshot)."""
+        self.session.rollback()
+
+    def outbox(self, template: str | None = None) -> list[OutboxMessage]:
+        self.session.rollback()  # end the read snapshot: the app has committed since
+        query = select(OutboxMessage).order_by(OutboxMessage.id)
+        if template:
+            query = query.where(OutboxMessage.template == template)
+        return list(self.session.scalars(query))
+
+    def signing_link(self) -> str:
+        """The path of the newest signature request link in the outbox."""
+        bodies = [m.body for m in self.outbox("signature_request")]
+        assert bodies, "no signature request mail"
+        match = LINK_RE.search(bodies[-1])
+        assert match
+        return "/s/" + match.group(0).rsplit("/s/", 1)[1]
+
+    def sign_as_counterparty(self, link: str, client: FlaskClient | None = None, **form: str) -> Any:
+        client = client or self.signer_client
+        return post_form(client, f"{link}/complete", form, page=link)
+
+    def sign_as_agency(self, party_id: int) -> Any:
+        page = f"/s/staff/{party_id}"
+        return post_form(self.approver_client, f"{page}/complete", {}, page=page)
+
+
+@pytest.fixture
+def world(app: Flask, session: Session) -> World:
+    return World(app, session)
