@@ -12,7 +12,7 @@ import datetime as dt
 import io
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar, overload
+from typing import Any, BinaryIO, overload
 
 import aiohttp
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -48,7 +48,6 @@ from .verification import verify as _verify
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 LOCATION = "日本"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
