@@ -45,9 +45,9 @@ class PdfTooLarge(InvalidPdf):
     status_code = 413
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(
-            f"ファイルが大きすぎます。{max_bytes / 1_000_000:.0f} MB 以下の PDF をアップロードしてください。"
-        )
+        mebibyte = 1024 * 1024
+        megabytes = max_bytes // mebibyte if max_bytes % mebibyte == 0 else round(max_bytes / 1_000_000)
+        super().__init__(f"ファイルが大きすぎます。{megabytes} MB 以下の PDF をアップロードしてください。")
         self.max_bytes = max_bytes
 
 
