@@ -55,7 +55,12 @@ DEFAULTS: dict[str, Any] = {
     "SIGNING_PKCS11_TOKEN_LABEL": "",
     "SIGNING_PKCS11_KEY_LABEL": "",
     "SIGNING_PKCS11_PIN": "",
+    "SIGNING_PKCS11_CERT_PATH": "",
+    "SIGNING_CHAIN_PATH": "",
+    "SIGNING_TRUST_ROOTS": [],
+    "SIGNING_CERT_YEARS": 2,
     "TSA_URL": "",
+    "TSA_TIMEOUT": 10,
     "TSA_USERNAME": "",
     "TSA_PASSWORD": "",
     "TSA_ACCREDITED_URLS": [],
@@ -80,6 +85,12 @@ DEFAULTS: dict[str, Any] = {
     "DOWNLOAD_LINK_DAYS": 14,  # completion mail download links (R17)
     "ACCESS_CODE_MAX_ATTEMPTS": 5,  # wrong アクセスコード entries before the link locks
     "PAGE_IMAGE_WIDTH": 1000,  # px of the page images on the signing page
+    # Search and preservation (issue 6, 電子帳簿保存法).
+    "SEARCH_PAGE_SIZE": 50,  # results per page on the search screen and GET /api/v1/search
+    "SEARCH_MAX_PAGE_SIZE": 500,  # largest per_page a caller may ask for
+    "RETENTION_YEARS_DEFAULT": 10,  # when no RetentionPolicy matches (R26)
+    "RETENTION_YEARS_MINIMUM": 7,  # 法人税法: 7 years; policies below this are refused
+    "VERIFICATION_BACKGROUND": True,  # False: 一括検証 runs inside the request (tests, small sites)
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/Proto (0 = not behind one).
     "PROXY_FIX_HOPS": 0,
     "RATELIMIT_STORAGE_URI": "memory://",
