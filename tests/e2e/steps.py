@@ -12,16 +12,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from flask import Flask
 from playwright.sync_api import Page, expect
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
+from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.auth.models import StaffUser
+from portal.auth.models import Role, StaffUser
+from portal.contracts import service as contracts
+from portal.contracts.models import Contract, PartyRole
 from tests.e2e.support import Mailbox, check_accessibility
-from tests.factories import PASSWORD, totp_code
+from tests.factories import PASSWORD, make_department, make_staff, totp_code
 
 FONT = "HeiseiMin-W3"
 
@@ -196,3 +200,53 @@ def complete_signing(page: Page, *, where: str) -> None:
     check_accessibility(page, f"{where}: confirmation")
     page.get_by_role("button", name="署名手続きを完了する").click()
     expect(page.get_by_role("heading", name="署名手続きが完了しました。")).to_be_visible(timeout=30_000)
+
+
+# ---------------------------------------------------------------- data set up through the services
+
+
+def make_contract(app: Flask, session: Session, staff: StaffUser, approver: StaffUser, *, business_name: str,
+                  counterparty: str = "株式会社けいやく商事", amount: int = 1_100_000,
+                  signer_email: str = "ichiro@keiyaku-shoji.example.jp") -> Contract:
+    """A draft contract of staff's department: the counterparty's authority signs first, then approver."""
+    signers = [
+        contracts.SignerInput(role=PartyRole.COUNTERPARTY, organization=counterparty, title="代表取締役",
+                              name="髙橋 一郎", email=signer_email),
+        contracts.SignerInput(role=PartyRole.AGENCY, user_email=approver.email),
+    ]
+    data = contracts.ContractInput(
+        business_name=business_name, department=staff.department, counterparty_name=counterparty,
+        amount=amount, tax_amount=amount // 11, transaction_date=today(), term_start=today(),
+        term_end=today() + timedelta(days=180), planned_conclusion_date=today() + timedelta(days=14),
+        signers=signers,
+    )
+    with app.app_context():
+        contract = contracts.create_draft(session, data, actor=staff, now=clock.now())
+        session.commit()
+    return contract
+
+
+def send_contract(app: Flask, session: Session, mailbox: Mailbox, staff: StaffUser, approver: StaffUser, *,
+                  business_name: str = "令和8年度 庁舎清掃業務委託") -> str:
+    """A contract with two PDFs, approved and sent; returns the vendor's signing link from the mail."""
+    contract = make_contract(app, session, staff, approver, business_name=business_name)
+    with app.app_context():
+        now = clock.now()
+        for title, pages in (("業務委託契約書", 2), ("仕様書", 1)):
+            contracts.attach_document(session, contract, filename=f"{title}.pdf", data=make_pdf(title, pages),
+                                      actor=staff, now=now)
+        contracts.confirm_internal_approval(session, contract, approver=approver, reference="総契第1号", now=now)
+        contracts.send_for_signature(session, contract, actor=staff, now=now)
+        session.commit()
+    mail = mailbox.wait_for(contract.parties[0].email, "への署名依頼が届いています")
+    return mailbox.link(mail, "/s/")
+
+
+def staff_pair(session: Session) -> tuple[StaffUser, StaffUser]:
+    """A contract clerk and an approver of one department."""
+    department = make_department(session)
+    staff = make_staff(session, role=Role.STAFF, email="tanaka@pref.example.jp", name="田中 進",
+                       department=department)
+    approver = make_staff(session, role=Role.APPROVER, email="sato@pref.example.jp", name="佐藤 恵",
+                          department=department, title="契約課長")
+    return staff, approver
