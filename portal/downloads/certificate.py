@@ -15,7 +15,7 @@ from dataclasses import dataclass
 PAGE_WIDTH, PAGE_HEIGHT = 595, 842  # A4 in points
 MARGIN = 56
 LINE_HEIGHT = 15
-WRAP_UNITS = 84  # half-width units per line at 10 pt within the margins
+WRAP_UNITS = 96  # half-width units (5 pt each at 10 pt) within the 483 pt between the margins
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,28 @@ class World:
         """See what the app committed (SQLite WAL keeps a read transaction on its snapshot)."""
         self.session.rollback()
 
+    def completed_contract(self, *documents: bytes, **overrides: Any) -> int:
+        """A contract both parties have signed (counterparty first); returns its id."""
+        contract_id = self.sent_contract(*documents, **overrides)
+        response = self.sign_as_counterparty(self.signing_link())
+        assert "署名手続きが完了しました" in response.get_data(as_text=True), response.get_data(as_text=True)
+        response = self.sign_as_agency(self.party_ids(contract_id)[1])
+        assert "署名手続きが完了しました" in response.get_data(as_text=True), response.get_data(as_text=True)
+        return contract_id
+
+    def party_ids(self, contract_id: int) -> list[int]:
+        from portal.contracts.models import Party
+
+        self.refresh()
+        return list(self.session.scalars(select(Party.id).where(Party.contract_id == contract_id)
+                                         .order_by(Party.position)))
+
+    def contract(self, contract_id: int) -> Any:
+        from portal.contracts.models import Contract
+
+        self.refresh()
+        return self.session.get(Contract, contract_id)
+
     def outbox(self, template: str | None = None) -> list[OutboxMessage]:
         self.session.rollback()  # end the read snapshot: the app has committed since
         query = select(OutboxMessage).order_by(OutboxMessage.id)

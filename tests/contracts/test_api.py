@@ -1,0 +1,118 @@
+"""JSON API with per-user bearer tokens made by `flask api-tokens create` (stored hashed)."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from portal.auth.models import Role
+from portal.contracts.models import ApiToken
+from portal.tokens import hash_token
+from tests.contracts.fixtures import make_pdf, today
+from tests.factories import make_staff
+
+
+def _token(app, email: str) -> str:
+    result = app.test_cli_runner().invoke(args=["api-tokens", "create", "--user", email])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def _metadata(world, **overrides):
+    data = {
+        "business_name": "道路清掃業務委託", "department": "KEI", "counterparty_name": "株式会社けいやく商事",
+        "amount": 550000, "tax_amount": 50000, "transaction_date": today().isoformat(),
+        "term_start": today().isoformat(), "term_end": (today() + timedelta(days=180)).isoformat(),
+        "planned_conclusion_date": (today() + timedelta(days=7)).isoformat(),
+        "signers": [
+            {"role": "counterparty", "organization": "株式会社けいやく商事", "title": "代表取締役", "name": "山田 太郎",
+             "email": "yamada@keiyaku-shoji.co.jp"},
+            {"role": "agency", "user_email": world.approver.email},
+        ],
+    }
+    data.update(overrides)
+    return data
+
+
+def _create(client, token, metadata, *files):
+    data = {"metadata": json.dumps(metadata), "files": [(io.BytesIO(f), f"doc{i}.pdf") for i, f in enumerate(files)]}
+    return client.post("/api/v1/contracts", data=data, content_type="multipart/form-data",
+                       headers={"Authorization": f"Bearer {token}"})
+
+
+def test_token_is_stored_only_as_its_hash(app, world):
+    token = _token(app, world.staff.email)
+    world.refresh()
+    row = world.session.scalar(select(ApiToken))
+    assert row.token_hash == hash_token(token)
+    assert token not in row.token_hash
+
+
+def test_create_approve_send_read_through_the_api(app, world, client):
+    staff_token, approver_token = _token(app, world.staff.email), _token(app, world.approver.email)
+    created = _create(client, staff_token, _metadata(world), make_pdf("one"), make_pdf("two", 3))
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["status"] == "draft"
+    assert [d["pages"] for d in body["documents"]] == [1, 3]
+    contract_id = body["id"]
+
+    refused = client.post(f"/api/v1/contracts/{contract_id}/send", headers={"Authorization": f"Bearer {staff_token}"})
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["code"] == "approval_missing"
+
+    approved = client.post(f"/api/v1/contracts/{contract_id}/approve", json={"approval_reference": "総契第9号"},
+                           headers={"Authorization": f"Bearer {approver_token}"})
+    assert approved.status_code == 200, approved.get_json()
+    sent = client.post(f"/api/v1/contracts/{contract_id}/send", headers={"Authorization": f"Bearer {staff_token}"})
+    assert sent.get_json()["status"] == "awaiting_counterparty"
+    assert len(world.outbox("signature_request")) == 1
+
+    shown = client.get(f"/api/v1/contracts/{contract_id}", headers={"Authorization": f"Bearer {staff_token}"})
+    assert [s["status"] for s in shown.get_json()["signers"]] == ["requested", "waiting"]
+    assert "staff:contract:sent" in [e["action"] for e in shown.get_json()["events"]]
+    pdf = client.get(f"/api/v1/contracts/{contract_id}/documents/2", headers={"Authorization": f"Bearer {staff_token}"})
+    assert pdf.status_code == 200
+    assert pdf.data.startswith(b"%PDF")
+
+    listed = client.get("/api/v1/contracts?amount_min=500000&amount_max=600000&counterparty=けいやく&status="
+                        "awaiting_counterparty", headers={"Authorization": f"Bearer {staff_token}"})
+    assert [c["id"] for c in listed.get_json()["contracts"]] == [contract_id]
+    none = client.get("/api/v1/contracts?amount_min=600001", headers={"Authorization": f"Bearer {staff_token}"})
+    assert none.get_json()["contracts"] == []
+
+
+def test_missing_or_wrong_token_is_refused_in_json(client, world):
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        response = client.get("/api/v1/contracts", headers=headers)
+        assert response.status_code == 401
+        assert set(response.get_json()["error"]) >= {"code", "message"}
+
+
+def test_auditor_token_cannot_create(app, world, client):
+    make_staff(world.session, role=Role.AUDITOR, email="kansa@pref.example.jp", department=world.department)
+    response = _create(client, _token(app, "kansa@pref.example.jp"), _metadata(world), make_pdf())
+    assert response.status_code == 403
+
+
+def test_ineligible_contract_is_refused_with_reasons(app, world, client):
+    response = _create(client, _token(app, world.staff.email), _metadata(world, auto_renewal=True, term_end=None),
+                       make_pdf())
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "contract_not_eligible"
+    assert len(error["reasons"]) == 2
+
+
+def test_the_api_cannot_sign(app):
+    signing_paths = [r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/api/") and "sign" in r.rule]
+    assert signing_paths == []
+
+
+def test_openapi_document(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "/contracts/{contract_id}/approve" in spec["paths"]

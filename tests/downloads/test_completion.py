@@ -1,0 +1,80 @@
+"""Completion (R4, R17, R18): final signatures, download links that expire, the completion certificate."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+
+from portal import clock
+from portal.contracts.models import ContractStatus, RevisionKind
+from portal.downloads import certificate
+from portal.downloads.service import NotCompleted, complete_contract
+from portal.signature_requests.signing import verify_bytes
+from tests.contracts.fixtures import DOWNLOAD_RE, make_pdf
+
+
+def _download_path(world, recipient: str) -> str:
+    [mail] = [m for m in world.outbox("signature_completed") if m.recipient == recipient]
+    return "/d/" + DOWNLOAD_RE.search(mail.body).group(0).rsplit("/d/", 1)[1]
+
+
+def test_download_link_expires_after_14_days(world):
+    contract_id = world.completed_contract()
+    path = _download_path(world, "yamada@keiyaku-shoji.co.jp")
+    document = world.contract(contract_id).documents[0]
+    clock.freeze(clock.now() + timedelta(days=13, hours=23))
+    assert world.signer_client.get(f"{path}/documents/{document.id}").status_code == 200
+    clock.freeze(clock.now() + timedelta(hours=2))
+    for url in (path, f"{path}/documents/{document.id}", f"{path}/certificate"):
+        response = world.signer_client.get(url)
+        assert response.status_code == 410
+        assert "リンクの有効期限（14日）が切れています" in response.get_data(as_text=True)
+    # staff can always download from the portal
+    staff_copy = world.staff_client.get(f"/contracts/{contract_id}/documents/{document.id}/download")
+    assert hashlib.sha256(staff_copy.data).hexdigest() == document.current.sha256
+
+
+def test_completion_requires_every_signer(app, world):
+    contract_id = world.sent_contract()
+    world.sign_as_counterparty(world.signing_link())
+    contract = world.contract(contract_id)
+    with app.app_context(), pytest.raises(NotCompleted):
+        complete_contract(world.session, contract, now=clock.now())
+    world.refresh()
+    assert world.contract(contract_id).status is ContractStatus.AWAITING_AGENCY
+
+
+def test_certificate_lists_the_delivered_files_hash_and_the_signers(app, world):
+    contract_id = world.completed_contract(make_pdf("a"), make_pdf("b", 2))
+    contract = world.contract(contract_id)
+    path = _download_path(world, "yamada@keiyaku-shoji.co.jp")
+    data = world.signer_client.get(f"{path}/certificate").data
+    assert hashlib.sha256(data).hexdigest() == contract.certificate_sha256
+    for document in contract.documents:
+        assert document.current.kind is RevisionKind.FINAL
+        delivered = world.signer_client.get(f"{path}/documents/{document.id}").data
+        assert certificate._encode(hashlib.sha256(delivered).hexdigest()).encode() in data
+    for text in ("山田 太郎", "yamada@keiyaku-shoji.co.jp", "岡山 花子", "メール認証（署名依頼メールのリンク）",
+                 "ワンタイムパスワード（TOTP）", contract.number):
+        assert certificate._encode(text).encode() in data, text
+    with app.app_context():
+        assert verify_bytes(data).is_valid
+
+
+def test_tampered_download_fails_verification(app, world):
+    contract_id = world.completed_contract()
+    document = world.contract(contract_id).documents[0]
+    path = _download_path(world, "yamada@keiyaku-shoji.co.jp")
+    data = bytearray(world.signer_client.get(f"{path}/documents/{document.id}").data)
+    position = data.index(b"page 1")
+    data[position] ^= 0x01
+    with app.app_context():
+        assert not verify_bytes(bytes(data)).is_valid
+
+
+def test_unknown_download_link_is_404(world):
+    response = world.signer_client.get("/d/" + "y" * 43)
+    assert response.status_code == 404
+    assert "無効" in response.get_data(as_text=True)
