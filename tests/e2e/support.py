@@ -82,10 +82,15 @@ class Problems:
 
     found: list[str] = field(default_factory=list)
     _allowed: list[tuple[re.Pattern[str], int | None]] = field(default_factory=list)
+    _allowed_console: list[re.Pattern[str]] = field(default_factory=list)
 
     def allow(self, url_pattern: str, status: int | None = None) -> None:
         """Accept responses (or, with status None, network failures too) on URLs matching url_pattern."""
         self._allowed.append((re.compile(url_pattern), status))
+
+    def allow_console(self, text_pattern: str) -> None:
+        """Accept console errors matching text_pattern (htmx logs the failures a test provokes)."""
+        self._allowed_console.append(re.compile(text_pattern))
 
     def watch(self, context: BrowserContext) -> None:
         context.on("console", self._on_console)
@@ -99,7 +104,9 @@ class Problems:
     def _on_console(self, message: ConsoleMessage) -> None:
         # Chromium also logs every 4xx/5xx subresource as "Failed to load resource"; _on_response
         # judges those by status, so only the other errors (script errors, CSP refusals) count here.
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        if message.type != "error" or message.text.startswith("Failed to load resource"):
+            return
+        if not any(p.search(message.text) for p in self._allowed_console):
             self.found.append(f"console error on {message.location.get('url')}: {message.text}")
 
     def _on_request_failed(self, request: Request) -> None:
