@@ -60,6 +60,8 @@ def _register_blueprints(app: Flask) -> None:
     _register_optional(app, "portal.contracts")
     _register_optional(app, "portal.signature_requests")
     _register_optional(app, "portal.downloads")
+    _register_optional(app, "portal.search")
+    _register_optional(app, "portal.preservation")
 
 
 def _register_optional(app: Flask, package: str) -> None:

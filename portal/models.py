@@ -15,6 +15,7 @@ for _package in (
     "portal.signature_requests.models",
     "portal.downloads.models",
     "portal.search.models",
+    "portal.preservation.models",
 ):
     if importlib.util.find_spec(_package.rsplit(".", 1)[0]) and importlib.util.find_spec(_package):
         importlib.import_module(_package)

@@ -52,3 +52,11 @@ class AuditAction(StrEnum):
     USAGE_REQUEST_RETURNED = "staff:usage-request:returned"
     USAGE_REQUEST_PDF_DOWNLOADED = "staff:usage-request:pdf-downloaded"
     USAGE_REQUEST_AUTHORITY_REGISTERED = "staff:counterparty:authority-registered"
+    # Search and preservation (電子帳簿保存法)
+    SEARCH_EXPORTED = "staff:search:exported"
+    METADATA_CORRECTED = "staff:contract:metadata-corrected"
+    RETENTION_POLICY_SET = "admin:retention-policy:set"
+    CONTRACT_DELETED_AFTER_RETENTION = "admin:contract:deleted-after-retention"
+    VERIFICATION_STARTED = "staff:verification:started"
+    VERIFICATION_FINISHED = "system:verification:finished"
+    VERIFICATION_REPORT_DOWNLOADED = "staff:verification:report-downloaded"

@@ -1,0 +1,171 @@
+"""Search criteria parsed from a query string: the screen, the exports and the JSON API share it.
+
+Every filter is optional and they combine with AND (電帳法施行規則 2条6項6号: 取引年月日, 取引金額
+and 取引先, with ranges, in any combination).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from portal.contracts.models import ContractStatus
+from portal.errors import DomainError
+from portal.search.dates import InvalidDate, parse_date_span
+
+
+class AmountBasis(StrEnum):
+    TAX_INCLUDED = "incl"
+    TAX_EXCLUDED = "excl"
+
+    @property
+    def label(self) -> str:
+        return "税込" if self is AmountBasis.TAX_INCLUDED else "税抜"
+
+
+SORT_KEYS = {
+    "date": "取引年月日",
+    "amount": "金額",
+    "counterparty": "取引先",
+    "business": "業務名",
+    "number": "契約番号",
+    "completed": "締結日時",
+}
+
+
+class InvalidCriteria(DomainError):
+    """A filter could not be read; `errors` maps the query-string key to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class SearchCriteria:
+    date_from: date | None = None
+    date_to: date | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+    amount_basis: AmountBasis = AmountBasis.TAX_INCLUDED
+    counterparty: str = ""
+    business_name: str = ""
+    number: str = ""
+    statuses: tuple[ContractStatus, ...] = ()
+    department_id: int | None = None
+    include_history: bool = False  # also match values replaced by a metadata correction
+    sort: str = "date"
+    descending: bool = True
+    page: int = 1
+    per_page: int = 50
+    texts: dict[str, str] = field(default_factory=dict, compare=False)  # the raw input, for the form
+
+    def with_page(self, page: int) -> SearchCriteria:
+        return replace(self, page=page)
+
+    @property
+    def is_empty(self) -> bool:
+        return not any((self.date_from, self.date_to, self.amount_min is not None, self.amount_max is not None,
+                        self.counterparty, self.business_name, self.number, self.statuses, self.department_id))
+
+
+def parse_amount(text: str) -> int:
+    """「1,100,000」「１１０万」「1100000円」 → 1100000. Raises ValueError."""
+    cleaned = re.sub(r"[\s,、円¥￥金]", "", unicodedata.normalize("NFKC", text or ""))
+    multiplier = 1
+    for suffix, factor in (("億", 100_000_000), ("万", 10_000), ("千", 1_000)):
+        if cleaned.endswith(suffix):
+            cleaned, multiplier = cleaned[: -len(suffix)], factor
+            break
+    if not re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        raise ValueError(text)
+    value = float(cleaned) * multiplier if "." in cleaned else int(cleaned) * multiplier
+    if value != int(value):
+        raise ValueError(text)
+    return int(value)
+
+
+def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page: int = 500) -> SearchCriteria:
+    """Read the query-string keys date_from, date_to, amount_min, amount_max, amount_basis (incl|excl),
+    counterparty, business_name, number, status (repeatable or comma-separated), department, history,
+    sort, order (asc|desc), page, per_page.
+
+    Raises InvalidCriteria listing every key that could not be read (dates in ISO or 和暦).
+    """
+    get = args.get
+    texts = {key: str(get(key) or "").strip() for key in (
+        "date_from", "date_to", "amount_min", "amount_max", "counterparty", "business_name", "number")}
+    errors: dict[str, str] = {}
+    date_from = _date_bound(texts["date_from"], "date_from", 0, errors)
+    date_to = _date_bound(texts["date_to"], "date_to", 1, errors)
+    if date_from and date_to and date_from > date_to:
+        errors["date_to"] = "取引年月日の「まで」が「から」より前になっています。"
+    amount_min = _amount(texts["amount_min"], "amount_min", errors)
+    amount_max = _amount(texts["amount_max"], "amount_max", errors)
+    if amount_min is not None and amount_max is not None and amount_min > amount_max:
+        errors["amount_max"] = "金額の上限が下限より小さくなっています。"
+    basis_text = str(get("amount_basis") or AmountBasis.TAX_INCLUDED.value)
+    basis = AmountBasis(basis_text) if basis_text in AmountBasis._value2member_map_ else AmountBasis.TAX_INCLUDED
+    statuses = _statuses(args, errors)
+    department_id = _positive_int(get("department"), "department", errors)
+    sort = str(get("sort") or "date")
+    page = _positive_int(get("page"), "page", errors) or 1
+    size = min(_positive_int(get("per_page"), "per_page", errors) or per_page, max_per_page)
+    if errors:
+        raise InvalidCriteria(errors)
+    return SearchCriteria(
+        date_from=date_from, date_to=date_to, amount_min=amount_min, amount_max=amount_max, amount_basis=basis,
+        counterparty=texts["counterparty"], business_name=texts["business_name"], number=texts["number"],
+        statuses=statuses, department_id=department_id,
+        include_history=str(get("history") or "") in ("1", "on", "true"),
+        sort=sort if sort in SORT_KEYS else "date", descending=str(get("order") or "desc") != "asc",
+        page=page, per_page=size, texts=texts,
+    )
+
+
+def _date_bound(text: str, key: str, end: int, errors: dict[str, str]) -> date | None:
+    if not text:
+        return None
+    try:
+        return parse_date_span(text)[end]
+    except InvalidDate as exc:
+        errors[key] = exc.message
+        return None
+
+
+def _amount(text: str, key: str, errors: dict[str, str]) -> int | None:
+    if not text:
+        return None
+    try:
+        return parse_amount(text)
+    except ValueError:
+        errors[key] = f"金額「{text}」は円単位の数字で入力してください（例: 1,100,000）。"
+        return None
+
+
+def _statuses(args: Mapping[str, Any], errors: dict[str, str]) -> tuple[ContractStatus, ...]:
+    raw = args.getlist("status") if hasattr(args, "getlist") else [args.get("status") or ""]
+    values = [v.strip() for item in raw for v in str(item).split(",") if v.strip()]
+    known = ContractStatus._value2member_map_
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        errors["status"] = f"状態 {', '.join(unknown)} はありません。"
+    return tuple(ContractStatus(v) for v in values if v in known)
+
+
+def _positive_int(value: Any, key: str, errors: dict[str, str]) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if number < 1:
+        errors[key] = f"{key} には 1 以上の整数を指定してください。"
+        return None
+    return number

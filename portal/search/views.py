@@ -1,0 +1,108 @@
+"""Search screen and exports. The URL carries the whole query: bookmarks and the back button work."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response, current_app, request, stream_with_context, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from portal import clock
+from portal.audit.actions import AuditAction
+from portal.audit.service import Actor, record
+from portal.auth.models import Department, Role
+from portal.clock import JST
+from portal.contracts.models import STATUS_LABELS
+from portal.db import db
+from portal.htmx import render_page_or_partial
+from portal.search import bp, export, service
+from portal.search.criteria import SORT_KEYS, InvalidCriteria, SearchCriteria, parse_criteria
+from portal.search.forms import SearchForm
+from portal.security import request_info, role_required
+from portal.storage import get_store
+
+VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
+
+
+def _criteria() -> SearchCriteria:
+    """Raises InvalidCriteria."""
+    return parse_criteria(request.args, per_page=int(current_app.config["SEARCH_PAGE_SIZE"]),
+                          max_per_page=int(current_app.config["SEARCH_MAX_PAGE_SIZE"]))
+
+
+def _form() -> SearchForm:
+    form = SearchForm(formdata=request.args)
+    if service.sees_everything(current_user):
+        departments = db().scalars(select(Department).order_by(Department.code))
+        form.department.choices = [("", "すべて"), *[(str(d.id), f"{d.code} {d.name}") for d in departments]]
+    return form
+
+
+def query_url(endpoint: str = "search.index", **changes: Any) -> str:
+    """The current query with some keys changed (None removes a key); used by sort and page links."""
+    args = MultiDict(request.args)
+    for key, value in changes.items():
+        args.poplist(key)
+        if value is not None:
+            args[key] = value
+    return url_for(endpoint, **args.to_dict(flat=False))
+
+
+@bp.get("/")
+@role_required(*VIEWERS)
+def index() -> ResponseReturnValue:
+    form = _form()
+    context: dict[str, Any] = {"form": form, "query_url": query_url, "sort_keys": SORT_KEYS,
+                               "statuses": STATUS_LABELS, "has_query": bool(request.args)}
+    try:
+        criteria = _criteria()
+    except InvalidCriteria as exc:
+        form.show_errors(exc)
+        return render_page_or_partial("search/index.html", "search/_results.html", status=422, results=None,
+                                      errors=list(exc.errors.values()), criteria=None, **context)
+    page = service.search_contracts(db(), criteria, actor=current_user)
+    return render_page_or_partial("search/index.html", "search/_results.html", results=page, criteria=criteria,
+                                  errors=[], **context)
+
+
+@bp.get("/export.csv")
+@role_required(*VIEWERS)
+def export_csv() -> ResponseReturnValue:
+    criteria = _criteria()
+    _record_export("csv", criteria)
+    rows = service.export_rows(db(), criteria, actor=current_user)
+    return _download(stream_with_context(export.stream_csv(rows)), "text/csv; charset=utf-8", "csv")
+
+
+@bp.get("/export.zip")
+@role_required(*VIEWERS)
+def export_zip() -> ResponseReturnValue:
+    criteria = _criteria()
+    _record_export("zip", criteria)
+    rows = service.export_rows(db(), criteria, actor=current_user)
+    store = get_store()
+    return _download(stream_with_context(export.stream_zip(rows, store.get)), "application/zip", "zip")
+
+
+def _record_export(kind: str, criteria: SearchCriteria) -> None:
+    info = request_info()
+    record(db(), actor=Actor.staff(current_user), action=AuditAction.SEARCH_EXPORTED, subject=None,
+           ip=info.ip, user_agent=info.user_agent, format=kind, query=request.query_string.decode()[:2000],
+           count=service.count_contracts(db(), criteria, actor=current_user))
+    db().commit()
+
+
+def _download(body: Any, mimetype: str, extension: str) -> Response:
+    stamp = clock.now().astimezone(JST)
+    name = f"契約検索_{stamp:%Y%m%d_%H%M%S}.{extension}"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"search.{extension}\"; filename*=UTF-8''{quote(name)}"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # let nginx pass the stream on as it comes
+    return response
