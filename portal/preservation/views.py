@@ -19,6 +19,7 @@ from portal.htmx import hx_redirect, render_page_or_partial
 from portal.preservation import bp, service, verification
 from portal.preservation.forms import CorrectionForm, DeletionForm, RetentionForm, VerificationForm
 from portal.preservation.models import RetentionPolicy, Tombstone, VerificationRun
+from portal.storage import get_store
 from portal.security import request_info, role_required
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
@@ -76,13 +77,16 @@ def delete(contract_id: int) -> ResponseReturnValue:
         return render_page_or_partial("preservation/delete.html", "preservation/_delete_form.html",
                                       status=status, **context)
     try:
-        service.delete_after_retention(db(), contract, reason=form.reason.data or "", actor=current_user,
-                                       now=clock.now(), request=request_info())
+        tombstone = service.delete_after_retention(db(), contract, reason=form.reason.data or "",
+                                                   actor=current_user, now=clock.now(), request=request_info())
     except DomainError as exc:
         db().rollback()
         return render_page_or_partial("preservation/delete.html", "preservation/_delete_form.html",
                                       status=exc.status_code, error=exc.message, **context)
     db().commit()
+    # Files go only after the tombstone (with every SHA-256) is committed.
+    for document in tombstone.documents:
+        get_store().destroy_after_retention(document["storage_key"])
     flash(f"契約 {context['contract'].number} を削除し、削除記録を残しました。", "success")
     return hx_redirect(url_for("preservation.tombstones"))
 

@@ -40,6 +40,8 @@ class FileStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def destroy_after_retention(self, key: str) -> None: ...
+
 
 class LocalEncryptedStore:
     """Files under a directory, each sealed with its own data key; the header holds the wrapped key.
@@ -98,6 +100,11 @@ class LocalEncryptedStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
+
+    def destroy_after_retention(self, key: str) -> None:
+        """Remove a file for good. Only for records whose legal retention has ended (電帳法 7-10 years);
+        the caller has already committed a tombstone with the file's SHA-256. A missing file is fine."""
+        self._path(key).unlink(missing_ok=True)
 
     def _path(self, key: str) -> Path:
         if len(key) != 32 or not all(c in "0123456789abcdef" for c in key):

@@ -108,3 +108,23 @@ def test_only_an_admin_with_a_reason_deletes_after_retention_leaving_a_tombstone
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "admin:contract:deleted-after-retention"))
     assert event is not None
     assert event.subject_id == str(contract_id)
+
+
+def test_deleting_on_the_screen_removes_the_stored_files_after_the_tombstone(
+    app: Flask, client: FlaskClient, session: Session, world: World
+) -> None:
+    from portal.storage import get_store
+
+    contract = _contract(session, "A-2025-0001")
+    keys = [r.storage_key for d in contract.documents for r in d.revisions]
+    assert keys
+    with app.app_context():
+        assert all(get_store().exists(key) for key in keys)
+    login_as(client, world.admin)
+    clock.freeze(datetime(2036, 4, 1, 9, 0, tzinfo=JST))
+    url = f"/preservation/contracts/{contract.id}/delete"
+    response = post_form(client, url, {"reason": "保存期間満了のため"})
+    assert response.status_code in (204, 303), response.get_data(as_text=True)[:500]
+    with app.app_context():
+        assert not any(get_store().exists(key) for key in keys)
+    assert reread(session).scalar(select(Tombstone.contract_number)) == "A-2025-0001"

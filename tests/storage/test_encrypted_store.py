@@ -72,6 +72,14 @@ def test_stored_files_are_read_only_and_never_overwritten(store):
     assert not hasattr(store, "replace")
 
 
+def test_destroy_after_retention_removes_the_file(store):
+    stored = store.put(PLAINTEXT)
+    store.destroy_after_retention(stored.key)
+    assert not store.exists(stored.key)
+    with pytest.raises(StorageError):
+        store.get(stored.key)
+
+
 def test_missing_and_malformed_keys(store):
     with pytest.raises(StorageError):
         store.get("0" * 32)
