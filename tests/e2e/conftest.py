@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.conftest import require_tool
+from tests.conftest import POSTGRES_URL, require_tool
 from tests.e2e.support import AXE_PATH, LiveServer, Mailbox, Problems
 from tests.services.smtp import SmtpServer, free_port
 
@@ -40,6 +40,24 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
          "has_touch": True}
 CONTACT = {"CONTACT_PHONE": "086-224-2111", "CONTACT_EMAIL": "keiyaku@pref.example.jp",
            "CONTACT_HOURS": "平日 8:30-17:15"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser journeys on one database: PostgreSQL when configured (CI), else SQLite.
+
+    Developers run them on SQLite with every `make test`; CI adds PostgreSQL's row locks under a
+    threaded server. Twice would double the suite's ~2 minutes for little more coverage.
+    """
+    if not POSTGRES_URL:
+        return
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_sqlite = item.get_closest_marker("e2e") is not None and params.get("database_url") == "sqlite"
+        (drop if on_sqlite else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="package")

@@ -119,7 +119,8 @@ def test_contract_from_application_to_signed_pdf(pages: Pages, session: Session,
     check_accessibility(approver_desk, "approver signing page")
     complete_signing(approver_desk, where="approver signing page")
     expect(approver_desk.get_by_role("status")).to_contain_text("全ての署名者の署名が完了しました")
-    screenshot(approver_desk, "signing-completed")
+    approver_desk.locator("#action-panel").scroll_into_view_if_needed()
+    screenshot(approver_desk, "signing-completed", full_page=False)
 
     completion = mailbox.wait_for(vendor.authority_email, "電子署名完了のお知らせ", timeout=30)
     mailbox.wait_for(approver.email, "電子署名完了のお知らせ")

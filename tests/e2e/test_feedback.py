@@ -87,14 +87,14 @@ def test_an_upload_shows_its_progress(pages: Pages, session: Session, app: Flask
             const bar = document.querySelector("progress.upload-progress");
             if (bar) window.progressSeen.push({visible: !bar.hidden, value: bar.value});
         }); }""")
-    # A slow office line: 2 MB at 4 Mbit/s takes about four seconds.
+    # A slow office line: 1 MB at 4 Mbit/s takes about two seconds.
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": -1,
                                                   "uploadThroughput": 512 * 1024})
 
     page.get_by_label("PDF を追加（複数選択・ドラッグ＆ドロップ可）").set_input_files(
-        files=[{"name": "見積書.pdf", "mimeType": "application/pdf", "buffer": _large_pdf(2)}])
+        files=[{"name": "見積書.pdf", "mimeType": "application/pdf", "buffer": _large_pdf(1)}])
     page.get_by_role("button", name="アップロード").click()
     expect(page.locator("progress.upload-progress")).to_be_visible()
 
