@@ -23,7 +23,6 @@ from portal.audit.service import events_for
 from portal.auth.models import Department, Role, StaffUser
 from portal.contracts import api_bp, api_tokens, service
 from portal.contracts.models import Contract, ContractStatus, PartyRole
-from portal.counterparties.normalize import normalize_name
 from portal.db import db
 from portal.errors import DomainError
 from portal.extensions import csrf
@@ -220,22 +219,17 @@ def document(contract_id: int, n: int) -> ResponseReturnValue:
 @token_required(*READERS)
 def index() -> ResponseReturnValue:
     args = request.args
-    query = [c for c in service.list_for_staff(db(), actor=g.api_user)]
-    date_from, date_to = _date(args.get("date_from"), "date_from", required=False), _date(
-        args.get("date_to"), "date_to", required=False)
-    amount_min, amount_max = args.get("amount_min", type=int), args.get("amount_max", type=int)
-    needle = normalize_name(args.get("counterparty", ""))
-    status = args.get("status")
+    status = args.get("status") or None
     if status and status not in {s.value for s in ContractStatus}:
         raise ApiError("status が正しくありません。", 422, "invalid_filter")
-    result = [c for c in query
-              if (date_from is None or c.transaction_date >= date_from)
-              and (date_to is None or c.transaction_date <= date_to)
-              and (amount_min is None or c.amount >= amount_min)
-              and (amount_max is None or c.amount <= amount_max)
-              and (not needle or needle in c.counterparty_name_normalized)
-              and (not status or c.status.value == status)]
-    return jsonify({"contracts": [contract_json(c) for c in result]})
+    contracts = service.list_for_staff(
+        db(), actor=g.api_user, status=ContractStatus(status) if status else None,
+        filters=service.ContractFilters(
+            date_from=_date(args.get("date_from"), "date_from", required=False),
+            date_to=_date(args.get("date_to"), "date_to", required=False),
+            amount_min=args.get("amount_min", type=int), amount_max=args.get("amount_max", type=int),
+            counterparty=args.get("counterparty", "")))
+    return jsonify({"contracts": [contract_json(c) for c in contracts]})
 
 
 # Bearer tokens, no cookies: CSRF does not apply to the API's POSTs.

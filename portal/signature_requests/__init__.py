@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-bp = Blueprint("signature_requests", __name__, template_folder="templates")
+bp = Blueprint("signature_requests", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/signing-pages")
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,69 @@
+"""「署名手続きを完了する」 for a 3-document envelope, end to end through the HTTP view, printed (never asserted).
+
+    .venv/bin/python bench/contract_signing.py
+
+Each run: a fresh contract with three 1-page PDFs is sent; the counterparty's POST /s/<token>/complete is
+timed (lock, 3 × sign_approval B-T, 3 stored revisions, audit, next signer's mail), then the agency's POST
+/s/staff/<id>/complete (3 × sign_approval + 3 × finalize B-LTA + the signed 合意締結証明書 + completion mails).
+SQLite in a temporary instance, built-in PKI and TSA.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from portal import create_app, migrate
+from portal.db import make_engine
+from tests.conftest import csrf_from
+from tests.contracts.fixtures import World, make_pdf
+
+RUNS = 15
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.sqlite3"
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            migrate.upgrade(connection)
+        engine.dispose()
+        app = create_app({"TESTING": True, "INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": url,
+                          "SECRET_KEY": "insecure-test-key", "MASTER_KEY": "00" * 31 + "01", "ARGON2_TIME_COST": 1,
+                          "ARGON2_MEMORY_KIB": 64, "LOGIN_SLOWDOWN_SECONDS": 0, "RATELIMIT_ENABLED": False,
+                          "OUTBOX_WORKER": False, "PUBLIC_BASE_URL": "http://localhost"})
+        session = app.extensions["portal.session_factory"]()
+        session.info["app"] = app
+        world = World(app, session)
+        counterparty, agency = [], []
+        documents = [make_pdf(f"document {n}", 1) for n in range(3)]
+        for _ in range(RUNS + 1):
+            contract_id = world.sent_contract(*documents)
+            link = world.signing_link()
+            token = csrf_from(world.signer_client.get(link).get_data(as_text=True))
+            start = time.perf_counter()
+            response = world.signer_client.post(f"{link}/complete", data={"csrf_token": token})
+            counterparty.append(time.perf_counter() - start)
+            assert "署名手続きが完了しました" in response.get_data(as_text=True), response.get_data(as_text=True)[-800:]
+            party_id = world.party_ids(contract_id)[1]
+            token = csrf_from(world.approver_client.get(f"/s/staff/{party_id}").get_data(as_text=True))
+            start = time.perf_counter()
+            response = world.approver_client.post(f"/s/staff/{party_id}/complete", data={"csrf_token": token})
+            agency.append(time.perf_counter() - start)
+            assert world.contract(contract_id).status.value == "completed"
+        session.close()
+    # the first run builds caches (PKI load, CMS template); leave it out
+    cases = (("counterparty (3 × B-T)", counterparty[1:]),
+             ("agency, last (3 × B-T + B-LTA + certificate)", agency[1:]))
+    for label, samples in cases:
+        print(f"{label:48} median {statistics.median(samples) * 1000:7.1f} ms   "
+              f"min {min(samples) * 1000:7.1f} ms   max {max(samples) * 1000:7.1f} ms   n={len(samples)}")
+
+
+if __name__ == "__main__":
+    main()
