@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "CONTACT_PHONE": "",
     "CONTACT_HOURS": "平日 8:30-17:15",
     "CONTACT_EMAIL": "",
+    "CONTACT_FORM_URL": "",
     # Database: empty means SQLite in instance/portal.sqlite3.
     "DATABASE_URL": "",
     # Mail: empty MAIL_SERVER keeps mails in the outbox, readable on the 送信メール page.

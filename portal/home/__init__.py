@@ -22,7 +22,7 @@ NAV = [
     ("admin.users", "ユーザー管理", ()),
     ("admin.departments", "所属", ()),
     ("mail.index", "送信メール", ()),
-    ("signing.admin", "署名設定", ()),
+    ("signing.admin_status", "署名設定", ()),
 ]
 
 
@@ -41,7 +41,12 @@ def navigation() -> dict[str, Any]:
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    return render_template("home/index.html")
+    endpoints = current_app.view_functions
+    return render_template(
+        "home/index.html",
+        can_apply="usage_requests.new" in endpoints,
+        can_verify="signing.verify_page" in endpoints,
+    )
 
 
 @bp.get("/help")
@@ -52,4 +57,5 @@ def help() -> ResponseReturnValue:
         contact_phone=config["CONTACT_PHONE"],
         contact_hours=config["CONTACT_HOURS"],
         contact_email=config["CONTACT_EMAIL"],
+        contact_form_url=config["CONTACT_FORM_URL"],
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.mail.models import OutboxMessage, OutboxStatus
+from portal.urls import external_url
 
 log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=10)
@@ -38,10 +39,21 @@ def enqueue(
     """Render mail/<template>/{subject,body}.txt and add it to the outbox in the caller's transaction."""
     moment = now or clock.now()
     config = current_app.config
-    full_context = {"agency_name": config["AGENCY_NAME"], "service_name": config["SERVICE_NAME"],
-                    "public_base_url": config["PUBLIC_BASE_URL"], **context}
+    full_context = {
+        "agency_name": config["AGENCY_NAME"],
+        "service_name": config["SERVICE_NAME"],
+        "public_base_url": config["PUBLIC_BASE_URL"],
+        "help_url": external_url("home.help"),
+        "contact_phone": config["CONTACT_PHONE"],
+        "contact_hours": config["CONTACT_HOURS"],
+        "contact_email": config["CONTACT_EMAIL"],
+        "contact_form_url": config["CONTACT_FORM_URL"],
+        **context,
+    }
     subject = render_template(f"mail/{template}/subject.txt", **full_context).strip()
-    body = render_template(f"mail/{template}/body.txt", **full_context)
+    # Every mail ends with where to get help (困ったときは) and the agency's contact details.
+    body = render_template(f"mail/{template}/body.txt", **full_context).rstrip("\n") + "\n"
+    body += render_template("mail/_footer.txt", **full_context)
     message = OutboxMessage(
         template=template,
         recipient=to,

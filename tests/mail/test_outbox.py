@@ -43,6 +43,8 @@ def test_japanese_subject_and_body_survive_real_smtp(app, session, smtp_server):
     body = Inbox.text(message)
     assert "髙橋 一郎 様" in body
     assert link in body
+    assert "困ったときは" in body
+    assert "http://localhost/help" in body
     assert message.get_content_charset() in ("utf-8", None)
     assert session.scalar(select(OutboxMessage.status)) == OutboxStatus.SENT
 
