@@ -39,7 +39,7 @@ DESK = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}
 CONTACT = {"CONTACT_PHONE": "086-224-2111", "CONTACT_EMAIL": "keiyaku@pref.example.jp",
-           "CONTACT_HOURS": "平日 8:30-17:15"}
+           "CONTACT_HOURS": "平日 8:30-17:15", "CONTACT_FORM_URL": "https://www.pref.example.jp/form/keiyaku"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -124,6 +124,7 @@ def test_contract_from_application_to_signed_pdf(pages: Pages, session: Session,
 
     completion = mailbox.wait_for(vendor.authority_email, "電子署名完了のお知らせ", timeout=30)
     mailbox.wait_for(approver.email, "電子署名完了のお知らせ")
+    mailbox.link(completion, "/help")  # 困ったときは, in every mail
     phone.goto(mailbox.link(completion, "/d/"))
     check_accessibility(phone, "download page (phone)")
     screenshot(phone, "completion-download", full_page=False)

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from tests.e2e.conftest import CONTACT, Pages
-from tests.e2e.steps import Vendor, send_contract, staff_pair
+from tests.e2e.steps import Vendor, fill_apply_form, send_contract, staff_pair
 from tests.e2e.support import Mailbox, check_accessibility
 from tests.factories import make_department
 
@@ -35,19 +35,10 @@ def test_help_is_linked_from_the_signing_page_with_the_contact_details(
     expect(main).to_contain_text(CONTACT["CONTACT_PHONE"])
     expect(main).to_contain_text(CONTACT["CONTACT_HOURS"])
     expect(main).to_contain_text(CONTACT["CONTACT_EMAIL"])
+    expect(main.get_by_role("link", name=CONTACT["CONTACT_FORM_URL"])).to_be_visible()
     check_accessibility(page, "help (phone)")
 
 
-@pytest.mark.xfail(strict=True, reason="waiting for: a CONTACT_FORM_URL setting shown on /help (issue 7 item 5)")
-def test_help_gives_the_contact_form_from_the_settings(pages: Pages, app: Flask) -> None:
-    app.config["CONTACT_FORM_URL"] = "https://www.pref.example.jp/form/keiyaku"
-    page = pages.desk()
-    page.goto("/help")
-    expect(page.get_by_role("link", name="https://www.pref.example.jp/form/keiyaku")).to_be_visible(timeout=2_000)
-
-
-@pytest.mark.xfail(strict=True, reason="waiting for: a 困ったときは link (/help) in the mails to vendors and "
-                                       "signers (issue 7 item 5)")
 def test_the_mails_link_to_help(pages: Pages, session: Session, app: Flask, mailbox: Mailbox) -> None:
     staff, approver = staff_pair(session)
     send_contract(app, session, mailbox, staff, approver)
@@ -59,11 +50,7 @@ def test_the_mails_link_to_help(pages: Pages, session: Session, app: Flask, mail
     expect(page.get_by_role("heading", name="困ったときは", level=1)).to_be_visible()
 
 
-@pytest.mark.xfail(strict=True, reason="waiting for: a 困ったときは link (/help) in the usage request mails "
-                                       "(issue 7 item 5)")
 def test_the_usage_request_mail_links_to_help(pages: Pages, session: Session, mailbox: Mailbox) -> None:
-    from tests.e2e.steps import fill_apply_form
-
     department = make_department(session)
     session.commit()
     page = pages.desk()

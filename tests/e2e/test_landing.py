@@ -11,8 +11,6 @@ from tests.e2e.support import check_accessibility
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.xfail(strict=True, reason="waiting for: home/index.html without current_app (undefined in Jinja: "
-                                       "500 for every anonymous visitor) and with the endpoint signing.verify_page")
 def test_an_anonymous_visitor_sees_what_they_can_do(pages: Pages) -> None:
     page = pages.phone()
     page.goto("/")
