@@ -51,26 +51,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal import admin, auth, home, mail
+    from portal import (
+        admin,
+        auth,
+        contracts,
+        downloads,
+        home,
+        mail,
+        preservation,
+        search,
+        signature_requests,
+        signing,
+        usage_requests,
+    )
 
     for module in (home, auth, admin, mail):
         app.register_blueprint(module.bp)
-    _register_optional(app, "portal.signing")
-    _register_optional(app, "portal.usage_requests")
-    _register_optional(app, "portal.contracts")
-    _register_optional(app, "portal.signature_requests")
-    _register_optional(app, "portal.downloads")
-    _register_optional(app, "portal.search")
-    _register_optional(app, "portal.preservation")
-
-
-def _register_optional(app: Flask, package: str) -> None:
-    """Feature packages register themselves through an init_app(app) when present."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec(package) is None:
-        return
-    module = importlib.import_module(package)
-    if hasattr(module, "init_app"):
-        module.init_app(app)
+    # Feature packages register their blueprints, CLI commands and periodic jobs themselves.
+    for feature in (signing, usage_requests, contracts, signature_requests, downloads, search, preservation):
+        feature.init_app(app)

@@ -97,12 +97,15 @@ def users_create(email: str, name: str, role: str, department: str, title: str) 
 @with_appcontext
 @click.option("--once", is_flag=True, help="一度だけ処理して終了")
 def worker_command(once: bool) -> None:
-    """Deliver the mail outbox (and later: reminders, link expiry) in a loop."""
+    """Run periodic jobs (reminders, paper fallback) and deliver the mail outbox, in a loop."""
+    from portal.jobs import run_due_jobs
     from portal.mail.service import deliver_pending
 
     _connected()
     interval = current_app.config["OUTBOX_POLL_SECONDS"]
     while True:
+        for name in run_due_jobs():
+            click.echo(f"定期処理 {name} を実行しました")
         sent = deliver_pending()
         if sent:
             click.echo(f"{sent} 通送信しました")

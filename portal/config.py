@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_RETRY_BASE_SECONDS": 30,
     "OUTBOX_WORKER": True,
     "OUTBOX_POLL_SECONDS": 15,
+    "DEADLINES_INTERVAL_SECONDS": 3600,
     # Staff login hardening.
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 15,

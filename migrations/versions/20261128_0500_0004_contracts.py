@@ -6,7 +6,7 @@ until the planned conclusion date (R15), 14-day download links (R17) and API tok
 deleted by the application.
 
 Revision ID: 0004_contracts
-Revises: 0002_counterparties
+Revises: 0003_usage_requests
 Create Date: 2026-11-28 04:21:17.095317
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 import portal.types
 
 revision = '0004_contracts'
-down_revision = '0002_counterparties'
+down_revision = '0003_usage_requests'
 branch_labels = None
 depends_on = None
 

@@ -14,3 +14,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
     cli.register(app)
+
+    from portal import clock
+    from portal.contracts.deadlines import run_deadlines
+    from portal.jobs import register_job
+
+    register_job(app, "contract-deadlines", lambda session: run_deadlines(session, now=clock.now()),
+                 every_seconds=app.config["DEADLINES_INTERVAL_SECONDS"])

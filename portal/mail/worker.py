@@ -25,6 +25,7 @@ class OutboxWorker:
         self._wake.set()
 
     def _run(self) -> None:
+        from portal.jobs import run_due_jobs
         from portal.mail.service import deliver_pending
 
         while True:
@@ -32,6 +33,7 @@ class OutboxWorker:
             self._wake.clear()
             with self.app.app_context():
                 try:
+                    run_due_jobs()
                     deliver_pending()
                 except Exception:  # the loop must survive a database hiccup
                     log.exception("outbox delivery failed")

@@ -101,8 +101,6 @@ def test_the_signing_button_cannot_be_pressed_twice(pages: Pages, session: Sessi
     assert len(held) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="waiting for: 「署名処理中…」 on the signing button "
-                                       "(signature_requests/_confirm.html, see tests/e2e/README.md)")
 def test_the_signing_button_says_that_it_is_signing(pages: Pages, session: Session, app: Flask,
                                                     mailbox: Mailbox) -> None:
     page = _open_confirmation(pages, session, app, mailbox)
