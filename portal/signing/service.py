@@ -27,35 +27,23 @@ from typing import Any
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
+from portal.config import DEFAULTS as PORTAL_DEFAULTS
+
 from . import pki as local_pki
 from .context import SigningContext
 from .revocation import LocalCrlSource, LocalFirstFetcherBackend
 from .signer import KeyInMemorySigner, Pkcs11Signer, Signer, load_pkcs12_signer
 from .tsa import HttpTsa, LocalTsa, TimestampClient, to_asn1_cert
 
-DEFAULTS: dict[str, Any] = {
-    "SIGNING_BACKEND": "local",
-    "SIGNING_PKCS12_PATH": "",
-    "SIGNING_PKCS12_PASSPHRASE": "",
-    "SIGNING_PKCS11_MODULE": "/usr/lib/softhsm/libsofthsm2.so",
-    "SIGNING_PKCS11_TOKEN_LABEL": "",
-    "SIGNING_PKCS11_KEY_LABEL": "",
-    "SIGNING_PKCS11_PIN": "",
-    "SIGNING_PKCS11_CERT_PATH": "",
-    "SIGNING_CHAIN_PATH": "",
-    "SIGNING_TRUST_ROOTS": [],
-    "SIGNING_CERT_YEARS": 2,
-    "TSA_URL": "",
-    "TSA_USERNAME": "",
-    "TSA_PASSWORD": "",
-    "TSA_TIMEOUT": 10,
-    "TSA_ACCREDITED_URLS": [],
-    "PDF_MAX_BYTES": 100 * 1024 * 1024,
-    "PKI_DIR": "instance/pki",
-    "PUBLIC_BASE_URL": "http://localhost:5000",
-    "AGENCY_NAME": "",
-    "SERVICE_NAME": "電子契約サービス",
-}
+# The signing keys of the portal's settings; the same defaults, so that the service also runs
+# outside Flask (bench/, the verify CLI) with a plain mapping.
+SIGNING_KEYS = (
+    "SIGNING_BACKEND", "SIGNING_PKCS12_PATH", "SIGNING_PKCS12_PASSPHRASE", "SIGNING_PKCS11_MODULE",
+    "SIGNING_PKCS11_TOKEN_LABEL", "SIGNING_PKCS11_KEY_LABEL", "SIGNING_PKCS11_PIN", "SIGNING_PKCS11_CERT_PATH",
+    "SIGNING_CHAIN_PATH", "SIGNING_TRUST_ROOTS", "SIGNING_CERT_YEARS", "TSA_URL", "TSA_USERNAME", "TSA_PASSWORD",
+    "TSA_TIMEOUT", "TSA_ACCREDITED_URLS", "PDF_MAX_BYTES", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME",
+)
+DEFAULTS: dict[str, Any] = {key: PORTAL_DEFAULTS[key] for key in SIGNING_KEYS} | {"PKI_DIR": "instance/pki"}
 
 _lock = threading.Lock()
 _configured: tuple[tuple[Any, ...], SigningContext] | None = None
