@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -74,7 +75,7 @@ def index() -> ResponseReturnValue:
 def export_csv() -> ResponseReturnValue:
     criteria = _criteria()
     _record_export("csv", criteria)
-    rows = service.export_rows(db(), criteria, actor=current_user)
+    rows = _streamed_rows(criteria)
     return _download(stream_with_context(export.stream_csv(rows)), "text/csv; charset=utf-8", "csv")
 
 
@@ -83,9 +84,23 @@ def export_csv() -> ResponseReturnValue:
 def export_zip() -> ResponseReturnValue:
     criteria = _criteria()
     _record_export("zip", criteria)
-    rows = service.export_rows(db(), criteria, actor=current_user)
+    rows = _streamed_rows(criteria)
     store = get_store()
     return _download(stream_with_context(export.stream_zip(rows, store.get)), "application/zip", "zip")
+
+
+def _streamed_rows(criteria: SearchCriteria) -> Iterator[Any]:
+    """Rows for a streamed export, read with a session of their own.
+
+    The request's session is closed when the view returns, while the response body is still being
+    produced; a server-side cursor on it would leave the connection idle in a transaction.
+    """
+    actor = current_user._get_current_object()
+    session = current_app.extensions["portal.session_factory"]()
+    try:
+        yield from service.export_rows(session, criteria, actor=actor)
+    finally:
+        session.close()
 
 
 def _record_export(kind: str, criteria: SearchCriteria) -> None:
