@@ -19,8 +19,8 @@ from portal.htmx import hx_redirect, render_page_or_partial
 from portal.preservation import bp, service, verification
 from portal.preservation.forms import CorrectionForm, DeletionForm, RetentionForm, VerificationForm
 from portal.preservation.models import RetentionPolicy, Tombstone, VerificationRun
-from portal.storage import get_store
 from portal.security import request_info, role_required
+from portal.storage import get_store
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
 
