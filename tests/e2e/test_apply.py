@@ -36,11 +36,13 @@ def test_vendor_applies_and_confirms_from_the_mail(pages: Pages, session: Sessio
     expect(error).to_contain_text(FREE_MAIL_ERROR)
     expect(error).to_have_attribute("aria-live", "polite")
     expect(email).to_have_value("ichiro@gmail.com")  # the swap never touches what is being typed
+    expect(email).to_have_attribute("aria-invalid", "true")
     check_accessibility(page, "apply form with a live error")
 
     email.fill(vendor.authority_email)
     email.blur()
     expect(error).not_to_contain_text(FREE_MAIL_ERROR)
+    expect(email).not_to_have_attribute("aria-invalid", "true")
 
     page.get_by_role("button", name="提出する").click()
     expect(page.get_by_role("heading", name="電子契約利用申出書を受け付けました")).to_be_visible()
