@@ -113,9 +113,11 @@ class Problems:
         failure = request.failure or ""
         if self._is_allowed(request.url, None):
             return
-        # A click on an attachment link turns the navigation into a download, which Chromium reports
-        # as an aborted request; htmx swapping out lazy page images aborts their loads the same way.
-        if "ERR_ABORTED" in failure and (request.is_navigation_request() or request.resource_type == "image"):
+        # ERR_ABORTED is the page cancelling its own load: a click on an attachment link turns the
+        # navigation into a download, htmx swaps out lazy page images, a navigation or closing the page
+        # cancels scripts still loading. A server that fails answers with a status (_on_response) or
+        # refuses the connection (another error code), and both still count.
+        if "ERR_ABORTED" in failure:
             return
         self.found.append(f"request failed: {request.method} {request.url} ({failure})")
 
