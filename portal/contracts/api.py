@@ -13,7 +13,7 @@ from datetime import date
 from functools import wraps
 from typing import Any
 
-from flask import g, jsonify, request, send_file
+from flask import current_app, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -22,7 +22,7 @@ from portal import clock
 from portal.audit.service import events_for
 from portal.auth.models import Department, Role, StaffUser
 from portal.contracts import api_bp, api_tokens, service
-from portal.contracts.models import Contract, ContractStatus, PartyRole
+from portal.contracts.models import Contract, PartyRole
 from portal.db import db
 from portal.errors import DomainError
 from portal.extensions import csrf
@@ -218,18 +218,18 @@ def document(contract_id: int, n: int) -> ResponseReturnValue:
 @api_bp.get("/contracts")
 @token_required(*READERS)
 def index() -> ResponseReturnValue:
-    args = request.args
-    status = args.get("status") or None
-    if status and status not in {s.value for s in ContractStatus}:
-        raise ApiError("status が正しくありません。", 422, "invalid_filter")
-    contracts = service.list_for_staff(
-        db(), actor=g.api_user, status=ContractStatus(status) if status else None,
-        filters=service.ContractFilters(
-            date_from=_date(args.get("date_from"), "date_from", required=False),
-            date_to=_date(args.get("date_to"), "date_to", required=False),
-            amount_min=args.get("amount_min", type=int), amount_max=args.get("amount_max", type=int),
-            counterparty=args.get("counterparty", "")))
-    return jsonify({"contracts": [contract_json(c) for c in contracts]})
+    # The same filters as the search screen and /api/v1/search (電帳法: date, amount, counterparty, …).
+    from portal.search.criteria import InvalidCriteria, parse_criteria
+    from portal.search.service import search_contracts
+
+    try:
+        criteria = parse_criteria(request.args, per_page=int(current_app.config["SEARCH_PAGE_SIZE"]),
+                                  max_per_page=int(current_app.config["SEARCH_MAX_PAGE_SIZE"]))
+    except InvalidCriteria as exc:
+        raise ApiError(exc.message, 422, "invalid_filter") from None
+    page = search_contracts(db(), criteria, actor=g.api_user)
+    return jsonify({"contracts": [contract_json(c) for c in page.items], "total": page.total,
+                    "page": page.page, "per_page": page.per_page, "pages": page.pages})
 
 
 # Bearer tokens, no cookies: CSRF does not apply to the API's POSTs.

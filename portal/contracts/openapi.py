@@ -23,10 +23,13 @@ SPEC: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": {
         "/contracts": {
-            "get": {"summary": "契約の一覧", "parameters": [
+            "get": {"summary": "契約の一覧（検索画面と同じ条件。日付は ISO または和暦）", "parameters": [
                 {"name": n, "in": "query", "schema": {"type": t}} for n, t in (
                     ("date_from", "string"), ("date_to", "string"), ("amount_min", "integer"),
-                    ("amount_max", "integer"), ("counterparty", "string"), ("status", "string"))],
+                    ("amount_max", "integer"), ("amount_basis", "string"), ("counterparty", "string"),
+                    ("business_name", "string"), ("number", "string"), ("status", "string"),
+                    ("department", "integer"), ("sort", "string"), ("order", "string"), ("page", "integer"),
+                    ("per_page", "integer"))],
                 "responses": {"200": _ok("一覧", {"type": "object", "properties": {
                     "contracts": {"type": "array", "items": {"$ref": "#/components/schemas/Contract"}}}}),
                     "401": _ERROR}},

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask import current_app
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
@@ -126,44 +126,15 @@ def get_for_staff(session: Session, contract_id: int, *, actor: StaffUser) -> Co
     return contract
 
 
-@dataclass(frozen=True)
-class ContractFilters:
-    """取引年月日 and amount ranges and a counterparty name (normalised partial match), combined."""
-
-    date_from: date | None = None
-    date_to: date | None = None
-    amount_min: int | None = None
-    amount_max: int | None = None
-    counterparty: str = ""
-
-
-def list_for_staff(session: Session, *, actor: StaffUser, status: ContractStatus | None = None,
-                   filters: ContractFilters | None = None) -> list[Contract]:
-    """Contracts `actor` may see, soonest planned conclusion first."""
+def list_for_staff(session: Session, *, actor: StaffUser, status: ContractStatus | None = None) -> list[Contract]:
+    """Contracts `actor` may see, soonest planned conclusion first (filters: portal.search)."""
     query = select(Contract).order_by(Contract.planned_conclusion_date, Contract.id)
-    if filters is not None:
-        query = _filtered(query, filters)
     if actor.role not in (Role.ADMIN, Role.AUDITOR):
         party_of = select(Party.contract_id).where(Party.staff_user_id == actor.id)
         query = query.where((Contract.department_id == actor.department_id) | Contract.id.in_(party_of))
     if status is not None:
         query = query.where(Contract.status == status)
     return list(session.scalars(query))
-
-
-def _filtered(query: Select[tuple[Contract]], filters: ContractFilters) -> Select[tuple[Contract]]:
-    if filters.date_from is not None:
-        query = query.where(Contract.transaction_date >= filters.date_from)
-    if filters.date_to is not None:
-        query = query.where(Contract.transaction_date <= filters.date_to)
-    if filters.amount_min is not None:
-        query = query.where(Contract.amount >= filters.amount_min)
-    if filters.amount_max is not None:
-        query = query.where(Contract.amount <= filters.amount_max)
-    if filters.counterparty.strip():
-        needle = normalize_name(filters.counterparty)
-        query = query.where(Contract.counterparty_name_normalized.contains(needle, autoescape=True))
-    return query
 
 
 def waiting_for(session: Session, user: StaffUser) -> list[Contract]:

@@ -116,3 +116,13 @@ def test_openapi_document(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     assert "/contracts/{contract_id}/approve" in spec["paths"]
+
+
+def test_list_accepts_the_search_screens_filters_and_wareki(app, client, world):
+    headers = {"Authorization": f"Bearer {_token(app, world.staff.email)}"}
+    refused = client.get("/api/v1/contracts?date_from=H31.5.1", headers=headers)
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["code"] == "invalid_filter"
+    listed = client.get("/api/v1/contracts?date_from=令和元年5月1日&per_page=5", headers=headers)
+    assert listed.status_code == 200
+    assert listed.get_json()["per_page"] == 5
