@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response, abort, current_app, make_response, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -149,15 +151,8 @@ def _render_show(usage_request: UsageRequest, *, return_form: ReturnForm | None 
 @role_required(*REVIEW_ROLES)
 def accept(request_id: int) -> ResponseReturnValue:
     usage_request = service.get_for_staff(db(), request_id, current_user)
-    try:
-        service.accept(db(), usage_request, actor=current_user, now=clock.now(), request=request_info())
-    except (service.AlreadyReviewed, rules.FreeMailRefused, rules.InvalidEmail) as exc:
-        db().rollback()
-        return _render_show(service.get_for_staff(db(), request_id, current_user), error=exc.message,
-                            status=422)
-    db().commit()
-    worker.notify()
-    return hx_redirect(url_for("usage_requests.show", request_id=request_id))
+    return _review(request_id, lambda: service.accept(
+        db(), usage_request, actor=current_user, now=clock.now(), request=request_info()))
 
 
 @bp.post("/usage-requests/<int:request_id>/return")
@@ -167,10 +162,15 @@ def return_(request_id: int) -> ResponseReturnValue:
     form = ReturnForm()
     if not form.validate():
         return _render_show(usage_request, return_form=form, status=422)
+    return _review(request_id, lambda: service.return_to_submitter(
+        db(), usage_request, form.reason.data or "", actor=current_user, now=clock.now(), request=request_info()))
+
+
+def _review(request_id: int, decide: Callable[[], object]) -> ResponseReturnValue:
+    """Run one review decision: commit and mail on success, or show the refusal on the detail panel."""
     try:
-        service.return_to_submitter(db(), usage_request, form.reason.data or "", actor=current_user,
-                                    now=clock.now(), request=request_info())
-    except service.AlreadyReviewed as exc:
+        decide()
+    except (service.AlreadyReviewed, rules.FreeMailRefused, rules.InvalidEmail) as exc:
         db().rollback()
         return _render_show(service.get_for_staff(db(), request_id, current_user), error=exc.message,
                             status=422)
