@@ -26,26 +26,23 @@ KEY_LABEL = "service-signing"
 USER_PIN = "246810"
 
 
+def _pkcs12_settings(signing_settings: dict[str, Any], path: Path, context: SigningContext, *, passphrase: bytes,
+                    given: str, chain: bool) -> dict[str, Any]:
+    """Write the local service key as a PKCS#12 file and return settings that load it with `given`."""
+    assert context.pki is not None
+    path.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"service", context.pki.signing_key, context.pki.signing_cert,
+        [context.pki.root_cert] if chain else None, serialization.BestAvailableEncryption(passphrase),
+    ))
+    return {**signing_settings, "SIGNING_BACKEND": "pkcs12", "SIGNING_PKCS12_PATH": str(path),
+            "SIGNING_PKCS12_PASSPHRASE": given}
+
+
 def test_pkcs12_signer_signs_and_validates(
     tmp_path: Path, signing_settings: dict[str, Any], context: SigningContext, pdf: bytes, approval: Approval
 ) -> None:
-    assert context.pki is not None
-    path = tmp_path / "service.p12"
-    path.write_bytes(
-        pkcs12.serialize_key_and_certificates(
-            b"service",
-            context.pki.signing_key,
-            context.pki.signing_cert,
-            [context.pki.root_cert],
-            serialization.BestAvailableEncryption(b"correct passphrase"),
-        )
-    )
-    settings = {
-        **signing_settings,
-        "SIGNING_BACKEND": "pkcs12",
-        "SIGNING_PKCS12_PATH": str(path),
-        "SIGNING_PKCS12_PASSPHRASE": "correct passphrase",
-    }
+    settings = _pkcs12_settings(signing_settings, tmp_path / "service.p12", context,
+                                passphrase=b"correct passphrase", given="correct passphrase", chain=True)
 
     signed = sign_approval(pdf, approval, context=service.build_context(settings))
 
@@ -55,23 +52,8 @@ def test_pkcs12_signer_signs_and_validates(
 def test_pkcs12_with_wrong_passphrase_says_what_went_wrong(
     tmp_path: Path, signing_settings: dict[str, Any], context: SigningContext
 ) -> None:
-    assert context.pki is not None
-    path = tmp_path / "service.p12"
-    path.write_bytes(
-        pkcs12.serialize_key_and_certificates(
-            b"service",
-            context.pki.signing_key,
-            context.pki.signing_cert,
-            None,
-            serialization.BestAvailableEncryption(b"right"),
-        )
-    )
-    settings = {
-        **signing_settings,
-        "SIGNING_BACKEND": "pkcs12",
-        "SIGNING_PKCS12_PATH": str(path),
-        "SIGNING_PKCS12_PASSPHRASE": "wrong",
-    }
+    settings = _pkcs12_settings(signing_settings, tmp_path / "service.p12", context,
+                                passphrase=b"right", given="wrong", chain=False)
 
     with pytest.raises(SigningKeyUnavailable) as error:
         service.build_context(settings)
