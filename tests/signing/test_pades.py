@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -99,26 +100,7 @@ def test_openssl_verifies_cms_and_timestamp_tokens_against_the_local_root(
         signature = tmp_path / f"sig{index}.der"
         signature.write_bytes(part.cms_der)
         if not part.is_document_timestamp:
-            result = run(
-                [
-                    openssl,
-                    "cms",
-                    "-verify",
-                    "-binary",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    str(signature),
-                    "-content",
-                    str(content),
-                    "-CAfile",
-                    str(root),
-                    "-purpose",
-                    "any",
-                    "-out",
-                    str(tmp_path / "out.bin"),
-                ]
-            )
+            result = openssl_cms_verify(openssl, signature, content, root, tmp_path)
             assert result.returncode == 0, result.stderr
             assert "Verification successful" in result.stderr
         (token,) = part.timestamp_tokens()
@@ -167,27 +149,17 @@ def test_one_flipped_byte_in_a_signed_range_is_reported_by_every_validator(
     part = signed_parts(tampered_bytes)[0]
     (tmp_path / "content.bin").write_bytes(part.signed_bytes)
     (tmp_path / "sig.der").write_bytes(part.cms_der)
-    result = run(
-        [
-            openssl,
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            str(tmp_path / "sig.der"),
-            "-content",
-            str(tmp_path / "content.bin"),
-            "-CAfile",
-            str(pki_dir_of(context) / "root.crt"),
-            "-purpose",
-            "any",
-            "-out",
-            str(tmp_path / "out.bin"),
-        ]
-    )
+    result = openssl_cms_verify(openssl, tmp_path / "sig.der", tmp_path / "content.bin",
+                                pki_dir_of(context) / "root.crt", tmp_path)
     assert result.returncode != 0
+
+
+def openssl_cms_verify(
+    openssl: str, signature: Path, content: Path, root: Path, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """`openssl cms -verify` of a detached CMS signature over the raw ByteRange bytes."""
+    return run([openssl, "cms", "-verify", "-binary", "-inform", "DER", "-in", str(signature),
+                "-content", str(content), "-CAfile", str(root), "-purpose", "any", "-out", str(tmp_path / "out.bin")])
 
 
 def pki_dir_of(context: SigningContext) -> Path:
