@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     # Documents.
     "STORAGE_BACKEND": "local",
     "PDF_MAX_BYTES": 50 * 1024 * 1024,
+    "PDF_FONT_FILE": "",
     "MAX_CONTENT_LENGTH": 110 * 1024 * 1024,
     # Signing (see docs/signing.md).
     "SIGNING_BACKEND": "local",

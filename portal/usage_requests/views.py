@@ -17,6 +17,7 @@ from portal.htmx import hx_redirect, render_page_or_partial
 from portal.mail import worker
 from portal.security import request_info, role_required
 from portal.usage_requests import bp, rules, service
+from portal.usage_requests import pdf as pdf_forms
 from portal.usage_requests.forms import ReturnForm, StaffEntryForm, UsageRequestForm
 from portal.usage_requests.models import Channel, UsageRequest, UsageRequestStatus
 
@@ -86,6 +87,15 @@ def validate_field(field_name: str) -> ResponseReturnValue:
     response = make_response(render_template("usage_requests/_field.html", field=field, live=True,
                                              live_fields=UsageRequestForm.LIVE_FIELDS))
     response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("/apply/form.pdf")
+def blank_form() -> ResponseReturnValue:
+    """The empty 別記様式, for vendors who submit by e-mail or post instead of this form."""
+    response = make_response(pdf_forms.render_blank_form(addressee=service.addressee()))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = 'inline; filename="denshi-keiyaku-riyou-moushidesho.pdf"'
     return response
 
 

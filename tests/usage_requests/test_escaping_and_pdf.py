@@ -11,6 +11,7 @@ from portal.usage_requests import pdf
 from portal.usage_requests.models import UsageRequestStatus
 from tests.conftest import csrf_from, post_form
 from tests.factories import login_as, make_staff
+from tests.printing.pdfcheck import RARE_NAMES, assert_archival, require_font, run_tool
 from tests.usage_requests.conftest import SCRIPT, deliver, form_data, latest_request, make_usage_request, submit
 
 TEXT_FIELDS = ["address", "company_name", "representative", "contact_person", "contract_name", "authority_title",
@@ -107,8 +108,14 @@ def test_longest_allowed_values_wrap_and_nothing_is_lost(app, session, departmen
         assert text.count(char) >= count, char
 
 
-def test_wrap_breaks_japanese_without_spaces():
-    pdf._register_fonts()
-    lines = pdf.wrap("あ" * 50, pdf.FONT, 10, 100)
-    assert len(lines) == 5
-    assert "".join(lines) == "あ" * 50
+def test_generated_usage_request_embeds_its_font_and_reads_back_rare_names(app, session, department):
+    require_font()
+    usage_request = make_usage_request(session, department, status=UsageRequestStatus.ACCEPTED,
+                                       company_name="株式会社𠮷野家", authority_name="髙橋 一郎",
+                                       contact_person="﨑山 花子", contract_name="道路補修業務 DORO-2026-0011")
+    with app.app_context():
+        data = pdf.render_usage_request(usage_request, addressee="岡山県知事")
+    assert_archival(data)
+    text = run_tool("pdftotext", data)
+    for name in (*RARE_NAMES, "DORO-2026-0011"):
+        assert name in text, name
