@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from portal import (
+        access,
         admin,
         auth,
         contracts,
@@ -65,6 +66,7 @@ def _register_blueprints(app: Flask) -> None:
         usage_requests,
     )
 
+    access.init_app(app)
     for module in (home, auth, admin, mail):
         app.register_blueprint(module.bp)
     # Feature packages register their blueprints, CLI commands and periodic jobs themselves.

@@ -96,6 +96,7 @@ DEFAULTS: dict[str, Any] = {
     "VERIFICATION_BACKGROUND": True,  # False: 一括検証 runs inside the request (tests, small sites)
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/Proto (0 = not behind one).
     "PROXY_FIX_HOPS": 0,
+    "STAFF_ALLOWED_NETWORKS": "",
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
     "SESSION_COOKIE_HTTPONLY": True,

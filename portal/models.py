@@ -1,5 +1,6 @@
 """Imports every model module so that Base.metadata knows all tables (alembic, tests)."""
 
+from portal.access import models as access_models  # noqa: F401
 from portal.audit import models as audit_models  # noqa: F401
 from portal.auth import models as auth_models  # noqa: F401
 from portal.contracts import models as contract_models  # noqa: F401

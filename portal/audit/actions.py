@@ -19,6 +19,8 @@ class AuditAction(StrEnum):
     USER_ENABLED = "admin:user:enabled"
     DEPARTMENT_CREATED = "admin:department:created"
     DEPARTMENT_UPDATED = "admin:department:updated"
+    STAFF_NETWORKS_CHANGED = "admin:staff-networks:changed"
+    STAFF_NETWORK_REFUSED = "system:staff-network:refused"
     SETUP_COMPLETED = "system:setup:completed"
     MAIL_VIEWED = "admin:mail:viewed"
     CONTRACT_CREATED = "staff:contract:created"

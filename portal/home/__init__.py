@@ -21,6 +21,7 @@ NAV = [
     ("preservation.tombstones", "削除記録", ("auditor",)),
     ("admin.users", "ユーザー管理", ()),
     ("admin.departments", "所属", ()),
+    ("access.networks", "接続元の制限", ()),
     ("mail.index", "送信メール", ()),
     ("signing.admin_status", "署名設定", ()),
 ]
