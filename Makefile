@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 run: $(VENV)/.installed
 	PORTAL_PUBLIC_BASE_URL=$${PORTAL_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/flask --app app init
-	PORTAL_PUBLIC_BASE_URL=$${PORTAL_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+	PORTAL_PUBLIC_BASE_URL=$${PORTAL_PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} PORTAL_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py app:app
 
 test: $(VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)

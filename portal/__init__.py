@@ -44,9 +44,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             "service_name": app.config["SERVICE_NAME"],
         }
 
-    from portal.mail import worker
+    from portal.jobs import worker
+    from portal.mail import worker as mail_worker
 
-    worker.init_app(app)
+    mail_worker.init_app(app)
+    worker.init_app(app)  # last: every feature has registered its jobs and tasks
     return app
 
 

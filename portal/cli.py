@@ -97,18 +97,20 @@ def users_create(email: str, name: str, role: str, department: str, title: str) 
 @with_appcontext
 @click.option("--once", is_flag=True, help="一度だけ処理して終了")
 def worker_command(once: bool) -> None:
-    """Run periodic jobs (reminders, paper fallback) and deliver the mail outbox, in a loop."""
-    from portal.jobs import run_due_jobs
-    from portal.mail.service import deliver_pending
+    """Run periodic jobs (reminders, paper fallback), queued jobs and mail delivery, in a loop."""
+    from portal.jobs.worker import run_round
 
     _connected()
-    interval = current_app.config["OUTBOX_POLL_SECONDS"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    interval = app.config["OUTBOX_POLL_SECONDS"]
     while True:
-        for name in run_due_jobs():
+        done = run_round(app)
+        for name in done["periodic"]:  # type: ignore[attr-defined]
             click.echo(f"定期処理 {name} を実行しました")
-        sent = deliver_pending()
-        if sent:
-            click.echo(f"{sent} 通送信しました")
+        if done["queued"]:
+            click.echo(f"{done['queued']} 件の処理を実行しました")
+        if done.get("mail"):
+            click.echo(f"{done['mail']} 通送信しました")
         if once:
             return
         time.sleep(interval)

@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_WORKER": True,
     "OUTBOX_POLL_SECONDS": 15,
     "DEADLINES_INTERVAL_SECONDS": 3600,
+    # Background jobs: a running job's worker writes a heartbeat; one silent for JOB_STALE_SECONDS
+    # is taken over by another worker.
+    "JOB_HEARTBEAT_SECONDS": 20,
+    "JOB_STALE_SECONDS": 120,
     # Staff login hardening.
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 15,

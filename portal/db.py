@@ -7,13 +7,20 @@ PORTAL_DATABASE_URL=postgresql+psycopg://... The schema is created and changed o
 from __future__ import annotations
 
 import enum
+import logging
+import random
+import sqlite3
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, MetaData, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -53,9 +60,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+# How a SQLite transaction began, kept in the DBAPI connection's info by _configure_sqlite.
+_TX_KEY = "portal.sqlite_tx"
+_TX_PENDING, _TX_READ, _TX_WRITE = "pending", "read", "write"
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER")
+
+
 def _configure_sqlite(engine: Engine) -> None:
-    # pysqlite opens transactions lazily and breaks SAVEPOINT semantics; take over BEGIN so that
-    # transactions (and the per-test savepoints) behave as on PostgreSQL.
+    """Run SQLite the way production frameworks do (Django 5.1 IMMEDIATE mode, Rails 8).
+
+    pysqlite's own transaction handling is switched off and the BEGIN is ours, issued lazily
+    before the transaction's first statement:
+    - a transaction whose first statement writes (or takes a row lock, or opens a savepoint)
+      begins IMMEDIATE: it takes the write lock at once, and concurrent writers wait their turn
+      (busy_timeout) instead of failing;
+    - a transaction that starts by reading begins deferred: in WAL mode it never blocks anyone.
+      When such a transaction then writes, it commits its read-only part and begins IMMEDIATE
+      before the write. SQLite would otherwise have to upgrade the read snapshot to a write lock,
+      which it refuses at once (`database is locked`, busy_timeout cannot help) whenever another
+      connection committed in between: that is what a page view writing its audit row after
+      reading the page used to hit. The reads before the first write and the statements after it
+      may thus see different snapshots, exactly as under PostgreSQL's READ COMMITTED, which the
+      services are written for (conditional updates, SELECT ... FOR UPDATE).
+    """
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -67,9 +95,39 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        # Deferred: readers never wait (WAL). Code that must serialise a read-then-write (a double
-        # click on the signing button) starts its transaction with a conditional UPDATE instead.
-        connection.exec_driver_sql("BEGIN")
+        connection.connection.info[_TX_KEY] = _TX_PENDING
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def on_end(connection: Any) -> None:
+        connection.connection.info.pop(_TX_KEY, None)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def before_execute(connection: Any, cursor: Any, statement: str, _params: Any, context: Any,
+                       _executemany: bool) -> None:
+        info = connection.connection.info
+        state = info.get(_TX_KEY)
+        if state is None or state == _TX_WRITE:
+            return
+        writes = _is_write(statement, context)
+        raw = connection.connection.dbapi_connection
+        if state == _TX_PENDING:
+            raw.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+            info[_TX_KEY] = _TX_WRITE if writes else _TX_READ
+        elif writes:
+            raw.execute("COMMIT")  # nothing written yet: this only ends the read snapshot
+            raw.execute("BEGIN IMMEDIATE")
+            info[_TX_KEY] = _TX_WRITE
+
+
+def _is_write(statement: str, context: Any) -> bool:
+    if statement.lstrip()[:9].upper().startswith(_WRITE_VERBS):
+        return True
+    if statement.lstrip()[:4].upper() == "WITH" and any(verb in statement.upper() for verb in _WRITE_VERBS[:4]):
+        return True
+    # SQLite has no SELECT ... FOR UPDATE; a statement that asked for one wants the write lock.
+    compiled = getattr(context, "compiled", None)
+    return getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
 
 
 def check_connection(engine: Engine) -> None:
@@ -83,12 +141,92 @@ def check_connection(engine: Engine) -> None:
         raise DatabaseUnavailable(f"データベースに接続できません ({safe_url}): {reason}") from None
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A failure that trying the same transaction again can cure: a lock wait that ran out
+    (SQLite `database is locked`), a PostgreSQL serialization failure or deadlock."""
+    if not isinstance(exc, OperationalError | DBAPIError):
+        return False
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        text_ = str(orig).lower()
+        return "locked" in text_ or "busy" in text_
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate in {"40001", "40P01", "55P03"}
+
+
+def run_transaction(factory: Callable[[], Session], work: Callable[[Session], T], *, attempts: int = 5) -> T:
+    """Run work(session) in a fresh session and commit; a transient failure rolls back and tries again."""
+    for attempt in range(1, attempts + 1):
+        with factory() as session:
+            try:
+                result = work(session)
+                session.commit()
+                return result
+            except Exception as exc:
+                session.rollback()
+                if attempt == attempts or not is_transient(exc):
+                    raise
+                log.warning("transient database error, retrying (%s/%s): %s", attempt, attempts, exc.orig)
+        time.sleep(_backoff(attempt))
+    raise AssertionError("unreachable")
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.05 * 2**attempt, 1.0) * (0.5 + random.random())  # noqa: S311 (jitter, not a secret)
+
+
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["portal.engine"] = engine
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     app.extensions.setdefault("portal.session_factory", factory)
     app.teardown_appcontext(_close_session)
+    _retry_requests_on_transient_errors(app)
+
+
+def _retry_requests_on_transient_errors(app: Flask) -> None:
+    """A request hit by a transient database error is run again with a fresh session.
+
+    With IMMEDIATE write transactions this is a safety net only (a lock wait longer than
+    busy_timeout, a PostgreSQL deadlock). The request's form and files are parsed once and kept
+    by Werkzeug, so the second run sees the same input; whatever the first run did was rolled back.
+    When every attempt fails, the person gets a Japanese 503 asking to try again, never a 500.
+    """
+    dispatch = app.full_dispatch_request
+    attempts = int(app.config.get("DATABASE_RETRY_ATTEMPTS", 4))
+
+    def full_dispatch_request() -> Any:
+        from flask import request
+
+        for attempt in range(1, attempts + 1):
+            try:
+                return dispatch()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                _discard_session()
+                log.warning("transient database error on %s %s (%s/%s): %s", request.method, request.path,
+                            attempt, attempts, getattr(exc, "orig", exc))
+                for upload in request.files.values():
+                    upload.stream.seek(0)
+                if attempt < attempts:
+                    time.sleep(_backoff(attempt))
+        from portal.errors import render_error
+
+        response = app.make_response(render_error(503))
+        response.headers["Retry-After"] = "2"
+        return app.finalize_request(response)
+
+    app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]
+
+
+def _discard_session() -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        try:
+            session.rollback()
+        finally:
+            session.close()
 
 
 def db() -> Session:

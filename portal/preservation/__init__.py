@@ -14,3 +14,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(docs.bp)
     cli.register(app)
+    from portal.preservation import verification
+
+    verification.register(app)

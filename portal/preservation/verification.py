@@ -1,9 +1,13 @@
 """一括検証 (R25): verify every signature and timestamp of the contracts completed in a period.
 
-A run is a row whose counters a background thread advances, committing after each document so
-that the page can poll the progress. Each current document revision is read back from the store
-(an altered file fails its AES-GCM check: TamperedFile), compared with its recorded SHA-256, and
-its PAdES signatures and timestamps are validated with portal.signing.pades.verify().
+A run is a row whose counters a worker advances (queued job "preservation.verify", claimed by
+one worker with a heartbeat), committing after each document so that the page can poll the
+progress. When the worker dies, another one takes the job over and resumes after the documents
+already checked; after too many attempts the run is marked 中断 with the reason.
+
+Each current document revision is read back from the store (an altered file fails its AES-GCM
+check: TamperedFile), compared with its recorded SHA-256, and its PAdES signatures and timestamps
+are validated with portal.signing.pades.verify().
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import csv
 import hashlib
 import io
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -29,12 +32,15 @@ from portal.clock import JST
 from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision
 from portal.errors import DomainError
 from portal.formatting import jst
+from portal.jobs import enqueue
+from portal.jobs.models import QueuedJob
 from portal.preservation.models import RunStatus, VerificationResult, VerificationRun
 from portal.signing.context import SigningContext
 from portal.signing.errors import InvalidPdf
 from portal.storage import StorageError, TamperedFile, get_store
 
 log = logging.getLogger(__name__)
+VERIFY_JOB = "preservation.verify"
 VERIFIERS = (Role.AUDITOR, Role.ADMIN)
 
 
@@ -59,7 +65,7 @@ def start_batch_verification(session: Session, *, period_from: date, period_to: 
                              now: datetime) -> VerificationRun:
     """Queue a run over contracts completed from `period_from` to `period_to` (JST, inclusive).
 
-    The caller commits, then hands the run to run_batch_verification() (in a thread: start_in_background).
+    The caller commits; a worker then runs it (or the caller itself, with run_batch_verification()).
     Raises VerificationRefused (auditors and admins only), InvalidPeriod.
     """
     if actor.role not in VERIFIERS:
@@ -72,66 +78,67 @@ def start_batch_verification(session: Session, *, period_from: date, period_to: 
                           started_by=actor, created_at=now)
     session.add(run)
     session.flush()
+    enqueue(session, VERIFY_JOB, run.id, now=now)
     record(session, actor=Actor.staff(actor), action=AuditAction.VERIFICATION_STARTED, subject=run, now=now,
            period_from=period_from.isoformat(), period_to=period_to.isoformat(), total=run.total)
     return run
 
 
-def start_in_background(app: Flask, run_id: int) -> threading.Thread:
-    thread = threading.Thread(target=run_batch_verification, args=(app, run_id), name=f"verification-{run_id}",
-                              daemon=True)
-    thread.start()
-    return thread
+def register(app: Flask) -> None:
+    from portal.jobs import register_handler
+
+    register_handler(app, VERIFY_JOB, _verify_job, max_attempts=5, retry_base_seconds=60, on_give_up=_give_up)
 
 
-def run_batch_verification(app: Flask, run_id: int) -> None:
-    """Verify every document of the run's period, committing progress after each one.
+def run_batch_verification(app: Flask, run_id: int) -> bool:
+    """Run the queued run here and now, unless a worker already has it; False when it did not run here."""
+    from portal.jobs.queue import run_now
 
-    Never raises: an unexpected error marks the run 中断 (failed) with the error text.
-    """
     with app.app_context():
-        session: Session = app.extensions["portal.session_factory"]()
-        try:
-            _run(session, run_id)
-        except Exception as exc:
-            log.exception("verification run %s failed", run_id)
-            session.rollback()
-            run = session.get(VerificationRun, run_id)
-            if run is not None:
-                run.status, run.error, run.finished_at = RunStatus.FAILED, f"{type(exc).__name__}: {exc}", clock.now()
-                session.commit()
-        finally:
-            session.close()
+        return run_now(VERIFY_JOB, run_id)
+
+
+def _verify_job(session: Session, job: QueuedJob) -> None:
+    _run(session, int(job.key))
+
+
+def _give_up(session: Session, job: QueuedJob) -> None:
+    run = session.get(VerificationRun, int(job.key))
+    if run is not None and run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        run.status, run.finished_at = RunStatus.FAILED, clock.now()
+        run.error = f"検証を中断しました: {job.last_error}"[:4000]
 
 
 def _run(session: Session, run_id: int) -> None:
     from portal.signing import service as signing
 
     run = session.get(VerificationRun, run_id)
-    if run is None or run.status is not RunStatus.QUEUED:
+    if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
         return
-    run.status = RunStatus.RUNNING
+    run.status = RunStatus.RUNNING  # RUNNING already: a worker stopped mid-run and this one resumes it
     session.commit()
     context = signing.configure(current_app.config)
     store = get_store()
+    done = set(session.scalars(select(VerificationResult.revision_id).where(VerificationResult.run_id == run_id)))
     revisions = session.execute(_documents(run.period_from, run.period_to)).all()
     run.total = len(revisions)
     for contract_id, number, filename, revision_id in revisions:
+        if revision_id in done:
+            continue
         revision = session.get(DocumentRevision, revision_id)
         assert revision is not None
         verdict = verify_revision(store.get, revision, context=context)
-        run.results.append(VerificationResult(
-            contract_id=contract_id, contract_number=number, revision_id=revision_id, filename=filename,
-            sha256=revision.sha256, is_valid=verdict.is_valid, signature_count=verdict.signature_count,
-            level=verdict.level, timestamp_at=verdict.timestamp_at, problems=list(verdict.problems),
-            checked_at=clock.now()))
+        session.add(VerificationResult(
+            run_id=run.id, contract_id=contract_id, contract_number=number, revision_id=revision_id,
+            filename=filename, sha256=revision.sha256, is_valid=verdict.is_valid,
+            signature_count=verdict.signature_count, level=verdict.level, timestamp_at=verdict.timestamp_at,
+            problems=list(verdict.problems), checked_at=clock.now()))
         run.processed += 1
         run.failed += 0 if verdict.is_valid else 1
         session.commit()
     run.status, run.finished_at = RunStatus.FINISHED, clock.now()
     record(session, actor=SYSTEM, action=AuditAction.VERIFICATION_FINISHED, subject=run, total=run.total,
            failed=run.failed)
-    session.commit()
 
 
 def verify_revision(read: Callable[[str], bytes], revision: DocumentRevision, *, context: SigningContext) -> Verdict:

@@ -146,12 +146,9 @@ def verification_index() -> ResponseReturnValue:
         db().rollback()
         return render_page_or_partial("preservation/verification.html", "preservation/_verification_form.html",
                                       status=exc.status_code, form=form, runs=runs, error=exc.message)
-    db().commit()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if current_app.config["VERIFICATION_BACKGROUND"]:
-        verification.start_in_background(app, run.id)
-    else:
-        verification.run_batch_verification(app, run.id)
+    db().commit()  # wakes the worker, which runs it
+    if not current_app.config["VERIFICATION_BACKGROUND"]:
+        verification.run_batch_verification(current_app._get_current_object(), run.id)  # type: ignore[attr-defined]
     return hx_redirect(url_for("preservation.verification_run", run_id=run.id))
 
 
