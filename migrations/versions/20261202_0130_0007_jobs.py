@@ -5,8 +5,8 @@ handed to a thread (一括検証) was lost or stuck 「実行中」 when its pro
 periodic job makes it run once per period across processes; queued jobs are claimed by one worker,
 keep a heartbeat and are taken over when their worker dies.
 
-Revision ID: 0006_jobs
-Revises: 0005_preservation
+Revision ID: 0007_jobs
+Revises: 0006_staff_networks
 Create Date: 2026-12-02 01:06:51.944916
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from alembic import op
 
 import portal.types
 
-revision = '0006_jobs'
-down_revision = '0005_preservation'
+revision = '0007_jobs'
+down_revision = '0006_staff_networks'
 branch_labels = None
 depends_on = None
 
