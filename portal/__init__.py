@@ -11,13 +11,14 @@ from flask import Flask
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
     from portal import cli, db, errors, formatting, security
-    from portal.config import ensure_instance_secrets, load_config
+    from portal.config import check_production, ensure_instance_secrets, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
 
     config = dict(config or {})
     instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get("PORTAL_INSTANCE_PATH") or None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     load_config(app, config)
+    check_production(app)
     ensure_instance_secrets(app)
 
     if app.config["PROXY_FIX_HOPS"]:

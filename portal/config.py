@@ -6,10 +6,12 @@ instance/ at first start (mode 0600) by ensure_instance_secrets().
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -105,7 +107,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_ENABLED": True,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_SECURE": None,  # None: Secure exactly when PUBLIC_BASE_URL is https
     "PERMANENT_SESSION_LIFETIME": 8 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,
     "TIMEZONE": "Asia/Tokyo",
@@ -126,8 +128,53 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.setdefault("PKI_DIR", str(instance / "pki"))
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'portal.sqlite3'}"
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = str(app.config["PUBLIC_BASE_URL"]).startswith("https://")
     if not app.config["MAIL_DEFAULT_SENDER"]:
         app.config["MAIL_DEFAULT_SENDER"] = (app.config["SERVICE_NAME"], app.config["MAIL_FROM_ADDRESS"])
+
+
+# Names that can never be a real installation (RFC 2606, RFC 6761): a laptop or a test, not production.
+RESERVED_SUFFIXES = (".test", ".example", ".invalid", ".localhost")
+
+
+def _is_loopback_host(host: str | None) -> bool:
+    if not host or host == "localhost" or host.endswith(RESERVED_SUFFIXES):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def production_problems(config: dict[str, Any]) -> list[str]:
+    """Unsafe defaults in a production installation, one line each naming the setting.
+
+    An installation counts as production when its PUBLIC_BASE_URL is not on loopback (or a reserved test
+    name) or its database is a PostgreSQL server on another host: a laptop or the test suite is not checked.
+    """
+    base = urlsplit(str(config.get("PUBLIC_BASE_URL") or ""))
+    database = urlsplit(str(config.get("DATABASE_URL") or ""))
+    remote_database = database.scheme.startswith("postgresql") and not _is_loopback_host(database.hostname)
+    if _is_loopback_host(base.hostname) and not remote_database:
+        return []
+    problems = []
+    if _is_loopback_host(base.hostname):
+        problems.append("PORTAL_PUBLIC_BASE_URL が未設定（ループバック）です。メールのリンクに使う公開 URL "
+                        "（例: https://keiyaku.pref.example.jp）を設定してください。")
+    elif base.scheme != "https":
+        problems.append("PORTAL_PUBLIC_BASE_URL が https ではありません。"
+                        "通信を暗号化するため https:// の URL を設定してください。")
+    if base.scheme == "https" and not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("PORTAL_SESSION_COOKIE_SECURE が false です。https で運用するときは true にしてください。")
+    return problems
+
+
+def check_production(app: Flask) -> None:
+    """Refuse to start on unsafe defaults in production, with a one-line message (exit status 1)."""
+    problems = production_problems(app.config)
+    if problems:
+        raise SystemExit(f"keiyaku-portal: 起動を中止しました: {problems[0]}")
 
 
 def ensure_instance_secrets(app: Flask) -> None:

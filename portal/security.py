@@ -34,15 +34,33 @@ def role_required(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+                      "display-capture=(), browsing-topics=()")
+# Responses a shared or public cache may keep: static files and the published CA certificates and CRLs.
+CACHEABLE_ENDPOINTS = ("static", "signing.certificate", "signing.crl")
+
+
 def add_security_headers(response: Response) -> Response:
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-    )
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
+    from flask import current_app, request
+
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    endpoint = request.endpoint or ""
+    if "Cache-Control" not in headers and not (endpoint == "static" or endpoint.endswith(".static")
+                                               or endpoint in CACHEABLE_ENDPOINTS):
+        # Pages, PDFs, CSV and ZIP files carry contracts and personal data: never kept by a browser or proxy.
+        headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -18,8 +18,15 @@ def test_document_renders_with_print_styles(client: FlaskClient, name: str, head
     assert response.status_code == 200
     assert "<h1>" in html
     assert heading in html
-    assert "size: A4" in html
+    assert '<article class="document">' in html
     assert "<table>" in html
+    # The print styles live in the stylesheet (the Content-Security-Policy allows no inline <style>).
+    assert "/static/css/portal.css" in html
+    stylesheet = client.get("/static/css/portal.css")
+    css = stylesheet.get_data(as_text=True)
+    stylesheet.close()
+    assert "@page { size: A4" in css
+    assert "@media print" in css
 
 
 @pytest.mark.parametrize("name", ["../README", "deploy", "nothing"])
