@@ -37,6 +37,7 @@ from portal.jobs.models import QueuedJob
 from portal.preservation.models import RunStatus, VerificationResult, VerificationRun
 from portal.signing.context import SigningContext
 from portal.signing.errors import InvalidPdf
+from portal.spreadsheet import text_cell
 from portal.storage import StorageError, TamperedFile, get_store
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,8 @@ def report_csv(run: VerificationRun) -> Iterator[bytes]:
     writer.writerow([])
     writer.writerow(REPORT_COLUMNS)
     for result in sorted(run.results, key=lambda r: (r.is_valid, r.id)):
-        writer.writerow([result.contract_number, result.filename, result.sha256, "有効" if result.is_valid else "失敗",
-                         result.signature_count, result.level, jst(result.timestamp_at, "%Y-%m-%d %H:%M:%S"),
-                         " / ".join(result.problems), jst(result.checked_at, "%Y-%m-%d %H:%M:%S")])
+        writer.writerow([text_cell(result.contract_number), text_cell(result.filename), result.sha256,
+                         "有効" if result.is_valid else "失敗", result.signature_count, result.level,
+                         jst(result.timestamp_at, "%Y-%m-%d %H:%M:%S"), text_cell(" / ".join(result.problems)),
+                         jst(result.checked_at, "%Y-%m-%d %H:%M:%S")])
     yield buffer.getvalue().encode()

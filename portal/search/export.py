@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from portal.formatting import jst
 from portal.search.service import ExportRow
+from portal.spreadsheet import text_cell
 from portal.storage import StorageError, TamperedFile
 
 # 電帳法 一括ダウンロード: the columns the issue lists, in this order.
@@ -25,7 +26,8 @@ _CHUNK_ROWS = 500
 def csv_line(row: ExportRow) -> list[str]:
     return [
         row.transaction_date.isoformat(), str(row.amount), str(row.tax_amount), str(row.tax_excluded_amount),
-        row.counterparty_name, row.business_name, row.number, row.filename or "", row.sha256 or "",
+        text_cell(row.counterparty_name), text_cell(row.business_name), text_cell(row.number),
+        text_cell(row.filename), row.sha256 or "",
         jst(row.completed_at, "%Y-%m-%dT%H:%M:%S+09:00"), jst(row.timestamp_at, "%Y-%m-%dT%H:%M:%S+09:00"),
     ]
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from datetime import date
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit.models import AuditEvent
-from portal.contracts.models import ApiToken
+from portal.contracts.models import ApiToken, ContractStatus
 from portal.search.export import CSV_COLUMNS
 from portal.tokens import new_token
 from tests.conftest import reread
 from tests.factories import login_as
 from tests.search.conftest import World
+from tests.search.factories import make_contract
 
 
 def test_page_keeps_the_query_and_htmx_gets_only_the_results(client: FlaskClient, world: World) -> None:
@@ -123,3 +126,21 @@ def test_json_api_applies_the_same_filters_in_the_tokens_scope(client: FlaskClie
     assert refused.status_code == 422
     assert "date_from" in refused.get_json()["error"]["fields"]
     assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize("hostile", ['=HYPERLINK("http://evil.example","請求書")', "+1+1", "-2+3", "@SUM(A1)",
+                                     "\tTAB", "＝１＋１"])
+def test_csv_cells_that_would_start_a_formula_stay_text(client: FlaskClient, session: Session, world: World,
+                                                       hostile: str) -> None:
+    make_contract(session, number="A-2026-0099", department=world.department_a, created_by=world.staff_a,
+                  transaction_date=date(2026, 4, 1), amount=-5000, tax_amount=0, counterparty_name=hostile,
+                  business_name=hostile, status=ContractStatus.COMPLETED)
+    login_as(client, world.auditor)
+
+    data = client.get("/search/export.csv?number=A-2026-0099").get_data()
+
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    line = next(r for r in rows[1:] if r[6] == "A-2026-0099")
+    assert line[4] == f"'{hostile}"
+    assert line[5] == f"'{hostile}"
+    assert line[1] == "-5000"  # amounts stay numbers
