@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_WORKER": True,
     "OUTBOX_POLL_SECONDS": 15,
     "DEADLINES_INTERVAL_SECONDS": 3600,
+    # 契約番号 per department and 年度 (see portal/contracts/numbering.py): DORO-R8-0001.
+    "CONTRACT_NUMBER_FORMAT": "{department}-{era}{era_year}-{serial:04d}",
     # Background jobs: a running job's worker writes a heartbeat; one silent for JOB_STALE_SECONDS
     # is taken over by another worker.
     "JOB_HEARTBEAT_SECONDS": 20,

@@ -15,6 +15,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api_bp)
     cli.register(app)
 
+    from portal.contracts.numbering import check_format
+
+    check_format(app.config["CONTRACT_NUMBER_FORMAT"])  # a broken format stops the start, not a draft
+
     from portal import clock
     from portal.contracts.deadlines import run_deadlines
     from portal.jobs import register_job

@@ -243,3 +243,13 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[StaffUser] = relationship(lazy="joined")
+
+
+class ContractNumberCounter(Base):
+    """The last serial handed out per department and 年度 (April to March): see contracts/numbering.py."""
+
+    __tablename__ = "contract_number_counters"
+
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(primary_key=True)  # 2026 = 令和8年度 (2026-04-01 to 2027-03-31)
+    last_serial: Mapped[int] = mapped_column(default=0)
