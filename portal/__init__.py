@@ -57,6 +57,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal import (
         access,
         admin,
+        api,
         auth,
         contracts,
         downloads,
@@ -67,11 +68,13 @@ def _register_blueprints(app: Flask) -> None:
         signature_requests,
         signing,
         usage_requests,
+        webhooks,
     )
 
     access.init_app(app)
     for module in (home, auth, admin, mail):
         app.register_blueprint(module.bp)
     # Feature packages register their blueprints, CLI commands and periodic jobs themselves.
-    for feature in (signing, usage_requests, contracts, signature_requests, downloads, search, preservation):
+    for feature in (signing, usage_requests, contracts, signature_requests, downloads, search, preservation, api,
+                    webhooks):
         feature.init_app(app)

@@ -117,6 +117,9 @@ def worker_command(once: bool) -> None:
 
 
 def register(app: Flask) -> None:
+    from portal.auth.cli import api_tokens_cli
+
+    app.cli.add_command(api_tokens_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(init_command)

@@ -99,6 +99,13 @@ DEFAULTS: dict[str, Any] = {
     # Search and preservation (issue 6, 電子帳簿保存法).
     "SEARCH_PAGE_SIZE": 50,  # results per page on the search screen and GET /api/v1/search
     "SEARCH_MAX_PAGE_SIZE": 500,  # largest per_page a caller may ask for
+    # JSON API and webhooks (docs/webhooks.md).
+    "API_TOKEN_DAYS": 365,  # default lifetime of a new API token
+    "API_IDEMPOTENCY_KEY_HOURS": 24,  # how long a POST's Idempotency-Key replays its first answer
+    "WEBHOOK_TIMEOUT_SECONDS": 10,  # one delivery attempt's connect + answer time
+    "WEBHOOK_RETRY_BASE_SECONDS": 30,  # first retry delay; doubles each attempt
+    "WEBHOOK_RETRY_MAX_SECONDS": 3600,  # longest delay between two attempts
+    "WEBHOOK_GIVE_UP_HOURS": 72,  # after this long since the event, a delivery is marked failed
     "RETENTION_YEARS_DEFAULT": 10,  # when no RetentionPolicy matches (R26)
     "RETENTION_YEARS_MINIMUM": 7,  # 法人税法: 7 years; policies below this are refused
     "VERIFICATION_BACKGROUND": True,  # False: 一括検証 runs inside the request (tests, small sites)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from collections.abc import Callable
+
+from flask import Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+
+# For a path prefix (e.g. "/api/"), renders an error as that part of the site answers (JSON there):
+# called with the exception (HTTPException, DomainError or the unhandled one behind a 500).
+ErrorRenderer = Callable[[Exception], ResponseReturnValue]
 
 
 class DomainError(Exception):
@@ -46,9 +52,21 @@ def render_error(status: int, message: str | None = None) -> ResponseReturnValue
     return render_template("errors/error.html", status=status, message=text), status
 
 
+def register_error_renderer(app: Flask, path_prefix: str, renderer: ErrorRenderer) -> None:
+    """Errors under `path_prefix` (404 and 405 included) are rendered by `renderer`, not as HTML pages."""
+    app.extensions.setdefault("portal.error_renderers", {})[path_prefix] = renderer
+
+
+def _renderer_for_path() -> ErrorRenderer | None:
+    renderers: dict[str, ErrorRenderer] = current_app.extensions.get("portal.error_renderers", {})
+    return next((r for prefix, r in renderers.items() if request.path.startswith(prefix)), None)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException) -> ResponseReturnValue:
+        if renderer := _renderer_for_path():
+            return renderer(exc)
         status = exc.code or 500
         description = exc.description if status == 400 and "CSRF" in (exc.description or "") else None
         if description:
@@ -57,8 +75,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def handle_domain(exc: DomainError) -> ResponseReturnValue:
+        if renderer := _renderer_for_path():
+            return renderer(exc)
         return render_error(exc.status_code, exc.message)
 
     @app.errorhandler(500)
     def handle_500(exc: Exception) -> ResponseReturnValue:
+        if renderer := _renderer_for_path():
+            return renderer(getattr(exc, "original_exception", None) or exc)
         return render_error(500)

@@ -1,6 +1,7 @@
 """Imports every model module so that Base.metadata knows all tables (alembic, tests)."""
 
 from portal.access import models as access_models  # noqa: F401
+from portal.api import models as api_models  # noqa: F401
 from portal.audit import models as audit_models  # noqa: F401
 from portal.auth import models as auth_models  # noqa: F401
 from portal.contracts import models as contract_models  # noqa: F401
@@ -11,3 +12,4 @@ from portal.mail import models as mail_models  # noqa: F401
 from portal.preservation import models as preservation_models  # noqa: F401
 from portal.signature_requests import models as signature_request_models  # noqa: F401
 from portal.usage_requests import models as usage_request_models  # noqa: F401
+from portal.webhooks import models as webhook_models  # noqa: F401

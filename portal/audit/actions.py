@@ -44,6 +44,11 @@ class AuditAction(StrEnum):
     CONTRACT_CANCELLED = "staff:contract:cancelled"
     CONTRACT_LINK_DOWNLOADED = "signer:contract:download"
     API_TOKEN_CREATED = "admin:api-token:created"
+    API_TOKEN_REVOKED = "admin:api-token:revoked"
+    WEBHOOK_ENDPOINT_CREATED = "admin:webhook:created"
+    WEBHOOK_ENDPOINT_UPDATED = "admin:webhook:updated"
+    WEBHOOK_ENDPOINT_DELETED = "admin:webhook:deleted"
+    WEBHOOK_DELIVERY_RETRIED = "admin:webhook:delivery-retried"
     # 電子契約利用申出書 (usage requests)
     USAGE_REQUEST_SUBMITTED = "public:usage-request:submitted"
     USAGE_REQUEST_HONEYPOT = "public:usage-request:honeypot-tripped"

@@ -118,3 +118,37 @@ class AccountToken(Base):
     created_at: Mapped[utc_datetime]
     expires_at: Mapped[utc_datetime]
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiTokenScope(StrEnum):
+    WRITE = "write"  # everything the user's role allows
+    READ = "read"  # GET only
+
+    @property
+    def label(self) -> str:
+        return "読み書き" if self is ApiTokenScope.WRITE else "読み取り専用"
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; acts as its user with that user's role. Only the hash is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    scope: Mapped[ApiTokenScope] = mapped_column(str_enum_type(ApiTokenScope), default=ApiTokenScope.WRITE,
+                                                 server_default=ApiTokenScope.WRITE.value)
+    created_at: Mapped[utc_datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: tokens made before expiry existed
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+
+    user: Mapped[StaffUser] = relationship(lazy="joined", foreign_keys=[user_id])
+    created_by: Mapped[StaffUser | None] = relationship(foreign_keys=[created_by_id])
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

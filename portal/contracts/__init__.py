@@ -6,13 +6,12 @@ from flask import Blueprint, Flask
 
 bp = Blueprint("contracts", __name__, template_folder="templates", static_folder="static",
                url_prefix="/contracts")
-api_bp = Blueprint("contracts_api", __name__, url_prefix="/api/v1")
 
 
 def init_app(app: Flask) -> None:
-    from portal.contracts import api, cli, views  # noqa: F401  (routes register on the blueprints)
+    from portal.contracts import cli, views  # noqa: F401  (routes register on the blueprint)
+
     app.register_blueprint(bp)
-    app.register_blueprint(api_bp)
     cli.register(app)
 
     from portal.contracts.numbering import check_format

@@ -1,8 +1,6 @@
-"""flask --app app api-tokens create --user EMAIL | contracts deadlines"""
+"""flask --app app contracts deadlines"""
 
 from __future__ import annotations
-
-import sys
 
 import click
 from flask import Flask
@@ -10,29 +8,8 @@ from flask.cli import AppGroup
 
 from portal import clock
 from portal.db import db
-from portal.errors import DomainError
 
-api_tokens_cli = AppGroup("api-tokens", help="JSON API のトークン")
 contracts_cli = AppGroup("contracts", help="契約の期限処理")
-
-
-@api_tokens_cli.command("create")
-@click.option("--user", "email", required=True, help="トークンが代理する職員のメールアドレス")
-@click.option("--label", default="", help="用途のメモ（例: 財務会計システム）")
-def create_api_token(email: str, label: str) -> None:
-    """Create a bearer token; the token is printed once, as the last line."""
-    from portal.contracts import api_tokens
-
-    session = db()
-    try:
-        row, token = api_tokens.create_token(session, email=email, label=label, now=clock.now())
-    except DomainError as exc:
-        session.rollback()
-        click.echo(f"エラー: {exc.message}", err=True)
-        sys.exit(1)
-    session.commit()
-    click.echo(f"{row.user.name} <{row.user.email}> の API トークンを作成しました（再表示できません）:")
-    click.echo(token)
 
 
 @contracts_cli.command("deadlines")
@@ -49,5 +26,4 @@ def deadlines() -> None:
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(api_tokens_cli)
     app.cli.add_command(contracts_cli)

@@ -229,22 +229,6 @@ class Party(Base):
         return " ".join(part for part in (self.organization, self.title, self.name) if part)
 
 
-class ApiToken(Base):
-    """A bearer token for the JSON API; acts as its user with that user's role. Only the hash is kept."""
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[intpk]
-    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    label: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[utc_datetime]
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    user: Mapped[StaffUser] = relationship(lazy="joined")
-
-
 class ContractNumberCounter(Base):
     """The last serial handed out per department and 年度 (April to March): see contracts/numbering.py."""
 

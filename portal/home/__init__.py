@@ -23,6 +23,8 @@ NAV = [
     ("admin.departments", "所属", ()),
     ("access.networks", "接続元の制限", ()),
     ("mail.index", "送信メール", ()),
+    ("admin.api_token_list", "API トークン", ()),
+    ("webhooks.index", "Webhook", ()),
     ("signing.admin_status", "署名設定", ()),
 ]
 

@@ -27,6 +27,8 @@ from portal.tokens import hash_token, new_token
 from portal.urls import external_url
 from portal.usage_requests import pdf, rules
 from portal.usage_requests.models import Channel, UsageRequest, UsageRequestStatus
+from portal.webhooks.models import WebhookEventType
+from portal.webhooks.service import enqueue_event
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over the phone
 
@@ -118,6 +120,7 @@ def enter_for_vendor(session: Session, data: UsageRequestData, *, actor: StaffUs
            receipt_number=usage_request.receipt_number)
     enqueue(session, "usage_request_receipt", usage_request.contact_email, _mail_context(usage_request),
             to_name=usage_request.contact_person, now=now)
+    enqueue_event(session, WebhookEventType.USAGE_REQUEST_CONFIRMED, usage_request, now=now)
     return usage_request
 
 
@@ -156,6 +159,7 @@ def confirm(session: Session, usage_request: UsageRequest, *, now: datetime, req
     session.flush()
     record(session, actor=Actor.signer(usage_request.authority_email), action=AuditAction.USAGE_REQUEST_CONFIRMED,
            subject=usage_request, ip=request.ip, user_agent=request.user_agent, now=now)
+    enqueue_event(session, WebhookEventType.USAGE_REQUEST_CONFIRMED, usage_request, now=now)
     return True
 
 

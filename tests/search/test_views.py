@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit.models import AuditEvent
-from portal.contracts.models import ApiToken, ContractStatus
+from portal.auth.models import ApiToken
+from portal.contracts.models import ContractStatus
 from portal.search.export import CSV_COLUMNS
 from portal.tokens import new_token
 from tests.conftest import reread
@@ -124,7 +125,7 @@ def test_json_api_applies_the_same_filters_in_the_tokens_scope(client: FlaskClie
     assert [c["number"] for c in body["contracts"]] == ["A-2019-0002"]
     assert body["contracts"][0]["tax_excluded_amount"] == 500_000
     assert refused.status_code == 422
-    assert "date_from" in refused.get_json()["error"]["fields"]
+    assert "date_from" in refused.get_json()["errors"]
     assert anonymous.status_code == 401
 
 
