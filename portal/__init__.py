@@ -11,6 +11,7 @@ from flask import Flask
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
     from portal import cli, db, errors, formatting, security
+    from portal.auth import oidc
     from portal.config import check_production, ensure_instance_secrets, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
 
@@ -32,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    oidc.init_app(app)
     security.init_app(app)
     errors.register_error_handlers(app)
     formatting.register_filters(app)

@@ -53,6 +53,18 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_SLOWDOWN_SECONDS": 1.0,
     "SETUP_TOKEN_HOURS": 24,
     "ENROLMENT_TOKEN_HOURS": 72,
+    # Single sign-on with the agency's OpenID Connect provider (empty OIDC_ISSUER: off).
+    "OIDC_ISSUER": "",
+    "OIDC_CLIENT_ID": "",
+    "OIDC_CLIENT_SECRET": "",
+    "OIDC_SCOPES": "openid email profile",
+    "OIDC_MFA_AMR": "mfa otp hwk swk fpt face sc",  # amr values that count as a second factor at the provider
+    "OIDC_MFA_ACR": "",  # acr values that count as a second factor
+    "OIDC_CREATE_USERS": False,
+    "OIDC_DEFAULT_DEPARTMENT": "",
+    "OIDC_TIMEOUT_SECONDS": 10,
+    "PASSWORD_LOGIN": True,  # False: only BREAK_GLASS_ADMINS may log in with a password
+    "BREAK_GLASS_ADMINS": "",
     # Documents.
     "STORAGE_BACKEND": "local",
     "PDF_MAX_BYTES": 50 * 1024 * 1024,

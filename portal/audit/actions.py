@@ -12,6 +12,8 @@ class AuditAction(StrEnum):
     MFA_FAILED = "staff:mfa:failed"
     MFA_RECOVERY_USED = "staff:mfa:recovery-code-used"
     MFA_RESET = "admin:mfa:reset"
+    SSO_SUCCEEDED = "staff:session:sso"
+    SSO_FAILED = "staff:session:sso-failed"
     PASSWORD_SET = "staff:password:set"
     USER_CREATED = "admin:user:created"
     USER_UPDATED = "admin:user:updated"

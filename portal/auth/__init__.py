@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
-from portal.auth import views  # noqa: E402,F401
+from portal.auth import sso_views, views  # noqa: E402,F401

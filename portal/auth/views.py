@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import time
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
 from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
-from portal.auth import bp, service, totp
+from portal.auth import bp, oidc, service, totp
 from portal.auth.forms import CodeForm, LoginForm, PasswordForm, SetupForm
 from portal.auth.models import StaffUser
 from portal.db import db
@@ -18,6 +18,7 @@ from portal.extensions import limiter, login_manager
 from portal.security import request_info
 
 PENDING_SECONDS = 300
+SSO_ONLY_MESSAGE = "パスワードでのログインは無効になっています。「組織のアカウントでログイン」を使ってください。"
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "ログインしてください。"
@@ -36,6 +37,8 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form), 422 if request.method == "POST" else 200
+    if not oidc.password_login_allowed(form.email.data or "", current_app.config):
+        return render_template("auth/login.html", form=form, error=SSO_ONLY_MESSAGE), 403
     try:
         user = service.check_password(db(), form.email.data or "", form.password.data or "",
                                       now=clock.now(), request=request_info())
@@ -50,10 +53,20 @@ def login() -> ResponseReturnValue:
     if not user.is_mfa_enrolled:
         session["enrol_user_id"] = user.id
         return redirect(url_for("auth.mfa_setup"))
+    return begin_second_step(user, safe_next(request.args.get("next")))
+
+
+def begin_second_step(user: StaffUser, next_url: str | None) -> ResponseReturnValue:
+    """The first factor is done (password or the agency's provider): ask for the TOTP code."""
     session["pending_user_id"] = user.id
     session["pending_at"] = clock.now().timestamp()
-    session["pending_next"] = _safe_next(request.args.get("next"))
+    session["pending_next"] = next_url
     return redirect(url_for("auth.verify"))
+
+
+def finish_login(user: StaffUser, next_url: str | None) -> ResponseReturnValue:
+    _start_session(user)
+    return redirect(next_url or url_for("home.index"))
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -77,9 +90,7 @@ def verify() -> ResponseReturnValue:
         _slow_down(user.email)
         return render_template("auth/verify.html", form=form, error=exc.message), 422
     db().commit()
-    next_url = session.get("pending_next") or url_for("home.index")
-    _start_session(user)
-    return redirect(next_url)
+    return finish_login(user, session.get("pending_next"))
 
 
 @bp.post("/logout")
@@ -182,7 +193,7 @@ def _slow_down(email: str) -> None:
         time.sleep(delay)
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only same-site paths: an open redirect after login would help phishing."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
