@@ -13,7 +13,7 @@ from portal.api.models import IdempotencyKey
 from portal.contracts.models import Contract
 from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
 from tests.contracts.fixtures import make_pdf
-from tests.services.http import live_server
+from tests.services.live import LiveServer
 
 
 def _contracts(world) -> int:
@@ -85,7 +85,8 @@ def test_concurrent_creates_with_one_key_make_one_contract(app, world):
     token = token_for(app, world.staff.email)
     body = json.dumps(metadata(world)).encode()
     answers: list[tuple[int, dict]] = []
-    with live_server(app) as base:
+    with LiveServer(app) as server:
+        base = server.url
         barrier = threading.Barrier(6)
 
         def create() -> None:
@@ -103,6 +104,7 @@ def test_concurrent_creates_with_one_key_make_one_contract(app, world):
             thread.start()
         for thread in threads:
             thread.join(timeout=90)
+    assert server.errors == []
     assert len(answers) == 6
     assert {status for status, _ in answers} == {201}, answers
     assert len({body["id"] for _, body in answers}) == 1

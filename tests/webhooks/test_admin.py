@@ -11,7 +11,7 @@ from portal.webhooks import service
 from portal.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from tests.conftest import post_form, reread
 from tests.factories import login_as, make_department, make_staff
-from tests.services.http import WebhookReceiver
+from tests.services.webhook_receiver import WebhookReceiver
 
 EVENTS = ["contract.completed", "contract.signed"]
 

@@ -19,7 +19,8 @@ from portal.webhooks import service
 from portal.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEventType
 from tests.conftest import reread
 from tests.factories import make_department
-from tests.services.http import WebhookReceiver, free_port
+from tests.services.smtp import free_port
+from tests.services.webhook_receiver import WebhookReceiver
 from tests.usage_requests.conftest import make_usage_request
 
 PAYLOAD = {"contract": {"id": 7, "number": "KEI-2026-0007", "status": "completed",

@@ -1,39 +1,14 @@
-"""Real HTTP on loopback: the portal served by werkzeug in a thread, and a webhook receiver."""
+"""A webhook receiver: a real HTTP server on loopback (http.server in a thread) recording each POST."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from flask import Flask
-from werkzeug.serving import WSGIRequestHandler, make_server
-
-
-class _QuietWsgiHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return
-
-
-@contextmanager
-def live_server(app: Flask) -> Iterator[str]:
-    """Serve `app` on a free loopback port with a thread per request; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietWsgiHandler)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @dataclass
@@ -50,13 +25,6 @@ class Received:
         expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + self.body,
                                         hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, self.headers.get("X-Keiyaku-Signature", ""))
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (for a receiver that is down)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
