@@ -27,6 +27,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/signing.py
+	$(BIN)/python bench/api_webhooks.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -109,3 +109,23 @@ def test_concurrent_creates_with_one_key_make_one_contract(app, world):
     assert {status for status, _ in answers} == {201}, answers
     assert len({body["id"] for _, body in answers}) == 1
     assert _contracts(world) == 1
+
+
+def test_keys_older_than_the_setting_are_purged_by_the_periodic_job(app, client, world):
+    from datetime import timedelta
+
+    from portal import clock
+    from portal.api.idempotency import purge_expired
+
+    token = token_for(app, world.staff.email)
+    assert _create(client, token, metadata(world), make_pdf(), key="old").status_code == 201
+    with app.app_context():
+        later = clock.now() + timedelta(hours=app.config["API_IDEMPOTENCY_KEY_HOURS"] + 1)
+        world.refresh()
+        assert purge_expired(world.session, now=later, keep_hours=app.config["API_IDEMPOTENCY_KEY_HOURS"]) == 1
+        world.session.commit()
+    assert "api-idempotency-keys" in app.extensions["portal.jobs"]
+    again = _create(client, token, metadata(world), make_pdf(), key="old")
+    assert again.status_code == 201
+    assert "Idempotent-Replayed" not in again.headers
+    assert _contracts(world) == 2

@@ -170,3 +170,31 @@ def test_an_unexpected_failure_is_a_500_problem_without_internals(app, client, w
     body = assert_problem(response, 500, "internal_error")
     assert "secret" not in response.get_data(as_text=True)
     assert body["detail"]
+
+
+def test_another_departments_contract_is_404_and_a_missing_document_too(app, client, world):
+    token = token_for(app, world.staff.email)
+    created = client.post("/api/v1/contracts", data=multipart(metadata(world), make_pdf()), headers=bearer(token),
+                          content_type="multipart/form-data").get_json()
+    other = make_staff(world.session, role=Role.STAFF, email="doboku@pref.example.jp",
+                       department=make_department(world.session, code="D002", name="土木部 道路課"))
+    outsider = token_for(app, other.email)
+    assert_problem(client.get(f"/api/v1/contracts/{created['id']}", headers=bearer(outsider)), 404, "not_found")
+    assert_problem(client.get(f"/api/v1/contracts/{created['id']}/documents/1", headers=bearer(outsider)), 404)
+    assert_problem(client.get(f"/api/v1/contracts/{created['id']}/documents/9", headers=bearer(token)), 404,
+                   "not_found")
+    listed = client.get("/api/v1/contracts", headers=bearer(outsider)).get_json()
+    assert listed["contracts"] == []
+
+
+def test_approve_with_a_body_that_is_not_an_object_or_a_bad_reference(app, client, world):
+    staff, approver = token_for(app, world.staff.email), token_for(app, world.approver.email)
+    created = client.post("/api/v1/contracts", data=multipart(metadata(world), make_pdf()), headers=bearer(staff),
+                          content_type="multipart/form-data").get_json()
+    url = f"/api/v1/contracts/{created['id']}/approve"
+    assert_problem(client.post(url, data="[1,2]", content_type="application/json", headers=bearer(approver)), 400,
+                   "invalid_json")
+    assert_problem(client.post(url, json={"approval_reference": 123}, headers=bearer(approver)), 422)
+    assert_problem(client.post(url, json={"approval_reference": "総契\n第1号"}, headers=bearer(approver)), 422)
+    assert_problem(client.post(url, json={"approval_reference": ""}, headers=bearer(approver)), 422)
+    assert client.post(url, json={"approval_reference": "総契第1号"}, headers=bearer(approver)).status_code == 200
