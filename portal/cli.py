@@ -69,7 +69,7 @@ def init_command() -> None:
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(["admin", "staff", "approver", "auditor"]))
-@click.option("--department", required=True, help="所属の名前またはコード（なければ作成）")
+@click.option("--department", required=True, help="登録済みの所属のコードまたは名前")
 @click.option("--title", default="")
 def users_create(email: str, name: str, role: str, department: str, title: str) -> None:
     """Create a staff user and print a one-time enrolment link (set password, enrol TOTP)."""
@@ -80,7 +80,7 @@ def users_create(email: str, name: str, role: str, department: str, title: str) 
     _connected()
     session = db.db()
     try:
-        dept = auth_service.find_or_create_department(session, department, now=clock.now())
+        dept = auth_service.find_department(session, department)
         user, link = auth_service.create_user(
             session, email=email, name=name, role=Role(role), department=dept, title=title,
             actor=None, now=clock.now(),

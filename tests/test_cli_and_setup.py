@@ -13,8 +13,9 @@ import pyotp
 from sqlalchemy import select
 
 from portal import clock, create_app
-from portal.auth.models import Role, StaffUser
+from portal.auth.models import Department, Role, StaffUser
 from tests.conftest import csrf_from, post_form
+from tests.factories import make_department
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +64,8 @@ def test_first_run_prints_setup_url_then_admin_enrols_and_logs_in(app, client, s
 
 
 def test_users_create_cli_prints_enrolment_link(app, session):
+    make_department(session, code="KEIYAKU", name="総務部 契約課")
+    session.commit()
     result = app.test_cli_runner().invoke(args=[
         "users", "create", "--email", "keiyaku@pref.example.jp", "--name", "契約 花子", "--role", "approver",
         "--department", "総務部 契約課",
@@ -81,6 +84,8 @@ def test_users_create_cli_prints_enrolment_link(app, session):
 
 
 def test_enrolment_link_expires(app, client, session):
+    make_department(session, code="HONCHO", name="本庁")
+    session.commit()
     result = app.test_cli_runner().invoke(args=[
         "users", "create", "--email", "late@pref.example.jp", "--name", "遅刻", "--role", "staff",
         "--department", "本庁",
@@ -92,6 +97,19 @@ def test_enrolment_link_expires(app, client, session):
     response = client.get(path)
     assert response.status_code == 410
     assert "有効期限が切れています" in response.get_data(as_text=True)
+
+
+def test_users_create_cli_refuses_an_unknown_department(app, session):
+    make_department(session, code="KEIYAKU", name="総務部 契約課")
+    session.commit()
+    result = app.test_cli_runner().invoke(args=[
+        "users", "create", "--email", "typo@pref.example.jp", "--name", "誤記", "--role", "staff",
+        "--department", "総務部 契約科",
+    ])
+    assert result.exit_code == 1
+    assert "所属「総務部 契約科」はありません（登録済み: KEIYAKU）" in result.output
+    assert session.scalar(select(StaffUser).where(StaffUser.email == "typo@pref.example.jp")) is None
+    assert [d.name for d in session.scalars(select(Department))] == ["総務部 契約課"]
 
 
 def test_secrets_are_generated_with_mode_0600(tmp_path, database_url):

@@ -106,11 +106,24 @@ def reset_mfa(user_id: int) -> ResponseReturnValue:
     return render_template("admin/user.html", user=user, form=_user_form(user), link=link)
 
 
+def _departments() -> list[Department]:
+    return list(db().scalars(select(Department).order_by(Department.is_active.desc(), Department.code)))
+
+
 @bp.get("/departments")
 @role_required(Role.ADMIN)
 def departments() -> ResponseReturnValue:
-    rows = list(db().scalars(select(Department).order_by(Department.code)))
-    return render_template("admin/departments.html", departments=rows, form=DepartmentForm())
+    return render_template("admin/departments.html", departments=_departments(), form=DepartmentForm(), editing=None)
+
+
+@bp.get("/departments/<int:department_id>")
+@role_required(Role.ADMIN)
+def edit_department(department_id: int) -> ResponseReturnValue:
+    department = db().get(Department, department_id)
+    if department is None:
+        raise NotFound("所属が見つかりません。")
+    return render_template("admin/departments.html", departments=_departments(),
+                           form=DepartmentForm(obj=department), editing=department)
 
 
 @bp.post("/departments")
@@ -118,17 +131,23 @@ def departments() -> ResponseReturnValue:
 @role_required(Role.ADMIN)
 def save_department(department_id: int | None = None) -> ResponseReturnValue:
     department = db().get(Department, department_id) if department_id else None
+    if department_id and department is None:
+        raise NotFound("所属が見つかりません。")
     form = DepartmentForm()
-    rows = list(db().scalars(select(Department).order_by(Department.code)))
     if not form.validate_on_submit():
-        return render_template("admin/departments.html", departments=rows, form=form), 422
+        return render_template("admin/departments.html", departments=_departments(), form=form,
+                               editing=department), 422
+    data = service.DepartmentInput(
+        code=(form.code.data or "").strip(), name=(form.name.data or "").strip(), kind=form.kind.data or "本庁",
+        go_live_date=form.go_live_date.data, contact_phone=(form.contact_phone.data or "").strip(),
+        contact_email=(form.contact_email.data or "").strip(), is_active=bool(form.is_active.data),
+    )
     try:
-        service.save_department(db(), department, code=(form.code.data or "").strip(),
-                                name=(form.name.data or "").strip(), kind=form.kind.data or "本庁",
-                                actor=current_user, now=clock.now())
+        service.save_department(db(), department, data, actor=current_user, now=clock.now())
     except DomainError as exc:
         db().rollback()
-        return render_template("admin/departments.html", departments=rows, form=form, error=exc.message), 422
+        return render_template("admin/departments.html", departments=_departments(), form=form,
+                               editing=department, error=exc.message), 422
     db().commit()
     flash("所属を保存しました。", "success")
     return redirect(url_for("admin.departments"), 303)

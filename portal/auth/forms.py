@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
 REQUIRED = "入力してください。"
 INVALID_EMAIL = "メールアドレスの形式が正しくありません。"
@@ -46,5 +46,13 @@ class DepartmentForm(FlaskForm):
     code = StringField("所属コード", validators=[DataRequired(REQUIRED), Length(max=16)],
                        description="契約番号の先頭に使われます（例: KEIYAKU）")
     name = StringField("所属名", validators=[DataRequired(REQUIRED), Length(max=100)])
-    kind = SelectField("区分", choices=[("本庁", "本庁"), ("県民局", "県民局"), ("出先事務所", "出先事務所"),
-                                       ("その他", "その他")])
+    kind = SelectField("区分", choices=["本庁", "県民局", "出先事務所", "その他"])
+    go_live_date = DateField("電子契約の導入日", validators=[Optional()],
+                             description="この日より前は、この所属の契約を電子契約として送信できません"
+                                         "（空欄: 制限なし）")
+    contact_phone = StringField("問い合わせ電話番号", validators=[Optional(), Length(max=30), Regexp(
+        r"^[0-9０-９()（）+＋\-－ー ]*$", message="電話番号は数字とハイフンで入力してください。")],
+        description="事業者へのメール・ページに表示されます")
+    contact_email = EmailField("問い合わせメールアドレス", validators=[Optional(), Length(max=254),
+                                                              Email(INVALID_EMAIL)])
+    is_active = BooleanField("有効（利用申出・ユーザー登録で選べる）", default=True)

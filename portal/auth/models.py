@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, str_enum_type
+from portal.formatting import wareki
 from portal.types import UTCDateTime, email_str, intpk, utc_datetime
 
 
@@ -38,10 +39,19 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)  # used in 契約番号
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20), default="本庁")
-    is_active: Mapped[bool] = mapped_column(default=True)
+    is_active: Mapped[bool] = mapped_column(default=True)  # inactive: kept for its contracts, offered nowhere
+    go_live_date: Mapped[date | None] = mapped_column(Date)  # 電子契約の導入日: no electronic sending before it
+    contact_phone: Mapped[str] = mapped_column(String(30), default="")  # shown to vendors in mails and pages
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
     created_at: Mapped[utc_datetime]
 
     users: Mapped[list[StaffUser]] = relationship(back_populates="department")
+
+    def sending_refusal(self, today: date) -> str | None:
+        """Why a contract of this department cannot be sent electronically today, if it cannot."""
+        if self.go_live_date is not None and today < self.go_live_date:
+            return f"電子契約の導入日（{wareki(self.go_live_date)}）より前のため送信できません。"
+        return None
 
 
 class StaffUser(Base):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -241,21 +242,54 @@ def find_or_create_department(session: Session, name_or_code: str, *, now: datet
     return department
 
 
-def save_department(session: Session, department: Department | None, *, code: str, name: str, kind: str,
+@dataclass(frozen=True)
+class DepartmentInput:
+    code: str
+    name: str
+    kind: str = "本庁"
+    go_live_date: date | None = None
+    contact_phone: str = ""
+    contact_email: str = ""
+    is_active: bool = True
+
+
+def save_department(session: Session, department: Department | None, data: DepartmentInput, *,
                     actor: StaffUser, now: datetime) -> Department:
-    """Create or rename a department. Raises DomainError on a duplicate code."""
-    clash = session.scalar(select(Department).where(Department.code == code))
+    """Create or change a department. Raises DomainError on a duplicate code."""
+    clash = session.scalar(select(Department).where(Department.code == data.code))
     if clash is not None and clash is not department:
-        raise DomainError(f"所属コード「{code}」はすでに使われています。")
+        raise DomainError(f"所属コード「{data.code}」はすでに使われています。")
     action = AuditAction.DEPARTMENT_UPDATED if department else AuditAction.DEPARTMENT_CREATED
+    before = _department_values(department) if department else {}
     if department is None:
-        department = Department(code=code, name=name, kind=kind, created_at=now)
+        department = Department(created_at=now)
         session.add(department)
-    else:
-        department.code, department.name, department.kind = code, name, kind
+    for key in ("code", "name", "kind", "is_active", "go_live_date", "contact_phone", "contact_email"):
+        setattr(department, key, getattr(data, key))
     session.flush()
+    after = _department_values(department)
     record(session, actor=Actor.staff(actor), action=action, subject=department, now=now,
-           code=code, name=name, kind=kind)
+           changes={key: [before.get(key), value] for key, value in after.items() if before.get(key) != value})
+    return department
+
+
+def _department_values(source: Department | DepartmentInput) -> dict[str, object]:
+    return {
+        "code": source.code, "name": source.name, "kind": source.kind, "is_active": source.is_active,
+        "go_live_date": source.go_live_date.isoformat() if source.go_live_date else None,
+        "contact_phone": source.contact_phone, "contact_email": source.contact_email,
+    }
+
+
+def find_department(session: Session, name_or_code: str) -> Department:
+    """An existing, active department by code or name. Raises DomainError naming the ones that exist."""
+    department = session.scalar(
+        select(Department).where((Department.code == name_or_code) | (Department.name == name_or_code)))
+    if department is None or not department.is_active:
+        known = ", ".join(session.scalars(select(Department.code).where(Department.is_active).order_by(
+            Department.code)))
+        raise DomainError(f"所属「{name_or_code}」はありません（登録済み: {known or 'なし'}）。"
+                          "先に「所属」の画面で登録してください。")
     return department
 
 
