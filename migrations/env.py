@@ -30,12 +30,19 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _managed(name, type_, parent_names) -> bool:  # type: ignore[no-untyped-def]
+    from portal.search import fulltext
+
+    return not fulltext.is_unmanaged(name)
+
+
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_managed,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -22,7 +22,10 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 
 def upgrade(connection: Connection) -> None:
+    from portal.search import fulltext
+
     command.upgrade(alembic_config(connection), "heads")
+    fulltext.ensure(connection)  # dialect-specific search index, outside the models (see there)
 
 
 def check(connection: Connection) -> None:

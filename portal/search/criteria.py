@@ -63,10 +63,15 @@ class SearchCriteria:
     descending: bool = True
     page: int = 1
     per_page: int = 50
+    # Keyset paging (date order): the (取引年月日, id) of the row the page starts after / ends before,
+    # and the total counted on the first page, carried by the page links instead of recounting.
+    after: tuple[date, int] | None = None
+    before: tuple[date, int] | None = None
+    total: int | None = None
     texts: dict[str, str] = field(default_factory=dict, compare=False)  # the raw input, for the form
 
     def with_page(self, page: int) -> SearchCriteria:
-        return replace(self, page=page)
+        return replace(self, page=page, after=None, before=None)
 
     @property
     def is_empty(self) -> bool:
@@ -116,6 +121,8 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
     sort = str(get("sort") or "date")
     page = _positive_int(get("page"), "page", errors) or 1
     size = min(_positive_int(get("per_page"), "per_page", errors) or per_page, max_per_page)
+    after, before = _cursor(get("after"), errors), _cursor(get("before"), errors)
+    total = _positive_int(get("total"), "total", errors, minimum=0)
     if errors:
         raise InvalidCriteria(errors)
     return SearchCriteria(
@@ -124,8 +131,25 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
         statuses=statuses, department_id=department_id,
         include_history=str(get("history") or "") in ("1", "on", "true"),
         sort=sort if sort in SORT_KEYS else "date", descending=str(get("order") or "desc") != "asc",
-        page=page, per_page=size, texts=texts,
+        page=page, per_page=size, after=after, before=None if after else before, total=total, texts=texts,
     )
+
+
+_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d{1,18})$")
+
+
+def _cursor(value: Any, errors: dict[str, str]) -> tuple[date, int] | None:
+    """「2026-04-01.123」 from a page link: the date and id of the row a page continues from."""
+    if value in (None, ""):
+        return None
+    match = _CURSOR.match(str(value))
+    try:
+        if match:
+            return date.fromisoformat(match.group(1)), int(match.group(2))
+    except ValueError:
+        pass
+    errors["page"] = "ページの指定を読み取れませんでした。最初のページから表示し直してください。"
+    return None
 
 
 def _date_bound(text: str, key: str, end: int, errors: dict[str, str]) -> date | None:
@@ -158,14 +182,12 @@ def _statuses(args: Mapping[str, Any], errors: dict[str, str]) -> tuple[Contract
     return tuple(ContractStatus(v) for v in values if v in known)
 
 
-def _positive_int(value: Any, key: str, errors: dict[str, str]) -> int | None:
+def _positive_int(value: Any, key: str, errors: dict[str, str], *, minimum: int = 1) -> int | None:
     if value in (None, ""):
         return None
-    try:
-        number = int(str(value))
-    except ValueError:
-        number = 0
-    if number < 1:
-        errors[key] = f"{key} には 1 以上の整数を指定してください。"
+    text = str(value)
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else minimum - 1
+    if number < minimum:
+        errors[key] = f"{key} には {minimum} 以上の整数を指定してください。"
         return None
     return number

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
 
 from portal.auth.models import Role, StaffUser
 from portal.contracts.models import Contract, ContractDocument, DocumentRevision, Party
 from portal.counterparties.normalize import normalize_name
 from portal.preservation.models import MetadataCorrection, VerificationResult
+from portal.search import fulltext
 from portal.search.criteria import AmountBasis, SearchCriteria
 
 
@@ -28,6 +30,15 @@ class Page:
     total: int
     page: int
     per_page: int
+    keyset: bool = False  # page links continue from a row (date order) and carry the total
+
+    @property
+    def next_after(self) -> str | None:
+        return _cursor(self.items[-1]) if self.keyset and self.items and self.has_next else None
+
+    @property
+    def previous_before(self) -> str | None:
+        return _cursor(self.items[0]) if self.keyset and self.items and self.has_previous else None
 
     @property
     def pages(self) -> int:
@@ -48,6 +59,10 @@ class Page:
     @property
     def last_index(self) -> int:
         return min(self.total, self.page * self.per_page)
+
+
+def _cursor(contract: Contract) -> str:
+    return f"{contract.transaction_date.isoformat()}.{contract.id}"
 
 
 @dataclass(frozen=True)
@@ -80,19 +95,70 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
     """One page of the contracts matching every given filter, within the actor's scope.
 
     Staff and approvers see their department's contracts and those they sign; auditors and admins
-    see all. A page past the end is clamped to the last page.
+    see all. A page past the end is clamped to the last page. In date order, a page reached by a
+    page link continues from the row before it (keyset: deep pages cost what the first does);
+    the total comes with the link instead of being counted again.
     """
-    conditions = _conditions(criteria, actor)
-    total = session.scalar(select(func.count()).select_from(Contract).where(*conditions)) or 0
+    dialect = session.get_bind().dialect.name
+    filters = _filters(criteria, dialect)
+    scopes = _scopes(session, actor)
+    total = criteria.total if criteria.total is not None else sum(
+        session.scalar(select(func.count()).select_from(Contract).where(*scope, *filters)) or 0 for scope in scopes)
     page = min(criteria.page, max(1, math.ceil(total / criteria.per_page)))
-    query = (
-        select(Contract)
-        .where(*conditions)
-        .order_by(*_order(criteria))
-        .limit(criteria.per_page)
-        .offset((page - 1) * criteria.per_page)
-    )
-    return Page(items=list(session.scalars(query)), total=total, page=page, per_page=criteria.per_page)
+    order = _order(criteria)
+    offset, reverse = (page - 1) * criteria.per_page, False
+    keyset = criteria.sort == "date" and (criteria.after or criteria.before)
+    if keyset:
+        key = tuple_(Contract.transaction_date, Contract.id)
+        if criteria.after:
+            filters.append(key < tuple_(*criteria.after) if criteria.descending else key > tuple_(*criteria.after))
+        else:
+            assert criteria.before is not None
+            filters.append(key > tuple_(*criteria.before) if criteria.descending else key < tuple_(*criteria.before))
+            order, reverse = _order(replace(criteria, descending=not criteria.descending)), True
+        offset, page = 0, criteria.page
+    items = _page_rows(session, scopes, filters, order, criteria, offset)
+    if reverse:
+        items.reverse()
+    return Page(items=items, total=total, page=page, per_page=criteria.per_page, keyset=criteria.sort == "date")
+
+
+def _page_rows(session: Session, scopes: list[list[ColumnElement[bool]]], filters: list[ColumnElement[bool]],
+               order: list[Any], criteria: SearchCriteria, offset: int) -> list[Contract]:
+    if len(scopes) == 1:
+        query = select(Contract).where(*scopes[0], *filters).order_by(*order).limit(criteria.per_page).offset(offset)
+        return list(session.scalars(query))
+    # Each scope walks its own ordered index; only their first pages are merged and sorted.
+    sort_column = order[0].element
+    parts = [select(Contract.id.label("id"), sort_column.label("k")).where(*scope, *filters).order_by(*order)
+             .limit(offset + criteria.per_page).subquery() for scope in scopes]
+    merged = union_all(*(select(part.c.id, part.c.k) for part in parts)).subquery()
+    outer = [merged.c.k.desc(), merged.c.id.desc()] if _is_desc(order[0]) else [merged.c.k.asc(), merged.c.id.asc()]
+    ids = list(session.scalars(select(merged.c.id).order_by(*outer).limit(criteria.per_page).offset(offset)))
+    rows = {c.id: c for c in session.scalars(select(Contract).where(Contract.id.in_(ids)))}
+    return [rows[i] for i in ids]
+
+
+def _is_desc(clause: Any) -> bool:
+    return getattr(clause, "modifier", None) is operators.desc_op
+
+
+def _scopes(session: Session, actor: StaffUser) -> list[list[ColumnElement[bool]]]:
+    """What the actor may see, as disjoint alternatives that each keep an index order.
+
+    `department = ? OR id IN (contracts the actor signs)` would make the database sort the whole
+    department; the contracts of other departments that the actor signs are rare, so they are a
+    second alternative only when there are any.
+    """
+    if sees_everything(actor):
+        return [[]]
+    own = Contract.department_id == actor.department_id
+    signs = select(Party.contract_id).where(Party.staff_user_id == actor.id)
+    elsewhere = and_(Contract.department_id != actor.department_id, Contract.id.in_(signs))
+    if session.scalar(select(exists().where(Party.staff_user_id == actor.id, Party.contract_id == Contract.id,
+                                            Contract.department_id != actor.department_id))):
+        return [[own], [elsewhere]]
+    return [[own]]
 
 
 def count_contracts(session: Session, criteria: SearchCriteria, *, actor: StaffUser) -> int:
@@ -136,11 +202,16 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
         yield ExportRow(*row)
 
 
-def _conditions(criteria: SearchCriteria, actor: StaffUser) -> list[ColumnElement[bool]]:
+def _conditions(criteria: SearchCriteria, actor: StaffUser, dialect: str = "") -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if not sees_everything(actor):
         signed_by_actor = select(Party.contract_id).where(Party.staff_user_id == actor.id)
         conditions.append(or_(Contract.department_id == actor.department_id, Contract.id.in_(signed_by_actor)))
+    return conditions + _filters(criteria, dialect)
+
+
+def _filters(criteria: SearchCriteria, dialect: str) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     history = criteria.include_history
     if criteria.date_from or criteria.date_to:
         conditions.append(_with_history(
@@ -152,8 +223,8 @@ def _conditions(criteria: SearchCriteria, actor: StaffUser) -> list[ColumnElemen
     if criteria.counterparty:
         needle = normalize_name(criteria.counterparty)
         conditions.append(_with_history(
-            Contract.counterparty_name_normalized.contains(needle, autoescape=True), "counterparty_name",
-            MetadataCorrection.old_normalized.contains(needle, autoescape=True), history))
+            fulltext.name_contains(Contract.id, Contract.counterparty_name_normalized, needle, dialect),
+            "counterparty_name", MetadataCorrection.old_normalized.contains(needle, autoescape=True), history))
     if criteria.business_name:
         needle = criteria.business_name
         conditions.append(_with_history(
