@@ -5,16 +5,16 @@ counterparty substring read every row, department scoping sorted the whole depar
 read every row before them. Composite indexes let the pages walk (department, 取引年月日, id) in
 order, and a trigram index (pg_trgm GIN / SQLite FTS5 trigram) serves the substring search.
 
-Revision ID: 0010_search_indexes
-Revises: 0009_api_webhooks
+Revision ID: 0011_search_indexes
+Revises: 0010_department_go_live
 Create Date: 2026-12-02 01:50:00
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0010_search_indexes'
-down_revision = '0009_api_webhooks'
+revision = '0011_search_indexes'
+down_revision = '0010_department_go_live'
 branch_labels = None
 depends_on = None
 
