@@ -28,6 +28,9 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/api_webhooks.py
+	$(BIN)/python bench/load.py --vendors 10
+	$(BIN)/python bench/search.py --contracts 20000
+	$(BIN)/python bench/verify.py --documents 40
 
 clean-venv:
 	rm -rf $(VENV)

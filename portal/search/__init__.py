@@ -13,3 +13,8 @@ def init_app(app: Flask) -> None:
     from portal.search import views  # noqa: F401  (routes register on the blueprint)
 
     app.register_blueprint(bp)
+
+    from portal.jobs import register_job
+    from portal.search.fulltext import refresh_statistics
+
+    register_job(app, "search-statistics", refresh_statistics, every_seconds=24 * 3600)

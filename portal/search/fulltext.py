@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, column, select, table, text
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import literal_column
 
 FTS_TABLE = "contracts_fts"
@@ -63,6 +64,15 @@ def ensure(connection: Connection) -> None:
     for statement in _SQLITE_TRIGGERS.values():
         connection.execute(text(statement))
     connection.execute(text("INSERT INTO contracts_fts(contracts_fts) VALUES ('rebuild')"))
+
+
+def refresh_statistics(session: Session) -> None:
+    """Daily: let the query planner know how the contracts are distributed now, so that it keeps
+    choosing the date, department and substring indexes as the table grows."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA optimize"))
+    else:
+        session.execute(text("ANALYZE contracts"))
 
 
 def drop(connection: Connection) -> None:

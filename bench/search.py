@@ -1,0 +1,234 @@
+"""電帳法 search at a prefecture's scale, printed (never asserted).
+
+    .venv/bin/python bench/search.py                       # 20,000 contracts, SQLite (make bench)
+    .venv/bin/python bench/search.py --contracts 1000000 --database sqlite
+    .venv/bin/python bench/search.py --contracts 1000000 --database postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+Contracts over 10 years (2016-04 .. 2026-03) in 20 departments, with realistic Japanese
+counterparty names (about 3,000 companies, written with the usual variants: 株式会社/（株）/㈱,
+full- and half-width), one document each. For every query kind: p50/p95 of the first page and of a
+deep page (reached by keyset page links, as the screen does), for a department-scoped staff member
+and for an auditor who sees everything; then the CSV export of one year (rows, seconds, peak RSS
+increase). PostgreSQL: a throw-away database is created next to the given URL's and dropped.
+Targets: p95 <= 50 ms for every query kind at 1,000,000 contracts, first and deep page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from portal import create_app, migrate
+from portal.auth.models import Department, Role, StaffUser
+from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, RevisionKind
+from portal.counterparties.normalize import normalize_name
+from portal.db import make_engine
+
+PLACES = ["岡山", "倉敷", "津山", "玉野", "笠岡", "井原", "総社", "高梁", "新見", "備前", "瀬戸内", "赤磐", "真庭",
+          "美作", "浅口", "吉備", "児島", "水島", "牛窓", "蒜山", "旭川", "吉井", "高梁川", "鷲羽", "後楽"]
+TRADES = ["建設", "土木", "設備工業", "電気工事", "商事", "ビルサービス", "システム", "測量設計", "造園", "警備保障",
+          "印刷", "運輸", "コンサルタント", "エンジニアリング", "舗装", "管工業", "環境サービス", "情報技術",
+          "医療機器", "事務機", "清掃", "塗装", "橋梁", "給食センター", "リース"]
+KATAKANA = ["", "", "", "テクノ", "アクア", "グリーン", "サン", "ミライ", "ケイヤク", "ハレ", "モモ", "ヒカリ"]
+FORMS = ["株式会社{}", "{}株式会社", "有限会社{}", "（株）{}", "㈱{}", "{}（有）", "合同会社{}", "ｶﾌﾞｼｷｶﾞｲｼｬ{}"]
+BUSINESS = ["庁舎清掃業務委託", "道路補修工事", "電算システム保守", "橋梁点検業務委託", "公園管理業務", "備品購入",
+            "河川改修工事", "学校給食調理業務", "測量設計業務", "警備業務委託"]
+START = date(2016, 4, 1)
+DAYS = 3652
+
+
+def company_names(rng: random.Random, count: int = 3000) -> list[str]:
+    names = set()
+    while len(names) < count:
+        core = rng.choice(PLACES) + rng.choice(KATAKANA) + rng.choice(TRADES)
+        names.add(core)
+    return sorted(names)
+
+
+def populate(engine: Any, contracts: int, rng: random.Random) -> tuple[list[int], int]:
+    now = datetime.now(UTC)
+    companies = company_names(rng)
+    with engine.begin() as conn:
+        departments = []
+        for n in range(20):
+            departments.append(conn.execute(insert(Department).values(
+                code=f"D{n:02d}", name=f"部署{n:02d}", created_at=now).returning(Department.id)).scalar_one())
+        staff = conn.execute(insert(StaffUser).values(
+            email="bench@pref.example.jp", name="ベンチ 太郎", role=Role.ADMIN, department_id=departments[0],
+            password_hash="x", is_active=True, created_at=now).returning(StaffUser.id)).scalar_one()
+    batch = 20_000
+    made = 0
+    while made < contracts:
+        rows, size = [], min(batch, contracts - made)
+        for i in range(made, made + size):
+            company = rng.choice(companies)
+            written = rng.choice(FORMS).format(company)
+            day = START + timedelta(days=rng.randrange(DAYS))
+            amount = rng.choice([rng.randrange(10_000, 1_000_000), rng.randrange(1_000_000, 50_000_000)])
+            rows.append({
+                "id": i + 1, "number": f"D-{i + 1:07d}", "business_name": rng.choice(BUSINESS),
+                "department_id": rng.choice(departments), "counterparty_name": written,
+                "counterparty_name_normalized": normalize_name(written), "amount": amount,
+                "tax_amount": amount // 11, "transaction_date": day, "planned_conclusion_date": day,
+                "status": ContractStatus.COMPLETED, "created_by_id": staff, "created_at": now, "updated_at": now,
+                "completed_at": datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=3),
+            })
+        with engine.begin() as conn:
+            conn.execute(insert(Contract), rows)
+            conn.execute(insert(ContractDocument), [
+                {"id": r["id"], "contract_id": r["id"], "position": 1, "filename": f"{r['number']}.pdf",
+                 "page_count": 2, "uploaded_by_id": staff, "created_at": now} for r in rows])
+            conn.execute(insert(DocumentRevision), [
+                {"id": r["id"], "document_id": r["id"], "number": 1, "kind": RevisionKind.FINAL,
+                 "storage_key": uuid.uuid4().hex, "sha256": "0" * 64, "size": 1000, "created_at": now}
+                for r in rows])
+        made += size
+        print(f"  {made:,} contracts", end="\r", flush=True)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    print()
+    return departments, staff
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def hwm_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1])
+    return 0
+
+
+def run(url: str, contracts: int, repeats: int) -> None:
+    rng = random.Random(7)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        migrate.upgrade(connection)
+    started = time.perf_counter()
+    departments, _ = populate(engine, contracts, rng)
+    print(f"loaded {contracts:,} contracts in {time.perf_counter() - started:.1f} s")
+    engine.dispose()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"TESTING": True, "INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": url,
+                          "SECRET_KEY": "bench", "MASTER_KEY": "00" * 31 + "01", "OUTBOX_WORKER": False})
+        measure(app, departments, rng, repeats)
+        app.extensions["portal.engine"].dispose()
+
+
+def measure(app: Any, departments: list[int], rng: random.Random, repeats: int) -> None:
+    from portal.search import export, service
+    from portal.search.criteria import parse_criteria
+
+    factory = app.extensions["portal.session_factory"]
+    companies = company_names(random.Random(7))
+    with app.test_request_context(), factory() as session:
+        admin = session.scalar(select(StaffUser))
+        staff = StaffUser(id=admin.id + 1000, email="s@x", name="s", role=Role.STAFF, department_id=departments[3])
+        auditor = StaffUser(id=admin.id + 1001, email="a@x", name="a", role=Role.AUDITOR, department_id=departments[0])
+
+        def kinds() -> dict[str, dict[str, str]]:
+            company = rng.choice(companies)
+            year = rng.randrange(2016, 2026)
+            low = rng.randrange(100_000, 5_000_000)
+            return {
+                "no filter": {},
+                "counterparty substring": {"counterparty": company[len(company) // 3:]},
+                "counterparty 2 chars": {"counterparty": rng.choice(PLACES)[:2]},
+                "date range (1 month)": {"date_from": f"{year}-06-01", "date_to": f"{year}-06-30"},
+                "amount range": {"amount_min": str(low), "amount_max": str(low + 200_000)},
+                "date + amount + counterparty": {"counterparty": company[-4:], "date_from": f"{year}-01-01",
+                                                 "date_to": f"{year + 2}-12-31", "amount_min": "100000",
+                                                 "amount_max": "20000000"},
+            }
+
+        results: dict[tuple[str, str, str], list[float]] = {}
+        for _ in range(repeats):
+            for kind, query in kinds().items():
+                for who, actor in (("staff", staff), ("auditor", auditor)):
+                    criteria = parse_criteria(query)
+                    session.rollback()
+                    start = time.perf_counter()
+                    first = service.search_contracts(session, criteria, actor=actor)
+                    results.setdefault((kind, who, "first page"), []).append(time.perf_counter() - start)
+                    if first.pages < 3:
+                        continue
+                    # A deep page as the screen reaches it: page links continue from the row before.
+                    target = max(2, first.pages * 4 // 5)
+                    cursor = session.execute(
+                        service.build_query(criteria, actor).with_only_columns(
+                            Contract.transaction_date, Contract.id)
+                        .offset((target - 1) * criteria.per_page - 1).limit(1)).one()
+                    deep = parse_criteria({**query, "page": str(target), "total": str(first.total),
+                                           "after": f"{cursor[0].isoformat()}.{cursor[1]}"})
+                    start = time.perf_counter()
+                    service.search_contracts(session, deep, actor=actor)
+                    results.setdefault((kind, who, "deep page (4/5 in)"), []).append(time.perf_counter() - start)
+        print(f"{'query':32} {'who':8} {'page':18} {'p50 ms':>8} {'p95 ms':>8}  n")
+        order = list(kinds())
+        for (kind, who, page), samples in sorted(results.items(),
+                                                 key=lambda i: (order.index(i[0][0]), i[0][1], i[0][2])):
+            print(f"{kind:32} {who:8} {page:18} {statistics.median(samples) * 1000:8.1f} "
+                  f"{percentile(samples, 0.95) * 1000:8.1f}  {len(samples)}")
+
+        session.rollback()
+        criteria = parse_criteria({"date_from": "2024-04-01", "date_to": "2025-03-31"})
+        try:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")  # reset VmHWM: the peak below is the export's own
+        except OSError:
+            pass
+        before = hwm_kib()
+        start = time.perf_counter()
+        size = rows = 0
+        for chunk in export.stream_csv(service.export_rows(session, criteria, actor=auditor)):
+            size += len(chunk)
+            rows += chunk.count(b"\r\n")
+        elapsed = time.perf_counter() - start
+        print(f"CSV export of one year: {rows - 1:,} rows, {size / 1e6:.1f} MB in {elapsed:.2f} s, "
+              f"peak RSS +{(hwm_kib() - before) / 1024:.1f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contracts", type=int, default=20_000)
+    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL to create a database next to")
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    if args.database == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"SQLite, {args.contracts:,} contracts")
+            run(f"sqlite:///{tmp}/bench.sqlite3", args.contracts, args.repeats)
+        return
+    base = make_url(args.database)
+    name = f"keiyaku_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        print(f"PostgreSQL, {args.contracts:,} contracts")
+        run(base.set(database=name).render_as_string(hide_password=False), args.contracts, args.repeats)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
