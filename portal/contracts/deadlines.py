@@ -1,4 +1,4 @@
-"""Deadlines (R15): reminders before the planned conclusion date, paper fallback after it.
+"""Deadlines: reminders before the planned conclusion date, paper fallback after it.
 
 run_deadlines() is idempotent (a reminder is remembered on the party), so the worker may call it
 as often as it likes; `flask --app app contracts deadlines` runs it once.
@@ -16,10 +16,8 @@ from sqlalchemy.orm import Session
 from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, record
 from portal.clock import JST
-from portal.contracts import service
-from portal.contracts.models import Contract, ContractStatus, PartyRole
-from portal.mail.service import enqueue
-from portal.urls import external_url
+from portal.contracts import lifecycle, notifications
+from portal.contracts.models import Contract, ContractStatus
 
 PAST_DEADLINE = "締結予定日までに電子署名が完了しなかったため、紙の契約書による締結に移行しました。"
 
@@ -40,7 +38,10 @@ def run_deadlines(session: Session, *, now: datetime) -> DeadlineReport:
     )
     for contract in session.scalars(signing).all():
         if contract.planned_conclusion_date < today:
-            service.fall_back_to_paper(session, contract, reason=PAST_DEADLINE, now=now)
+            try:
+                lifecycle.fall_back_to_paper(session, contract, reason=PAST_DEADLINE, now=now)
+            except lifecycle.TransitionRefused:
+                continue  # signed (or closed) by someone else since the query above
             report.switched_to_paper += 1
             continue
         party = contract.current_party
@@ -52,11 +53,7 @@ def run_deadlines(session: Session, *, now: datetime) -> DeadlineReport:
             continue
         # One mail even when several thresholds passed at once (e.g. the worker was down).
         party.reminders_sent = [*party.reminders_sent, *due]
-        link = (external_url("signature_requests.staff_review", party_id=party.id)
-                if party.role is PartyRole.AGENCY else "")
-        enqueue(session, "signature_reminder", party.email,
-                {"contract": contract, "party": party, "days": remaining, "link": link},
-                to_name=party.name, now=now)
+        notifications.signature_reminder(session, contract, party, days=remaining, now=now)
         record(session, actor=SYSTEM, action=AuditAction.CONTRACT_REMINDED, subject=contract, now=now,
                party=party.position, email=party.email, days_before=remaining)
         report.reminded += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.usage_requests.rules import EmailAddress, NotFreeMail
@@ -40,7 +40,3 @@ class ContractForm(FlaskForm):
 class ApprovalForm(FlaskForm):
     reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), Length(max=100)],
                             description="例: 総契第123号（令和8年11月20日決裁）")
-
-
-class ReasonForm(FlaskForm):
-    reason = TextAreaField("理由", validators=[DataRequired(REQUIRED), Length(max=2000)])

@@ -1,4 +1,5 @@
-"""Contract envelopes: metadata, documents with every stored revision, and the signers in order."""
+"""Contract envelopes: metadata, documents with every stored revision, the signers in order, and the
+links sent to them (signature requests, download links). Statuses change only in portal.contracts.lifecycle."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from portal.types import UTCDateTime, email_str, intpk, utc_datetime, yen
 class ContractStatus(StrEnum):
     DRAFT = "draft"
     AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"  # 決裁 confirmed over the current documents, not sent yet
     AWAITING_COUNTERPARTY = "awaiting_counterparty"
     AWAITING_AGENCY = "awaiting_agency"
     COMPLETED = "completed"
@@ -38,10 +40,29 @@ class ContractStatus(StrEnum):
     def is_signing(self) -> bool:
         return self in (ContractStatus.AWAITING_COUNTERPARTY, ContractStatus.AWAITING_AGENCY)
 
+    @property
+    def awaits_approval(self) -> bool:
+        """Documents uploaded or being uploaded, 決裁 not confirmed yet."""
+        return self in (ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL)
+
+    @property
+    def is_completed(self) -> bool:
+        return self is ContractStatus.COMPLETED
+
+    @property
+    def is_paper(self) -> bool:
+        return self is ContractStatus.PAPER
+
+    @property
+    def css_class(self) -> str:
+        """The badge's CSS class, e.g. status-completed."""
+        return f"status-{self.value}"
+
 
 STATUS_LABELS = {
     ContractStatus.DRAFT: "下書き",
     ContractStatus.AWAITING_APPROVAL: "承認待ち",
+    ContractStatus.APPROVED: "承認済み（送信待ち）",
     ContractStatus.AWAITING_COUNTERPARTY: "署名待ち(相手方)",
     ContractStatus.AWAITING_AGENCY: "署名待ち(庁内)",
     ContractStatus.COMPLETED: "締結済み",
@@ -53,6 +74,7 @@ OPEN_STATUSES = frozenset(
     {
         ContractStatus.DRAFT,
         ContractStatus.AWAITING_APPROVAL,
+        ContractStatus.APPROVED,
         ContractStatus.AWAITING_COUNTERPARTY,
         ContractStatus.AWAITING_AGENCY,
     }
@@ -79,6 +101,19 @@ class PartyStatus(StrEnum):
         return {"waiting": "順番待ち", "requested": "署名依頼中", "signed": "署名済み", "declined": "差し戻し"}[
             self.value
         ]
+
+
+# How a signer proved who they were (Party.auth_methods), with the names the certificate prints.
+AUTH_EMAIL_LINK = "email_link"
+AUTH_ACCESS_CODE = "access_code"
+AUTH_PASSWORD = "password"  # noqa: S105 - the name of a method, not a secret
+AUTH_TOTP = "totp"
+AUTH_LABELS = {
+    AUTH_EMAIL_LINK: "メール認証（署名依頼メールのリンク）",
+    AUTH_ACCESS_CODE: "アクセスコード",
+    AUTH_PASSWORD: "パスワード",
+    AUTH_TOTP: "ワンタイムパスワード（TOTP）",
+}
 
 
 class RevisionKind(StrEnum):
@@ -227,6 +262,53 @@ class Party(Base):
     @property
     def display_name(self) -> str:
         return " ".join(part for part in (self.organization, self.title, self.name) if part)
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"  # contract cancelled, switched to paper, or the link was re-issued
+
+
+class SignatureRequest(Base):
+    """The e-mail link of one counterparty signer (the token is stored only hashed)."""
+
+    __tablename__ = "signature_requests"
+
+    id: Mapped[intpk]
+    party_id: Mapped[int] = mapped_column(ForeignKey("contract_parties.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[RequestStatus] = mapped_column(str_enum_type(RequestStatus))
+    created_at: Mapped[utc_datetime]
+    expires_at: Mapped[utc_datetime]  # end of the planned conclusion date, JST
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_code_attempts: Mapped[int] = mapped_column(default=0)
+
+    party: Mapped[Party] = relationship(lazy="joined")
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+class DownloadLink(Base):
+    """A link sent with the completion mail; valid DOWNLOAD_LINK_DAYS (default 14)."""
+
+    __tablename__ = "download_links"
+
+    id: Mapped[intpk]
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    recipient: Mapped[email_str]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[utc_datetime]
+    expires_at: Mapped[utc_datetime]
+    download_count: Mapped[int] = mapped_column(default=0)
+    last_downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    contract: Mapped[Contract] = relationship()
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
 
 
 class ContractNumberCounter(Base):

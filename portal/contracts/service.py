@@ -1,4 +1,4 @@
-"""Contract operations: draft, documents, internal approval (決裁), sending, paper fallback, cancel.
+"""Contract operations: draft, documents, internal approval (決裁), sending (statuses: portal.contracts.lifecycle).
 
 Every function takes the session, the acting user and the time explicitly, flushes but never
 commits, records its audit row beside the change and raises a DomainError with the Japanese message.
@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
-from portal.audit.service import SYSTEM, Actor, RequestInfo, events_for, record
+from portal.audit.service import Actor, RequestInfo, events_for, record
 from portal.auth import passwords
 from portal.auth.models import Department, Role, StaffUser
 from portal.clock import JST
-from portal.contracts import eligibility
+from portal.contracts import eligibility, lifecycle
+from portal.contracts.lifecycle import Action
 from portal.contracts.models import (
     Contract,
     ContractDocument,
@@ -34,10 +35,8 @@ from portal.contracts.pages import page_count
 from portal.counterparties import service as counterparties
 from portal.counterparties.normalize import normalize_name
 from portal.errors import DomainError, NotFound
-from portal.mail.service import enqueue
 from portal.signing.inputs import check_pdf
 from portal.storage import get_store
-from portal.urls import external_url
 from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains
 
 
@@ -53,18 +52,10 @@ class InvalidContract(DomainError):
     """Metadata or signers are incomplete or inconsistent."""
 
 
-class NotEditable(DomainError):
-    """The contract has been sent (or closed); its documents and metadata are fixed."""
-
-
 class ApprovalRefused(DomainError):
     """The internal approval (決裁) cannot be confirmed by this user or in this state."""
 
     status_code = 403
-
-
-class ApprovalMissing(DomainError):
-    """Sending needs a confirmed approval over the current documents (R13)."""
 
 
 class Forbidden(DomainError):
@@ -250,9 +241,10 @@ def _next_number(session: Session, department: Department, now: datetime) -> str
     return f"{prefix}{serial:04d}"
 
 
-def _require_editable(contract: Contract) -> None:
-    if contract.status not in (ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL):
-        raise NotEditable("送信済みの契約の文書は変更できません。訂正する場合は新しい契約として作成してください。")
+def _lock_editable(session: Session, contract: Contract) -> Contract:
+    contract = lifecycle.lock(session, contract.id)
+    lifecycle.require(contract, Action.EDIT_DOCUMENTS)
+    return contract
 
 
 # ---------------------------------------------------------------- documents
@@ -262,10 +254,10 @@ def attach_document(session: Session, contract: Contract, *, filename: str, data
                     now: datetime, request: RequestInfo | None = None) -> ContractDocument:
     """Check, store (encrypted, with SHA-256) and append one PDF; voids a confirmed approval.
 
-    Raises NotEditable, or a portal.signing.inputs error (NotAPdf, TruncatedPdf, EncryptedPdf,
+    Raises TransitionRefused after sending, or a portal.signing.inputs error (NotAPdf, TruncatedPdf, EncryptedPdf,
     CertifiedNoChanges, PdfTooLarge) with the message for the uploader.
     """
-    _require_editable(contract)
+    contract = _lock_editable(session, contract)
     check_pdf(data, max_bytes=current_app.config["PDF_MAX_BYTES"])
     pages = page_count(data)
     stored = get_store().put(data)
@@ -281,14 +273,14 @@ def attach_document(session: Session, contract: Contract, *, filename: str, data
     record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_DOCUMENT_ADDED, subject=contract,
            now=now, ip=info.ip, user_agent=info.user_agent, filename=document.filename, sha256=stored.sha256,
            size=stored.size, pages=pages)
-    _void_approval(session, contract, now=now, why="文書の追加")
+    lifecycle.documents_changed(session, contract, actor=actor, now=now, why="文書の追加")
     return document
 
 
 def remove_document(session: Session, contract: Contract, document_id: int, *, actor: StaffUser,
                     now: datetime) -> None:
-    """Take a document out of a draft (its stored bytes stay). Raises NotEditable, NotFound."""
-    _require_editable(contract)
+    """Take a document out of a draft (its stored bytes stay). Raises TransitionRefused, NotFound."""
+    contract = _lock_editable(session, contract)
     document = next((d for d in contract.documents if d.id == document_id), None)
     if document is None:
         raise NotFound("文書が見つかりません。")
@@ -299,7 +291,7 @@ def remove_document(session: Session, contract: Contract, document_id: int, *, a
     contract.updated_at = now
     record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_DOCUMENT_REMOVED, subject=contract,
            now=now, filename=document.filename, sha256=document.original.sha256)
-    _void_approval(session, contract, now=now, why="文書の削除")
+    lifecycle.documents_changed(session, contract, actor=actor, now=now, why="文書の削除")
 
 
 def _safe_filename(name: str) -> str:
@@ -334,27 +326,27 @@ def is_approved(contract: Contract) -> bool:
 
 
 def request_approval(session: Session, contract: Contract, *, actor: StaffUser, now: datetime) -> None:
-    """Ask for the approver's confirmation. Raises NotEditable, InvalidContract."""
-    _require_editable(contract)
+    """Ask for the approver's confirmation. Raises TransitionRefused, InvalidContract."""
+    contract = lifecycle.lock(session, contract.id)
+    lifecycle.require(contract, Action.REQUEST_APPROVAL)
     if not contract.documents:
         raise InvalidContract("PDF 文書をアップロードしてください。")
-    contract.status = ContractStatus.AWAITING_APPROVAL
-    contract.updated_at = now
-    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_APPROVAL_REQUESTED, subject=contract,
-           now=now, digest=documents_digest(contract))
+    lifecycle.request_approval(session, contract, actor=actor, now=now, digest=documents_digest(contract))
 
 
 def confirm_internal_approval(session: Session, contract: Contract, *, approver: StaffUser, reference: str,
                               now: datetime, request: RequestInfo | None = None) -> None:
-    """The approver confirms that the documents are the ones approved under 決裁 `reference` (R13).
+    """The approver confirms that the documents are the ones approved under 決裁 `reference`.
 
     Raises ApprovalRefused when the user is not an approver, uploaded a document themself or
-    created the contract; InvalidContract without a reference or documents; NotEditable after sending.
+    created the contract; InvalidContract without a reference or documents; TransitionRefused
+    after 決裁 or sending.
     """
-    _require_editable(contract)
+    contract = lifecycle.lock(session, contract.id)
+    lifecycle.require(contract, Action.APPROVE)
     if not approver.has_role(Role.APPROVER):
         raise ApprovalRefused("決裁の確認は承認者（契約担当者）の権限を持つ職員が行います。")
-    if approver.id == contract.created_by_id or any(d.uploaded_by_id == approver.id for d in contract.documents):
+    if not lifecycle.may_approve(contract, approver):
         raise ApprovalRefused(
             "文書をアップロードした職員は、自分のアップロードを承認できません。別の承認者に依頼してください。"
         )
@@ -362,26 +354,13 @@ def confirm_internal_approval(session: Session, contract: Contract, *, approver:
         raise InvalidContract("決裁番号（決裁日）を入力してください。")
     if not contract.documents:
         raise InvalidContract("PDF 文書をアップロードしてください。")
-    contract.approval_reference = reference.strip()[:100]
-    contract.approved_by = approver
-    contract.approved_at = now
-    contract.approved_digest = documents_digest(contract)
-    contract.status = ContractStatus.DRAFT
-    contract.updated_at = now
-    info = request or RequestInfo()
-    record(session, actor=Actor.staff(approver), action=AuditAction.CONTRACT_APPROVED, subject=contract, now=now,
-           ip=info.ip, user_agent=info.user_agent, reference=contract.approval_reference,
-           digest=contract.approved_digest, documents=[d.original.sha256 for d in contract.documents])
+    lifecycle.approve(session, contract, approver=approver, reference=reference.strip()[:100],
+                      digest=documents_digest(contract), now=now, request=request)
 
 
-def _void_approval(session: Session, contract: Contract, *, now: datetime, why: str) -> None:
-    if contract.approved_at is None:
-        return
-    record(session, actor=SYSTEM, action=AuditAction.CONTRACT_APPROVAL_VOIDED, subject=contract, now=now,
-           reason=why, previous_reference=contract.approval_reference, previous_digest=contract.approved_digest)
-    contract.approved_at = None
-    contract.approved_by = None
-    contract.approved_digest = ""
+def list_ready_to_send(session: Session, *, actor: StaffUser) -> list[Contract]:
+    """承認済み（送信待ち）: contracts whose 決裁 is confirmed and that nobody has sent yet."""
+    return list_for_staff(session, actor=actor, status=ContractStatus.APPROVED)
 
 
 # ---------------------------------------------------------------- sending and closing
@@ -391,11 +370,11 @@ def send_for_signature(session: Session, contract: Contract, *, actor: StaffUser
                        request: RequestInfo | None = None) -> Party:
     """Check eligibility and approval, then request the first signer (mail queued). Returns that party.
 
-    Raises ContractNotEligible, ApprovalMissing, NotEditable or InvalidContract; nothing is queued then.
+    Raises ContractNotEligible, lifecycle.ApprovalMissing, TransitionRefused (sent already, closed)
+    or InvalidContract; nothing is queued then.
     """
-    from portal.signature_requests import service as signature_requests
-
-    _require_editable(contract)
+    contract = lifecycle.lock(session, contract.id)
+    lifecycle.require(contract, Action.SEND)
     reasons = eligibility.ineligibility_reasons(
         contract,
         counterparty_declined=bool(contract.counterparty and contract.counterparty.declined_e_contract),
@@ -403,59 +382,8 @@ def send_for_signature(session: Session, contract: Contract, *, actor: StaffUser
     )
     if reasons:
         raise ContractNotEligible(reasons)
-    if not contract.documents:
-        raise InvalidContract("PDF 文書をアップロードしてください。")
     if not is_approved(contract):
-        raise ApprovalMissing(
-            "決裁（内部承認）が確認されていません。承認者に決裁番号の確認を依頼してください。"
-        )
+        raise lifecycle.ApprovalMissing(lifecycle.APPROVAL_MISSING, status=contract.status, action=Action.SEND)
     if contract.planned_conclusion_date < now.astimezone(JST).date():
         raise InvalidContract("締結予定日が過ぎています。紙の契約に移行するか、締結予定日を見直してください。")
-    contract.sent_at = now
-    info = request or RequestInfo()
-    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_SENT, subject=contract, now=now,
-           ip=info.ip, user_agent=info.user_agent, digest=contract.approved_digest)
-    party = signature_requests.request_next_signature(session, contract, now=now)
-    assert party is not None  # _build_parties guarantees two signers
-    return party
-
-
-def fall_back_to_paper(session: Session, contract: Contract, *, reason: str, now: datetime,
-                       actor: StaffUser | None = None) -> None:
-    """Stop e-signing: open links stop working, status 紙契約へ移行, staff are told. Raises NotEditable."""
-    _close(session, contract, ContractStatus.PAPER, reason=reason, now=now, actor=actor,
-           action=AuditAction.CONTRACT_SWITCHED_TO_PAPER)
-
-
-def cancel(session: Session, contract: Contract, *, reason: str, actor: StaffUser, now: datetime) -> None:
-    """取消 with a reason; links stop working. Raises NotEditable, InvalidContract."""
-    _close(session, contract, ContractStatus.CANCELLED, reason=reason, now=now, actor=actor,
-           action=AuditAction.CONTRACT_CANCELLED)
-
-
-def _close(session: Session, contract: Contract, status: ContractStatus, *, reason: str, now: datetime,
-           actor: StaffUser | None, action: AuditAction) -> None:
-    from portal.signature_requests import service as signature_requests
-
-    if not contract.status.is_open and contract.status is not ContractStatus.DECLINED:
-        raise NotEditable("この契約は既に終了しています。")
-    if not reason.strip():
-        raise InvalidContract("理由を入力してください。")
-    signature_requests.close_open_requests(session, contract, now=now)
-    contract.status = status
-    contract.status_reason = reason.strip()
-    contract.updated_at = now
-    record(session, actor=Actor.staff(actor) if actor else SYSTEM, action=action, subject=contract, now=now,
-           reason=contract.status_reason)
-    notify_staff(session, contract, "contract_closed", now=now, reason=contract.status_reason)
-
-
-def notify_staff(session: Session, contract: Contract, template: str, *, now: datetime, **context: object) -> None:
-    """Mail the contract's creator (and the approver who confirmed it) about a change of state."""
-    recipients = {contract.created_by.email: contract.created_by.name}
-    if contract.approved_by is not None:
-        recipients.setdefault(contract.approved_by.email, contract.approved_by.name)
-    link = external_url("contracts.show", contract_id=contract.id)
-    for email, name in recipients.items():
-        enqueue(session, template, email, {"contract": contract, "name": name, "link": link, **context},
-                to_name=name, now=now)
+    return lifecycle.send(session, contract, actor=actor, now=now, request=request)

@@ -11,8 +11,8 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Role, StaffUser
-from portal.contracts import bp, service
-from portal.contracts.forms import ApprovalForm, ContractForm, ReasonForm
+from portal.contracts import bp, lifecycle, service
+from portal.contracts.forms import ApprovalForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
 from portal.contracts.pages import page_image
 from portal.db import db
@@ -33,6 +33,8 @@ def index() -> ResponseReturnValue:
     contracts = service.list_for_staff(db(), actor=current_user, status=selected)
     return render_page_or_partial("contracts/index.html", "contracts/_table.html", contracts=contracts,
                                   waiting=service.waiting_for(db(), current_user), statuses=STATUS_LABELS,
+                                  ready=service.list_ready_to_send(db(), actor=current_user)
+                                  if current_user.has_role(*EDITORS) else [],
                                   selected=selected)
 
 
@@ -82,9 +84,8 @@ def _input_from(form: ContractForm) -> service.ContractInput:
 
 
 def _show_context(contract: Contract) -> dict:
-    return {"contract": contract, "is_approved": service.is_approved(contract),
-            "events": service.history(db(), contract), "approval_form": ApprovalForm(), "reason_form": ReasonForm(),
-            "can_edit": current_user.has_role(*EDITORS), "is_approver": current_user.has_role(Role.APPROVER)}
+    return {"contract": contract, "events": service.history(db(), contract), "approval_form": ApprovalForm(),
+            "can": lifecycle.permissions(contract, current_user), "can_edit": current_user.has_role(*EDITORS)}
 
 
 @bp.get("/<int:contract_id>")
@@ -210,8 +211,8 @@ def send(contract_id: int) -> ResponseReturnValue:
 def paper(contract_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     reason = request.form.get("reason", "")
-    return _act(contract, lambda: service.fall_back_to_paper(db(), contract, reason=reason, now=clock.now(),
-                                                             actor=current_user), "紙契約へ移行しました。")
+    return _act(contract, lambda: lifecycle.fall_back_to_paper(db(), contract, reason=reason, now=clock.now(),
+                                                               actor=current_user), "紙契約へ移行しました。")
 
 
 @bp.post("/<int:contract_id>/cancel")
@@ -219,19 +220,20 @@ def paper(contract_id: int) -> ResponseReturnValue:
 def cancel(contract_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     reason = request.form.get("reason", "")
-    return _act(contract, lambda: service.cancel(db(), contract, reason=reason, actor=current_user,
-                                                 now=clock.now()), "契約を取り消しました。")
+    return _act(contract, lambda: lifecycle.cancel(db(), contract, reason=reason, actor=current_user,
+                                                   now=clock.now()), "契約を取り消しました。")
 
 
 def _act(contract: Contract, operation: object, done: str | None = None) -> ResponseReturnValue:
     """Run one service call; on refusal roll back and show the message in the status panel (422)."""
+    contract_id = contract.id
     try:
         operation()  # type: ignore[operator]
     except DomainError as exc:
         db().rollback()
-        return _status_panel(contract, error=exc.message, status=exc.status_code)
+        return _status_panel(service.get_contract(db(), contract_id), error=exc.message, status=exc.status_code)
     db().commit()
     notify_outbox()
     if done:
         flash(done, "success")
-    return hx_redirect(url_for("contracts.show", contract_id=contract.id))
+    return hx_redirect(url_for("contracts.show", contract_id=contract_id))

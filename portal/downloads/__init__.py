@@ -1,4 +1,4 @@
-"""Completion: B-LTA on every document, 合意締結証明書, and download links valid DOWNLOAD_LINK_DAYS."""
+"""Download links of the completion mail: /d/<token>, valid DOWNLOAD_LINK_DAYS."""
 
 from __future__ import annotations
 

@@ -19,7 +19,17 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Role
 from portal.contracts import service as contracts
-from portal.contracts.models import Contract, Party
+from portal.contracts.models import (
+    AUTH_ACCESS_CODE,
+    AUTH_EMAIL_LINK,
+    AUTH_PASSWORD,
+    AUTH_TOTP,
+    Contract,
+    Party,
+    PartyStatus,
+    RequestStatus,
+    SignatureRequest,
+)
 from portal.contracts.pages import page_image
 from portal.db import db
 from portal.errors import DomainError
@@ -28,7 +38,6 @@ from portal.htmx import render_page_or_partial
 from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
 from portal.signature_requests import bp, service
-from portal.signature_requests.models import RequestStatus, SignatureRequest
 
 ALREADY_SIGNED = "既に署名済みです。"
 WRONG_CODE = "アクセスコードが正しくありません。担当課からお知らせしたコードを入力してください。"
@@ -65,7 +74,7 @@ def _page_context(target: Target, document_id: int | None = None) -> dict[str, A
     documents = target.contract.documents
     current = next((d for d in documents if d.id == document_id), documents[0] if documents else None)
     return {"t": target, "contract": target.contract, "party": target.party, "current": current,
-            "is_signed": target.party.status.value == "signed"}
+            "is_signed": target.party.status is PartyStatus.SIGNED}
 
 
 # ---------------------------------------------------------------- counterparty (token)
@@ -113,7 +122,7 @@ def complete(token: str) -> ResponseReturnValue:
     req = service.open_request(session, token, now=clock.now())
     target = _token_target(req)
     info = request_info()
-    methods = [service.AUTH_EMAIL_LINK]
+    methods = [AUTH_EMAIL_LINK]
     if req.status is RequestStatus.OPEN and target.needs_access_code:
         try:
             accepted = service.check_access_code(session, req, request.form.get("access_code", ""),
@@ -124,14 +133,14 @@ def complete(token: str) -> ResponseReturnValue:
         if not accepted:
             session.commit()  # keep the failed attempt
             return _confirm_error(target, WRONG_CODE, 422)
-        methods.append(service.AUTH_ACCESS_CODE)
+        methods.append(AUTH_ACCESS_CODE)
     return _complete(target, service.SignerAuth(tuple(methods), info), req)
 
 
 @bp.route("/s/<token>/decline", methods=["GET", "POST"])
 def decline(token: str) -> ResponseReturnValue:
     req = service.open_request(db(), token, now=clock.now())
-    return _decline(_token_target(req), req, (service.AUTH_EMAIL_LINK,))
+    return _decline(_token_target(req), req, (AUTH_EMAIL_LINK,))
 
 
 # ---------------------------------------------------------------- agency approver (logged in)
@@ -141,7 +150,7 @@ def decline(token: str) -> ResponseReturnValue:
 @role_required(Role.APPROVER)
 def staff_review(party_id: int) -> ResponseReturnValue:
     target = _staff_target(service.staff_party(db(), party_id, user=current_user))
-    if target.party.status.value == "signed":
+    if target.party.status is PartyStatus.SIGNED:
         return render_template("signature_requests/done.html", message=ALREADY_SIGNED, **_page_context(target))
     return _review(target)
 
@@ -176,13 +185,10 @@ def staff_confirm(party_id: int) -> ResponseReturnValue:
 @role_required(Role.APPROVER)
 def staff_complete(party_id: int) -> ResponseReturnValue:
     session = db()
-    user_id = current_user.id
-    session.rollback()  # end the read transaction flask-login opened, so the lock comes first
-    service.lock_party(session, party_id)
-    from portal.auth.models import StaffUser
-
-    party = service.staff_party(session, party_id, user=session.get(StaffUser, user_id))  # type: ignore[arg-type]
-    auth = service.SignerAuth((service.AUTH_PASSWORD, service.AUTH_TOTP), request_info())
+    user = current_user._get_current_object()
+    service.lock_party(session, party_id)  # first: serialises this signature with every other transition
+    party = service.staff_party(session, party_id, user=user)
+    auth = service.SignerAuth((AUTH_PASSWORD, AUTH_TOTP), request_info())
     return _complete(_staff_target(party), auth, None)
 
 
@@ -190,7 +196,7 @@ def staff_complete(party_id: int) -> ResponseReturnValue:
 @role_required(Role.APPROVER)
 def staff_decline(party_id: int) -> ResponseReturnValue:
     target = _staff_target(service.staff_party(db(), party_id, user=current_user))
-    return _decline(target, None, (service.AUTH_PASSWORD, service.AUTH_TOTP))
+    return _decline(target, None, (AUTH_PASSWORD, AUTH_TOTP))
 
 
 # ---------------------------------------------------------------- shared

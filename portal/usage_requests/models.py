@@ -24,6 +24,18 @@ class UsageRequestStatus(StrEnum):
     def label(self) -> str:
         return STATUS_LABELS[self]
 
+    @property
+    def is_accepted(self) -> bool:
+        return self is UsageRequestStatus.ACCEPTED
+
+    @property
+    def is_returned(self) -> bool:
+        return self is UsageRequestStatus.RETURNED
+
+    @property
+    def css_class(self) -> str:
+        return f"status-{self.value}"
+
 
 STATUS_LABELS = {
     UsageRequestStatus.AWAITING_EMAIL: "メール確認前",
@@ -88,7 +100,3 @@ class UsageRequest(Base):
     reviewed_by: Mapped[StaffUser | None] = relationship(foreign_keys=[reviewed_by_id])
     counterparty: Mapped[Counterparty | None] = relationship()
     signing_authority: Mapped[SigningAuthority | None] = relationship()
-
-    @property
-    def is_open_for_review(self) -> bool:
-        return self.status == UsageRequestStatus.PENDING

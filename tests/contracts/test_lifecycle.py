@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
 from portal.contracts.models import Contract, ContractStatus, PartyStatus, RevisionKind
+from portal.contracts.signatures import verify_bytes
 from portal.mail.service import deliver_pending
-from portal.signature_requests.signing import verify_bytes
 from tests.conftest import require_tool
 from tests.contracts.fixtures import DOWNLOAD_RE, LINK_RE, make_pdf
 from tests.services.smtp import Inbox

@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 
 from portal import clock
+from portal.contracts import certificate
+from portal.contracts.completion import complete_contract
+from portal.contracts.lifecycle import TransitionRefused as NotCompleted
 from portal.contracts.models import ContractStatus, RevisionKind
-from portal.downloads import certificate
-from portal.downloads.service import NotCompleted, complete_contract
-from portal.signature_requests.signing import verify_bytes
+from portal.contracts.signatures import verify_bytes
 from tests.contracts.fixtures import DOWNLOAD_RE, make_pdf
 
 

@@ -12,8 +12,7 @@ from portal import clock
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.clock import JST
-from portal.contracts.models import ContractStatus, DocumentRevision, PartyStatus
-from portal.signature_requests.models import RequestStatus, SignatureRequest
+from portal.contracts.models import ContractStatus, DocumentRevision, PartyStatus, RequestStatus, SignatureRequest
 from portal.signing.errors import TimestampUnavailable
 from tests.conftest import post_form
 from tests.contracts.fixtures import make_pdf
@@ -153,7 +152,7 @@ def tsa_down(app, monkeypatch):
     """
     from aiohttp import ClientConnectionError
 
-    from portal.signature_requests.signing import context
+    from portal.contracts.signatures import context
 
     with app.app_context():
         timestamper = context().tsa.timestamper

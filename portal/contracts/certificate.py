@@ -1,4 +1,4 @@
-"""合意締結証明書 (completion certificate, R3/R18): a one-page-or-more A4 PDF listing the contract,
+"""合意締結証明書 (completion certificate): a one-page-or-more A4 PDF listing the contract,
 every delivered document with its SHA-256, and each signer's name, e-mail, time, IP and
 authentication methods.
 

@@ -1,4 +1,4 @@
-"""Thin adapter over portal.signing: the configured context, and one approval over every document.
+"""Thin adapter over portal.signing: the configured context, one approval over every document, B-LTA.
 
 portal.signing builds its context from app settings with configure(); it is cached per settings,
 so calling it per operation is cheap and works whether or not the signing package has set it up.
@@ -20,7 +20,7 @@ def context() -> SigningContext:
 
 
 def approval_for(party: Party, *, now: object) -> pades.Approval:
-    """The /Reason names the signer; for the agency also the department (issue 4 §5)."""
+    """The /Reason names the signer; for the agency also its department, title and name."""
     name = party.name
     if party.role is PartyRole.AGENCY:
         name = f"{party.organization} {party.title} {party.name}".replace("  ", " ").strip()

@@ -1,0 +1,560 @@
+"""The contract lifecycle: the only code that changes the status of a contract, a party or a signature request.
+
+    下書き ─決裁依頼→ 承認待ち ─決裁→ 承認済み（送信待ち） ─送信→ 署名待ち(相手方/庁内) ─全員署名→ 締結済み
+      ↑_______________文書の変更（決裁の取消）_______|                 └─差し戻し→ 差し戻し
+    紙契約へ移行 / 取消: from every state that is not closed (締結済み, 紙契約へ移行, 取消).
+
+TRANSITIONS is the table (status × action → new status); REFUSALS the Japanese message for every
+pair that is not in it. Each function here locks the contract's row first (lock()), re-reads its
+state under the lock and only then checks the table, so that of two people acting at once the
+second sees what the first did and gets the refusal ("この契約はすでに…"), never a half-done mix.
+Every change of a contract's status goes through after_transition(): the audit event and the
+mails (portal.contracts.notifications) are written there, in the same transaction as the change.
+
+Functions flush but never commit; the caller commits (or rolls back on a DomainError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from portal.audit.actions import AuditAction
+from portal.audit.service import SYSTEM, Actor, RequestInfo, record
+from portal.auth.models import Role, StaffUser
+from portal.clock import JST
+from portal.contracts import notifications
+from portal.contracts.models import (
+    Contract,
+    ContractStatus,
+    Party,
+    PartyRole,
+    PartyStatus,
+    RequestStatus,
+    SignatureRequest,
+)
+from portal.errors import DomainError, NotFound
+from portal.tokens import new_token
+from portal.urls import external_url
+
+S = ContractStatus
+
+
+class Action(StrEnum):
+    EDIT_DOCUMENTS = "edit_documents"  # add or remove a PDF; after 決裁 this voids the approval
+    REQUEST_APPROVAL = "request_approval"
+    APPROVE = "approve"  # 決裁の確認
+    SEND = "send"
+    SIGN = "sign"
+    DECLINE = "decline"
+    COMPLETE = "complete"
+    PAPER = "paper"
+    CANCEL = "cancel"
+
+    @property
+    def label(self) -> str:
+        return ACTION_LABELS[self]
+
+
+ACTION_LABELS = {
+    Action.EDIT_DOCUMENTS: "文書の変更",
+    Action.REQUEST_APPROVAL: "決裁の依頼",
+    Action.APPROVE: "決裁の確認",
+    Action.SEND: "署名依頼の送信",
+    Action.SIGN: "署名",
+    Action.DECLINE: "差し戻し",
+    Action.COMPLETE: "締結処理",
+    Action.PAPER: "紙契約への移行",
+    Action.CANCEL: "取消",
+}
+
+_CLOSABLE = (S.DRAFT, S.AWAITING_APPROVAL, S.APPROVED, S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY, S.DECLINED)
+
+# (status, action) → the status after it. SEND and SIGN lead to the status of whoever signs next
+# (next_signer_status()); the table lists every status they can lead to.
+TRANSITIONS: dict[tuple[ContractStatus, Action], tuple[ContractStatus, ...]] = {
+    (S.DRAFT, Action.EDIT_DOCUMENTS): (S.DRAFT,),
+    (S.AWAITING_APPROVAL, Action.EDIT_DOCUMENTS): (S.AWAITING_APPROVAL,),
+    (S.APPROVED, Action.EDIT_DOCUMENTS): (S.DRAFT,),
+    (S.DRAFT, Action.REQUEST_APPROVAL): (S.AWAITING_APPROVAL,),
+    (S.DRAFT, Action.APPROVE): (S.APPROVED,),
+    (S.AWAITING_APPROVAL, Action.APPROVE): (S.APPROVED,),
+    (S.APPROVED, Action.SEND): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY),
+    (S.AWAITING_COUNTERPARTY, Action.SIGN): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY),
+    (S.AWAITING_AGENCY, Action.SIGN): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY),
+    (S.AWAITING_COUNTERPARTY, Action.DECLINE): (S.DECLINED,),
+    (S.AWAITING_AGENCY, Action.DECLINE): (S.DECLINED,),
+    (S.AWAITING_COUNTERPARTY, Action.COMPLETE): (S.COMPLETED,),
+    (S.AWAITING_AGENCY, Action.COMPLETE): (S.COMPLETED,),
+    **{(status, Action.PAPER): (S.PAPER,) for status in _CLOSABLE},
+    **{(status, Action.CANCEL): (S.CANCELLED,) for status in _CLOSABLE},
+}
+
+# Why an action is refused in a status: "この契約はすでに…" for what has happened, else what is missing.
+STATE_SENTENCES = {
+    S.DRAFT: "この契約はまだ決裁が確認されていません。",
+    S.AWAITING_APPROVAL: "この契約は決裁の確認待ちです。",
+    S.APPROVED: "この契約はすでに決裁が確認されています（送信待ち）。",
+    S.AWAITING_COUNTERPARTY: "この契約はすでに署名依頼を送信済みです。",
+    S.AWAITING_AGENCY: "この契約はすでに署名依頼を送信済みです。",
+    S.COMPLETED: "この契約はすでに締結済みです。",
+    S.DECLINED: "この契約はすでに差し戻されています。",
+    S.PAPER: "この契約はすでに紙契約へ移行しています。",
+    S.CANCELLED: "この契約はすでに取り消されています。",
+}
+NOT_SENT = "この契約はまだ署名依頼を送信していません。"
+APPROVAL_MISSING = "決裁（内部承認）が確認されていません。承認者に決裁番号の確認を依頼してください。"
+EDIT_AFTER_SENDING = "訂正する場合は新しい契約として作成してください。"
+SIGNING_CLOSED = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
+
+
+def refusal(status: ContractStatus, action: Action) -> str:
+    """The message for `action` refused in `status` (a pair that is not in TRANSITIONS)."""
+    if action is Action.SEND and status in (S.DRAFT, S.AWAITING_APPROVAL):
+        return APPROVAL_MISSING
+    if action in (Action.SIGN, Action.DECLINE) and status in (S.PAPER, S.CANCELLED):
+        return SIGNING_CLOSED
+    if action in (Action.SIGN, Action.DECLINE, Action.COMPLETE) and status in (S.DRAFT, S.AWAITING_APPROVAL,
+                                                                                  S.APPROVED):
+        return f"{NOT_SENT}{action.label}はできません。"
+    if action is Action.EDIT_DOCUMENTS:
+        return f"{STATE_SENTENCES[status]}文書は変更できません。{EDIT_AFTER_SENDING}"
+    return f"{STATE_SENTENCES[status]}{action.label}はできません。"
+
+
+class TransitionRefused(DomainError):
+    """The contract's state does not allow the action (often: someone else acted first)."""
+
+    status_code = 409
+
+    def __init__(self, message: str, *, status: ContractStatus, action: Action) -> None:
+        super().__init__(message)
+        self.status = status
+        self.action = action
+
+
+class ApprovalMissing(TransitionRefused):
+    """Sending needs a confirmed 決裁 over the current documents."""
+
+    status_code = 422
+
+
+class SigningClosed(TransitionRefused):
+    """The signature request was withdrawn: cancelled, moved to paper, declined or completed."""
+
+    status_code = 410
+
+
+class Busy(DomainError):
+    """SQLite could not take the write lock after this request had already read (another one wrote)."""
+
+    status_code = 409
+
+
+def is_allowed(status: ContractStatus, action: Action) -> bool:
+    return (status, action) in TRANSITIONS
+
+
+def require(contract: Contract, action: Action) -> None:
+    """Raise the refusal for `action` unless the contract's current status allows it."""
+    status = contract.status
+    if is_allowed(status, action):
+        return
+    message = refusal(status, action)
+    if action is Action.SEND and status in (S.DRAFT, S.AWAITING_APPROVAL):
+        raise ApprovalMissing(message, status=status, action=action)
+    if action in (Action.SIGN, Action.DECLINE) and not status.is_open:
+        raise SigningClosed(message, status=status, action=action)
+    raise TransitionRefused(message, status=status, action=action)
+
+
+STAFF_ACTIONS = {
+    Action.EDIT_DOCUMENTS: (Role.STAFF, Role.APPROVER),
+    Action.REQUEST_APPROVAL: (Role.STAFF, Role.APPROVER),
+    Action.APPROVE: (Role.APPROVER,),
+    Action.SEND: (Role.STAFF, Role.APPROVER),
+    Action.PAPER: (Role.STAFF, Role.APPROVER),
+    Action.CANCEL: (Role.STAFF, Role.APPROVER),
+}
+
+
+def allowed_actions(contract: Contract, user: StaffUser) -> frozenset[Action]:
+    """What `user` may do to the contract on the staff screens now (signing happens on the signer's pages)."""
+    allowed = set()
+    for action, roles in STAFF_ACTIONS.items():
+        if not is_allowed(contract.status, action) or not user.has_role(*roles):
+            continue
+        if action is Action.APPROVE and not may_approve(contract, user):
+            continue
+        if action in (Action.REQUEST_APPROVAL, Action.APPROVE) and not contract.documents:
+            continue
+        allowed.add(action)
+    return frozenset(allowed)
+
+
+def may_approve(contract: Contract, user: StaffUser) -> bool:
+    """Four eyes: whoever created the contract or uploaded one of its documents does not confirm its 決裁."""
+    return user.id != contract.created_by_id and all(d.uploaded_by_id != user.id for d in contract.documents)
+
+
+def permissions(contract: Contract, user: StaffUser) -> dict[str, bool]:
+    """allowed_actions() for templates: {"send": True, "approve": False, ...}."""
+    allowed = allowed_actions(contract, user)
+    return {action.value: action in allowed for action in Action}
+
+
+# ---------------------------------------------------------------- locking
+
+_LOCKED = "lifecycle.locked"  # (root transaction, {contract ids}) in session.info
+_WROTE = "lifecycle.wrote"  # the root transaction that has flushed a write (SQLite: it holds the write lock)
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_write(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = session.get_transaction()
+
+
+def lock(session: Session, contract_id: int) -> Contract:
+    """Lock the contract's row for the rest of the transaction and return it read afresh.
+
+    PostgreSQL: SELECT ... FOR UPDATE (a second transaction waits here until the first commits).
+    SQLite: the database's write lock, taken by a no-op UPDATE. A deferred SQLite transaction that
+    has read cannot take the write lock once another writer has committed, so a transaction that
+    has not written yet is ended first (the session re-reads everything lazily afterwards).
+    Idempotent within a transaction. Raises NotFound when there is no such contract.
+    """
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED)
+    if held is not None and held[0] is transaction and transaction is not None and contract_id in held[1]:
+        return _get(session, contract_id)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Contract.id).where(Contract.id == contract_id).with_for_update())
+    else:
+        has_written = transaction is not None and session.info.get(_WROTE) is transaction
+        pending = bool(session.new or session.dirty or session.deleted)
+        if not has_written and not pending and not session.in_nested_transaction():
+            session.rollback()
+        try:
+            session.execute(update(Contract).where(Contract.id == contract_id).values(id=Contract.id)
+                            .execution_options(synchronize_session=False))
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig):
+                raise
+            session.rollback()
+            raise Busy("ほかの操作と重なりました。画面を再読み込みしてから、もう一度お試しください。") from None
+    transaction = session.get_transaction()
+    if held is None or held[0] is not transaction:
+        held = (transaction, set())
+        session.info[_LOCKED] = held
+    held[1].add(contract_id)
+    session.info[_WROTE] = transaction
+    session.expire_all()  # read the state again: another transaction may have changed it before the lock
+    return _get(session, contract_id)
+
+
+def _get(session: Session, contract_id: int) -> Contract:
+    contract = session.get(Contract, contract_id)
+    if contract is None:
+        raise NotFound("契約が見つかりません。")
+    return contract
+
+
+def contract_id_of_party(session: Session, party_id: int) -> int | None:
+    return session.scalar(select(Party.contract_id).where(Party.id == party_id))
+
+
+# ---------------------------------------------------------------- the hook after every change
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One change of a contract's status, as after_transition() and its listeners see it."""
+
+    contract: Contract
+    action: Action
+    before: ContractStatus
+    after: ContractStatus
+    actor: Actor
+    now: datetime
+    request: RequestInfo = field(default_factory=RequestInfo)
+    party: Party | None = None  # who signed or declined, or (SEND) who is asked first
+    details: dict[str, Any] = field(default_factory=dict)
+    requested: Party | None = None  # the signer asked to sign by this transition
+    link: str = ""  # where `requested` signs (sent in their mail only, never stored)
+
+
+AUDIT_ACTIONS = {
+    Action.EDIT_DOCUMENTS: AuditAction.CONTRACT_APPROVAL_VOIDED,
+    Action.REQUEST_APPROVAL: AuditAction.CONTRACT_APPROVAL_REQUESTED,
+    Action.APPROVE: AuditAction.CONTRACT_APPROVED,
+    Action.SEND: AuditAction.CONTRACT_SENT,
+    Action.SIGN: AuditAction.CONTRACT_SIGNED,
+    Action.DECLINE: AuditAction.CONTRACT_DECLINED,
+    Action.COMPLETE: AuditAction.CONTRACT_COMPLETED,
+    Action.PAPER: AuditAction.CONTRACT_SWITCHED_TO_PAPER,
+    Action.CANCEL: AuditAction.CONTRACT_CANCELLED,
+}
+
+# Called after every transition, in the same transaction (webhook outboxes register here).
+LISTENERS: list[Callable[[Session, Transition], None]] = []
+
+
+def after_transition(session: Session, change: Transition) -> None:
+    """The one place every transition passes: its audit events, then the mails, then the listeners."""
+    contract, now = change.contract, change.now
+    record(session, actor=change.actor, action=AUDIT_ACTIONS[change.action], subject=contract, now=now,
+           ip=change.request.ip, user_agent=change.request.user_agent, **change.details)
+    if change.requested is not None:
+        party = change.requested
+        record(session, actor=SYSTEM, action=AuditAction.CONTRACT_SIGNATURE_REQUESTED, subject=contract, now=now,
+               party=party.position, email=party.email, role=str(party.role))
+        notifications.signature_requested(session, contract, party, link=change.link, now=now)
+    if change.action is Action.DECLINE and change.party is not None:
+        notifications.contract_declined(session, contract, change.party, now=now)
+    elif change.action in (Action.PAPER, Action.CANCEL):
+        notifications.contract_closed(session, contract, now=now)
+    elif change.action is Action.COMPLETE:
+        notifications.contract_completed(session, contract, now=now)
+    for listener in LISTENERS:
+        listener(session, change)
+
+
+def _apply(session: Session, contract: Contract, action: Action, after: ContractStatus, *, actor: Actor,
+           now: datetime, request: RequestInfo | None = None, signer: Party | None = None,
+           requested: Party | None = None, **details: Any) -> Transition:
+    before = contract.status
+    if after not in TRANSITIONS[(before, action)]:
+        raise AssertionError(f"{before} --{action}--> {after} is not in the table")
+    contract.status = after
+    contract.updated_at = now
+    link = _request_party(session, requested, now=now) if requested is not None else ""
+    session.flush()
+    change = Transition(contract, action, before, after, actor, now, request or RequestInfo(), signer, details,
+                        requested, link)
+    after_transition(session, change)
+    return change
+
+
+def _locked(session: Session, contract: Contract, action: Action) -> Contract:
+    locked = lock(session, contract.id)
+    require(locked, action)
+    return locked
+
+
+# ---------------------------------------------------------------- drafting and 決裁
+
+
+def documents_changed(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,
+                      why: str) -> None:
+    """Call after adding or removing a document (under lock(), checked with require(EDIT_DOCUMENTS)).
+
+    After 決裁 the approval no longer covers the documents: it is voided and the contract is a 下書き again.
+    """
+    require(contract, Action.EDIT_DOCUMENTS)
+    contract.updated_at = now
+    if contract.status is not S.APPROVED:
+        return
+    previous = {"previous_reference": contract.approval_reference, "previous_digest": contract.approved_digest}
+    contract.approved_at = None
+    contract.approved_by = None
+    contract.approved_digest = ""
+    _apply(session, contract, Action.EDIT_DOCUMENTS, S.DRAFT, actor=SYSTEM, now=now, reason=why,
+           by=actor.email, **previous)
+
+
+def request_approval(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,
+                     digest: str) -> None:
+    contract = _locked(session, contract, Action.REQUEST_APPROVAL)
+    _apply(session, contract, Action.REQUEST_APPROVAL, S.AWAITING_APPROVAL, actor=Actor.staff(actor), now=now,
+           digest=digest)
+
+
+def approve(session: Session, contract: Contract, *, approver: StaffUser, reference: str, digest: str,
+            now: datetime, request: RequestInfo | None = None) -> None:
+    """Record the confirmed 決裁 (the caller checked who may confirm it): 承認済み（送信待ち）."""
+    contract = _locked(session, contract, Action.APPROVE)
+    contract.approval_reference = reference
+    contract.approved_by = approver
+    contract.approved_at = now
+    contract.approved_digest = digest
+    _apply(session, contract, Action.APPROVE, S.APPROVED, actor=Actor.staff(approver), now=now, request=request,
+           reference=reference, digest=digest, documents=[d.original.sha256 for d in contract.documents])
+
+
+# ---------------------------------------------------------------- sending and signing
+
+
+def next_signer_status(party: Party) -> ContractStatus:
+    return S.AWAITING_COUNTERPARTY if party.role is PartyRole.COUNTERPARTY else S.AWAITING_AGENCY
+
+
+def send(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,
+         request: RequestInfo | None = None) -> Party:
+    """承認済み → 署名待ち: the first signer in order is asked (their mail is queued). Returns that party."""
+    contract = _locked(session, contract, Action.SEND)
+    party = _first_waiting(contract)
+    contract.sent_at = now
+    _apply(session, contract, Action.SEND, next_signer_status(party), actor=Actor.staff(actor), now=now,
+           request=request, requested=party, digest=contract.approved_digest)
+    return party
+
+
+def _first_waiting(contract: Contract) -> Party:
+    party = next((p for p in contract.parties if p.status is PartyStatus.WAITING), None)
+    if party is None:
+        raise AssertionError("a contract always has a waiting signer before it is sent")
+    return party
+
+
+def _request_party(session: Session, party: Party, *, now: datetime) -> str:
+    """Ask `party` to sign now; returns the link for their mail.
+
+    A counterparty gets a new e-mail link (a SignatureRequest, token stored hashed); the agency
+    approver signs logged in (password + TOTP), so their mail only points at the page.
+    """
+    party.status = PartyStatus.REQUESTED
+    party.requested_at = now
+    if party.role is PartyRole.AGENCY:
+        return external_url("signature_requests.staff_review", party_id=party.id)
+    token, token_hash = new_token()
+    session.add(SignatureRequest(party=party, token_hash=token_hash, status=RequestStatus.OPEN, created_at=now,
+                                 expires_at=link_expiry(party.contract)))
+    return external_url("signature_requests.review", token=token)
+
+
+def link_expiry(contract: Contract) -> datetime:
+    """Signing links work until the end of the planned conclusion date in Japan."""
+    next_day = contract.planned_conclusion_date + timedelta(days=1)
+    return datetime.combine(next_day, time(0), tzinfo=JST)
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    party: Party
+    already_signed: bool
+    all_signed: bool
+
+
+def lock_for_party(session: Session, party_id: int) -> Party | None:
+    """lock() the contract of a party and return the party read afresh (None when there is none)."""
+    contract_id = contract_id_of_party(session, party_id)
+    if contract_id is None:
+        return None
+    lock(session, contract_id)
+    return session.get(Party, party_id)
+
+
+def check_may_sign(party: Party) -> bool:
+    """Under lock(): False when `party` has signed already; raises the refusal when it may not sign now."""
+    if party.status is PartyStatus.SIGNED:
+        return False
+    require(party.contract, Action.SIGN)
+    if party.status is not PartyStatus.REQUESTED:
+        raise NotYourTurn("まだ署名の順番ではありません。前の署名者の署名をお待ちください。")
+    return True
+
+
+class NotYourTurn(DomainError):
+    status_code = 409
+
+
+def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], request: RequestInfo,
+         now: datetime, signature_request: SignatureRequest | None = None, **details: Any) -> SignOutcome:
+    """Record `party`'s signature (its signed revisions are already added) and ask the next signer.
+
+    Call check_may_sign() under lock() first. When everyone has signed, the contract stays in its
+    signing status until portal.contracts.completion.complete_contract() makes it 締結済み.
+    """
+    contract = party.contract
+    party.status = PartyStatus.SIGNED
+    party.signed_at = now
+    party.signed_ip = request.ip[:64]
+    party.signed_user_agent = request.user_agent[:1000]
+    party.auth_methods = list(methods)
+    if signature_request is not None:
+        _close_request(signature_request, RequestStatus.COMPLETED, now=now)
+    following = next((p for p in contract.parties if p.status is PartyStatus.WAITING), None)
+    after = next_signer_status(following) if following is not None else contract.status
+    _apply(session, contract, Action.SIGN, after, actor=actor, now=now, request=request, signer=party,
+           requested=following, party=party.position, name=party.name, email=party.email,
+           auth_methods=list(methods), **details)
+    return SignOutcome(party, already_signed=False, all_signed=following is None)
+
+
+def decline(session: Session, party: Party, *, reason: str, actor: Actor, request: RequestInfo, now: datetime,
+            signature_request: SignatureRequest | None = None) -> None:
+    """差し戻し by the signer whose turn it is: every link stops working, staff are mailed."""
+    contract = lock(session, party.contract_id)
+    session.refresh(party)
+    require(contract, Action.DECLINE)
+    if party.status is not PartyStatus.REQUESTED:
+        raise SigningClosed("この署名依頼には対応できません（署名済み、または取り消されています）。",
+                            status=contract.status, action=Action.DECLINE)
+    party.status = PartyStatus.DECLINED
+    party.declined_at = now
+    party.decline_reason = reason[:2000]
+    if signature_request is not None:
+        _close_request(signature_request, RequestStatus.DECLINED, now=now)
+    _close_open_requests(session, contract, now=now)
+    contract.status_reason = party.decline_reason
+    _apply(session, contract, Action.DECLINE, S.DECLINED, actor=actor, now=now, request=request, signer=party,
+           party=party.position, reason=party.decline_reason)
+
+
+def complete(session: Session, contract: Contract, *, now: datetime, **details: Any) -> None:
+    """署名待ち → 締結済み (portal.contracts.completion has added the final revisions and the certificate)."""
+    require(contract, Action.COMPLETE)
+    require_all_signed(contract)
+    contract.completed_at = now
+    _apply(session, contract, Action.COMPLETE, S.COMPLETED, actor=SYSTEM, now=now, **details)
+
+
+def require_all_signed(contract: Contract) -> None:
+    if not contract.parties or any(p.status is not PartyStatus.SIGNED for p in contract.parties):
+        raise TransitionRefused("全ての署名者の署名が揃っていないため、締結済みにできません。",
+                                status=contract.status, action=Action.COMPLETE)
+
+
+# ---------------------------------------------------------------- closing
+
+
+def fall_back_to_paper(session: Session, contract: Contract, *, reason: str, now: datetime,
+                       actor: StaffUser | None = None) -> None:
+    """Stop e-signing: open links stop working, status 紙契約へ移行, staff are told."""
+    _close(session, contract, Action.PAPER, S.PAPER, reason=reason, now=now, actor=actor)
+
+
+def cancel(session: Session, contract: Contract, *, reason: str, actor: StaffUser, now: datetime) -> None:
+    """取消 with a reason; links stop working."""
+    _close(session, contract, Action.CANCEL, S.CANCELLED, reason=reason, now=now, actor=actor)
+
+
+def _close(session: Session, contract: Contract, action: Action, after: ContractStatus, *, reason: str,
+           now: datetime, actor: StaffUser | None) -> None:
+    contract = _locked(session, contract, action)
+    if not reason.strip():
+        raise DomainError("理由を入力してください。")
+    _close_open_requests(session, contract, now=now)
+    contract.status_reason = reason.strip()
+    _apply(session, contract, action, after, actor=Actor.staff(actor) if actor else SYSTEM, now=now,
+           reason=contract.status_reason)
+
+
+def _close_request(signature_request: SignatureRequest, status: RequestStatus, *, now: datetime) -> None:
+    signature_request.status = status
+    signature_request.closed_at = now
+
+
+def _close_open_requests(session: Session, contract: Contract, *, now: datetime) -> None:
+    party_ids = [p.id for p in contract.parties]
+    query = select(SignatureRequest).where(SignatureRequest.party_id.in_(party_ids),
+                                           SignatureRequest.status == RequestStatus.OPEN)
+    for signature_request in session.scalars(query):
+        _close_request(signature_request, RequestStatus.CANCELLED, now=now)

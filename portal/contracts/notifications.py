@@ -1,0 +1,73 @@
+"""The mails the lifecycle sends, one function per mail (templates in contracts/templates/mail/).
+
+Called from portal.contracts.lifecycle.after_transition(), in the transaction of the change: the
+outbox row commits or rolls back with it, and the worker delivers it after the commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from portal.contracts.models import Contract, DownloadLink, Party, PartyRole
+from portal.mail.service import enqueue
+from portal.tokens import new_token
+from portal.urls import external_url
+
+
+def signature_requested(session: Session, contract: Contract, party: Party, *, link: str, now: datetime) -> None:
+    """「…への署名依頼が届いています」 to the signer whose turn it is (the agency's points at its page)."""
+    template = "signature_request" if party.role is PartyRole.COUNTERPARTY else "agency_signature_request"
+    config = current_app.config
+    context = {"contract": contract, "party": party, "link": link, "requester": contract.created_by,
+               "department": contract.department, "contact_phone": config["CONTACT_PHONE"],
+               "contact_email": config["CONTACT_EMAIL"] or contract.created_by.email,
+               "has_access_code": contract.has_access_code and party.role is PartyRole.COUNTERPARTY}
+    enqueue(session, template, party.email, context, to_name=party.name, now=now)
+
+
+def contract_declined(session: Session, contract: Contract, party: Party, *, now: datetime) -> None:
+    """差し戻し: the contract's staff learn who declined and why."""
+    _to_staff(session, contract, "contract_declined", now=now, party=party, reason=party.decline_reason)
+
+
+def contract_closed(session: Session, contract: Contract, *, now: datetime) -> None:
+    """紙契約へ移行 or 取消: the contract's staff are told, with the reason."""
+    _to_staff(session, contract, "contract_closed", now=now, reason=contract.status_reason)
+
+
+def contract_completed(session: Session, contract: Contract, *, now: datetime) -> None:
+    """「電子署名完了のお知らせ」 to every party, each with its own download link (DOWNLOAD_LINK_DAYS)."""
+    days = current_app.config["DOWNLOAD_LINK_DAYS"]
+    recipients = {p.email.lower(): p for p in contract.parties}
+    for party in recipients.values():
+        token, token_hash = new_token()
+        link = DownloadLink(contract=contract, recipient=party.email, token_hash=token_hash, created_at=now,
+                            expires_at=now + timedelta(days=days))
+        session.add(link)
+        enqueue(session, "signature_completed", party.email,
+                {"contract": contract, "party": party, "link": external_url("downloads.show", token=token),
+                 "expires_at": link.expires_at, "days": days, "is_vendor": party.staff_user_id is None},
+                to_name=party.name, now=now)
+    session.flush()
+
+
+def signature_reminder(session: Session, contract: Contract, party: Party, *, days: int, now: datetime) -> None:
+    """A reminder to the current signer `days` before the planned conclusion date."""
+    link = (external_url("signature_requests.staff_review", party_id=party.id)
+            if party.role is PartyRole.AGENCY else "")
+    enqueue(session, "signature_reminder", party.email,
+            {"contract": contract, "party": party, "days": days, "link": link}, to_name=party.name, now=now)
+
+
+def _to_staff(session: Session, contract: Contract, template: str, *, now: datetime, **context: object) -> None:
+    """Mail the contract's creator (and the approver who confirmed it)."""
+    recipients = {contract.created_by.email: contract.created_by.name}
+    if contract.approved_by is not None:
+        recipients.setdefault(contract.approved_by.email, contract.approved_by.name)
+    link = external_url("contracts.show", contract_id=contract.id)
+    for email, name in recipients.items():
+        enqueue(session, template, email, {"contract": contract, "name": name, "link": link, **context},
+                to_name=name, now=now)
