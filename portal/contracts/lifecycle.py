@@ -22,8 +22,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import event, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
@@ -152,12 +151,6 @@ class SigningClosed(TransitionRefused):
     status_code = 410
 
 
-class Busy(DomainError):
-    """SQLite could not take the write lock after this request had already read (another one wrote)."""
-
-    status_code = 409
-
-
 def is_allowed(status: ContractStatus, action: Action) -> bool:
     return (status, action) in TRANSITIONS
 
@@ -213,48 +206,28 @@ def permissions(contract: Contract, user: StaffUser) -> dict[str, bool]:
 # ---------------------------------------------------------------- locking
 
 _LOCKED = "lifecycle.locked"  # (root transaction, {contract ids}) in session.info
-_WROTE = "lifecycle.wrote"  # the root transaction that has flushed a write (SQLite: it holds the write lock)
-
-
-@event.listens_for(Session, "after_flush")
-def _remember_write(session: Session, _context: Any) -> None:
-    session.info[_WROTE] = session.get_transaction()
 
 
 def lock(session: Session, contract_id: int) -> Contract:
     """Lock the contract's row for the rest of the transaction and return it read afresh.
 
-    PostgreSQL: SELECT ... FOR UPDATE (a second transaction waits here until the first commits).
-    SQLite: the database's write lock, taken by a no-op UPDATE. A deferred SQLite transaction that
-    has read cannot take the write lock once another writer has committed, so a transaction that
-    has not written yet is ended first (the session re-reads everything lazily afterwards).
+    SELECT ... FOR UPDATE: on PostgreSQL a second transaction waits here until the first has
+    committed; on SQLite the statement takes the database's write lock (portal.db begins the
+    transaction IMMEDIATE for it), which serialises the same way. Everything the session had
+    loaded is expired, so the state checked after this call is the committed one.
     Idempotent within a transaction. Raises NotFound when there is no such contract.
     """
     transaction = session.get_transaction()
     held = session.info.get(_LOCKED)
-    if held is not None and held[0] is transaction and transaction is not None and contract_id in held[1]:
+    if held is not None and transaction is not None and held[0] is transaction and contract_id in held[1]:
         return _get(session, contract_id)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(Contract.id).where(Contract.id == contract_id).with_for_update())
-    else:
-        has_written = transaction is not None and session.info.get(_WROTE) is transaction
-        pending = bool(session.new or session.dirty or session.deleted)
-        if not has_written and not pending and not session.in_nested_transaction():
-            session.rollback()
-        try:
-            session.execute(update(Contract).where(Contract.id == contract_id).values(id=Contract.id)
-                            .execution_options(synchronize_session=False))
-        except OperationalError as exc:
-            if "locked" not in str(exc.orig):
-                raise
-            session.rollback()
-            raise Busy("ほかの操作と重なりました。画面を再読み込みしてから、もう一度お試しください。") from None
+    session.flush()
+    session.execute(select(Contract.id).where(Contract.id == contract_id).with_for_update())
     transaction = session.get_transaction()
     if held is None or held[0] is not transaction:
         held = (transaction, set())
         session.info[_LOCKED] = held
     held[1].add(contract_id)
-    session.info[_WROTE] = transaction
     session.expire_all()  # read the state again: another transaction may have changed it before the lock
     return _get(session, contract_id)
 

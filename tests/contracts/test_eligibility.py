@@ -63,7 +63,7 @@ def test_sending_is_refused_when_the_counterparty_declined_after_the_draft(world
     response = world.send(contract_id)
     assert response.status_code == 422
     assert eligibility.COUNTERPARTY_DECLINED in response.get_data(as_text=True)
-    assert world.contract(contract_id).status is ContractStatus.APPROVED  # 承認済み（送信待ち）: the new status after 決裁
+    assert world.contract(contract_id).status is ContractStatus.APPROVED  # 承認済み（送信待ち）
     assert world.outbox("signature_request") == []
 
 
