@@ -5,16 +5,16 @@ The status column is a plain string (portal.db.str_enum_type), so no type change
 that are drafts with a confirmed approval become "approved". Downgrade turns them back into drafts
 (approved_at keeps the approval).
 
-Revision ID: 0010_contract_approved_status
-Revises: 0009_api_webhooks
+Revision ID: 0012_contract_approved_status
+Revises: 0011_search_indexes
 Create Date: 2026-12-02 02:00:00
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0010_contract_approved_status'
-down_revision = '0009_api_webhooks'
+revision = '0012_contract_approved_status'
+down_revision = '0011_search_indexes'
 branch_labels = None
 depends_on = None
 
