@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+
+from portal.htmx import wants_partial
 
 # For a path prefix (e.g. "/api/"), renders an error as that part of the site answers (JSON there):
 # called with the exception (HTTPException, DomainError or the unhandled one behind a 500).
@@ -47,9 +49,11 @@ MESSAGES = {
 
 def render_error(status: int, message: str | None = None) -> ResponseReturnValue:
     text = message or MESSAGES.get(status, MESSAGES[500])
-    if getattr(request, "htmx", False):
-        return render_template("errors/_inline.html", status=status, message=text), status
-    return render_template("errors/error.html", status=status, message=text), status
+    template = "errors/_inline.html" if wants_partial() else "errors/error.html"
+    response = make_response(render_template(template, status=status, message=text), status)
+    response.vary.add("HX-Request")
+    response.vary.add("HX-History-Restore-Request")
+    return response
 
 
 def register_error_renderer(app: Flask, path_prefix: str, renderer: ErrorRenderer) -> None:

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from portal import clock
 from portal.auth.models import Role, StaffUser
 from portal.db import db
+from portal.parsing import InvalidDate, parse_date
 from portal.preservation import verification
 from portal.preservation.models import VerificationRun
-from portal.search.dates import InvalidDate, parse_date
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> object:

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from portal.search.dates import InvalidDate, parse_date
+from portal.parsing import InvalidDate, parse_date
 
 
 class CorrectionForm(FlaskForm):

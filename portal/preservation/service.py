@@ -22,6 +22,7 @@ from portal.contracts.models import Contract, ContractStatus
 from portal.counterparties.normalize import normalize_name
 from portal.errors import DomainError
 from portal.formatting import wareki, yen
+from portal.parsing import InvalidDate, parse_amount, parse_date
 from portal.preservation.models import MetadataCorrection
 from portal.preservation.retention import (  # noqa: F401  (re-exported)
     RetentionNotEnded,
@@ -34,8 +35,6 @@ from portal.preservation.verification import (  # noqa: F401  (re-exported)
     run_batch_verification,
     start_batch_verification,
 )
-from portal.search.criteria import parse_amount
-from portal.search.dates import InvalidDate, parse_date
 
 # Field → label, in the order the form shows them.
 CORRECTABLE_FIELDS = {

@@ -7,7 +7,6 @@ and 取引先, with ranges, in any combination).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -16,7 +15,7 @@ from typing import Any
 
 from portal.contracts.models import ContractStatus
 from portal.errors import DomainError
-from portal.search.dates import InvalidDate, parse_date_span
+from portal.parsing import InvalidDate, parse_amount, parse_date_span
 
 
 class AmountBasis(StrEnum):
@@ -77,22 +76,6 @@ class SearchCriteria:
     def is_empty(self) -> bool:
         return not any((self.date_from, self.date_to, self.amount_min is not None, self.amount_max is not None,
                         self.counterparty, self.business_name, self.number, self.statuses, self.department_id))
-
-
-def parse_amount(text: str) -> int:
-    """「1,100,000」「１１０万」「1100000円」 → 1100000. Raises ValueError."""
-    cleaned = re.sub(r"[\s,、円¥￥金]", "", unicodedata.normalize("NFKC", text or ""))
-    multiplier = 1
-    for suffix, factor in (("億", 100_000_000), ("万", 10_000), ("千", 1_000)):
-        if cleaned.endswith(suffix):
-            cleaned, multiplier = cleaned[: -len(suffix)], factor
-            break
-    if not re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        raise ValueError(text)
-    value = float(cleaned) * multiplier if "." in cleaned else int(cleaned) * multiplier
-    if value != int(value):
-        raise ValueError(text)
-    return int(value)
 
 
 def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page: int = 500) -> SearchCriteria:

@@ -34,7 +34,7 @@ from portal.contracts.pages import page_image
 from portal.db import db
 from portal.errors import DomainError
 from portal.extensions import limiter
-from portal.htmx import render_page_or_partial
+from portal.htmx import render_page_or_partial, wants_partial
 from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
 from portal.signature_requests import bp, service
@@ -204,7 +204,7 @@ def staff_decline(party_id: int) -> ResponseReturnValue:
 
 def _review(target: Target, document_id: int | None = None) -> ResponseReturnValue:
     context = _page_context(target, document_id)
-    if request.method == "GET" and not getattr(request, "htmx", False):
+    if request.method == "GET" and not wants_partial():
         info = request_info()
         record(db(), actor=_actor(target.party), action=AuditAction.CONTRACT_REVIEWED, subject=target.contract,
                ip=info.ip, user_agent=info.user_agent, party=target.party.position)

@@ -1,4 +1,4 @@
-"""Dates typed by people: ISO, slashes, 和暦 (R23, R28). The formatter lives in portal.formatting.
+"""Dates and amounts typed by people: ISO, slashes, 和暦; 「１１０万」. The formatters live in portal.formatting.
 
 parse_date_span() returns the first and last day the text can mean, so "令和元年" in a 「から」 field
 starts on 2019-05-01 and in a 「まで」 field ends on 2019-12-31; a full date gives the same day twice.
@@ -88,3 +88,19 @@ def _span(text: str, year: int, month: int | None, day: int | None) -> tuple[dat
 def _era_period(era: str) -> str:
     _initial, first, last = ERAS[era]
     return f"{first.isoformat()}〜{last.isoformat() if last else ''}"
+
+
+def parse_amount(text: str) -> int:
+    """「1,100,000」「１１０万」「1100000円」 → 1100000. Raises ValueError."""
+    cleaned = re.sub(r"[\s,、円¥￥金]", "", unicodedata.normalize("NFKC", text or ""))
+    multiplier = 1
+    for suffix, factor in (("億", 100_000_000), ("万", 10_000), ("千", 1_000)):
+        if cleaned.endswith(suffix):
+            cleaned, multiplier = cleaned[: -len(suffix)], factor
+            break
+    if not re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        raise ValueError(text)
+    value = float(cleaned) * multiplier if "." in cleaned else int(cleaned) * multiplier
+    if value != int(value):
+        raise ValueError(text)
+    return int(value)
