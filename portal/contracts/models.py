@@ -319,3 +319,21 @@ class ContractNumberCounter(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), primary_key=True)
     fiscal_year: Mapped[int] = mapped_column(primary_key=True)  # 2026 = 令和8年度 (2026-04-01 to 2027-03-31)
     last_serial: Mapped[int] = mapped_column(default=0)
+
+
+class PageImage(Base):
+    """A rendered page of a stored PDF, itself stored encrypted in the document store.
+
+    Keyed by the PDF's SHA-256: the bytes of a revision never change, so neither does the image.
+    """
+
+    __tablename__ = "page_images"
+    __table_args__ = (UniqueConstraint("sha256", "page_index", "width"),)
+
+    id: Mapped[intpk]
+    sha256: Mapped[str] = mapped_column(String(64))
+    page_index: Mapped[int]  # 0-based
+    width: Mapped[int]
+    storage_key: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    created_at: Mapped[utc_datetime]

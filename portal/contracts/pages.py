@@ -1,7 +1,11 @@
 """Page images of stored PDFs, rendered server-side with pypdfium2 so that a phone needs no PDF viewer.
 
-Rendering costs tens of milliseconds per page; images are cached per (SHA-256, page, width) in
-process memory: the bytes of a revision never change, so a cached image never goes stale.
+When a document is uploaded, a worker job renders every page and stores the JPEGs encrypted in the
+document store (they show the document, so they are kept like it), one PageImage row each. A
+request then reads only the small image, never the whole revision; images are also cached per
+(SHA-256, page, width) in process memory. A page not rendered yet (a job still queued, a width
+other than the default) is rendered from the revision on the spot. The bytes of a revision never
+change, so an image never goes stale.
 """
 
 from __future__ import annotations
@@ -9,11 +13,20 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pypdfium2 as pdfium
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from portal import clock
+from portal.contracts.models import DocumentRevision, PageImage
 from portal.errors import NotFound
 from portal.signing.errors import InvalidPdf
+
+RENDER_JOB = "contracts.page_images"
 
 _CACHE_ENTRIES = 512
 _cache: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
@@ -50,6 +63,108 @@ def page_image(data: bytes, sha256: str, index: int, *, width: int) -> bytes:
     return image
 
 
+def revision_page_image(session: Session, revision: DocumentRevision, index: int, *, width: int,
+                        page_count: int, read: Callable[[DocumentRevision], bytes]) -> bytes:
+    """JPEG of page `index` (0-based) of a stored revision: memory cache, then the stored image, then
+    rendered from the revision (`read` returns its bytes). Raises NotFound for a page that is not there."""
+    if not 0 <= index < page_count:
+        raise NotFound("指定されたページはありません。")
+    key = (revision.sha256, index, width)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    from portal.storage import StorageError, get_store
+
+    stored = session.scalar(select(PageImage.storage_key).where(
+        PageImage.sha256 == revision.sha256, PageImage.page_index == index, PageImage.width == width))
+    try:
+        image = get_store().get(stored) if stored is not None else None
+    except StorageError:  # the stored image is unreadable: the document itself is the source
+        image = None
+    if image is None:
+        return page_image(read(revision), revision.sha256, index, width=width)
+    with _lock:
+        _cache[key] = image
+        while len(_cache) > _CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return image
+
+
+def queue_rendering(session: Session, revision: DocumentRevision, *, now: datetime) -> None:
+    """Have a worker render and store every page of `revision` (in the caller's transaction)."""
+    from portal.jobs import enqueue
+
+    session.flush()
+    enqueue(session, RENDER_JOB, revision.id, now=now)
+
+
+def render_and_store(session: Session, revision_id: int, *, width: int) -> int:
+    """Render every page not stored yet and store it; returns how many were added."""
+    from portal.storage import get_store
+
+    revision = session.get(DocumentRevision, revision_id)
+    if revision is None:
+        return 0
+    done = set(session.scalars(select(PageImage.page_index).where(
+        PageImage.sha256 == revision.sha256, PageImage.width == width)))
+    store = get_store()
+    added = 0
+    for index, image in _render_pages(store.get(revision.storage_key), width, skip=done):
+        stored = store.put(image)
+        session.add(PageImage(sha256=revision.sha256, page_index=index, width=width, storage_key=stored.key,
+                              size=stored.size, created_at=clock.now()))
+        session.commit()  # each page is visible as soon as it is there
+        added += 1
+    return added
+
+
+def forget_images(session: Session, sha256s: list[str]) -> list[str]:
+    """Drop the stored images of PDFs no revision holds any more (deleted after retention); returns
+    their storage keys, for the caller to destroy once this is committed."""
+    from sqlalchemy import delete
+
+    still_held = set(session.scalars(select(DocumentRevision.sha256).where(DocumentRevision.sha256.in_(sha256s))))
+    gone = [digest for digest in set(sha256s) if digest not in still_held]
+    if not gone:
+        return []
+    keys = list(session.scalars(select(PageImage.storage_key).where(PageImage.sha256.in_(gone))))
+    session.execute(delete(PageImage).where(PageImage.sha256.in_(gone)))
+    with _lock:
+        for key in [k for k in _cache if k[0] in gone]:
+            del _cache[key]
+    return keys
+
+
+def register(app: Flask) -> None:
+    from portal.jobs import register_handler
+
+    def render_job(session: Session, job: object) -> None:
+        render_and_store(session, int(job.key), width=current_app.config["PAGE_IMAGE_WIDTH"])  # type: ignore[attr-defined]
+
+    register_handler(app, RENDER_JOB, render_job, max_attempts=5, retry_base_seconds=30)
+
+
+def _render_pages(data: bytes, width: int, *, skip: set[int]) -> Iterator[tuple[int, bytes]]:
+    """Every page but those in `skip`, one at a time from one opened document. pdfium is taken per page
+    (it is serialised per process), so pages requested meanwhile are not held up by the whole document."""
+    with _pdfium_lock:
+        document = pdfium.PdfDocument(data)
+        count = len(document)
+    try:
+        for index in range(count):
+            if index in skip:
+                continue
+            with _pdfium_lock:
+                page = document[index]
+                picture = page.render(scale=width / page.get_width(), may_draw_forms=True).to_pil()
+                page.close()
+            yield index, _jpeg(picture)
+    finally:
+        with _pdfium_lock:
+            document.close()
+
+
 def _render(data: bytes, index: int, width: int) -> bytes:
     with _pdfium_lock:
         document = pdfium.PdfDocument(data)
@@ -62,6 +177,10 @@ def _render(data: bytes, index: int, width: int) -> bytes:
             page.close()
         finally:
             document.close()
+    return _jpeg(picture)
+
+
+def _jpeg(picture: object) -> bytes:
     output = io.BytesIO()
-    picture.convert("RGB").save(output, format="JPEG", quality=85, optimize=True)
+    picture.convert("RGB").save(output, format="JPEG", quality=85, optimize=True)  # type: ignore[attr-defined]
     return output.getvalue()

@@ -14,7 +14,7 @@ from portal.auth.models import Role, StaffUser
 from portal.contracts import bp, lifecycle, service
 from portal.contracts.forms import ApprovalForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
-from portal.contracts.pages import page_image
+from portal.contracts.pages import queue_rendering, revision_page_image
 from portal.db import db
 from portal.errors import DomainError
 from portal.htmx import hx_redirect, render_page_or_partial
@@ -111,8 +111,10 @@ def upload(contract_id: int) -> ResponseReturnValue:
     for upload_file in files:
         try:
             with db().begin_nested():
-                service.attach_document(db(), contract, filename=upload_file.filename or "", data=upload_file.read(),
-                                        actor=current_user, now=clock.now(), request=request_info())
+                document = service.attach_document(db(), contract, filename=upload_file.filename or "",
+                                                   data=upload_file.read(), actor=current_user, now=clock.now(),
+                                                   request=request_info())
+                queue_rendering(db(), document.original, now=clock.now())  # a worker renders the pages
         except DomainError as exc:
             errors.append(f"{upload_file.filename}: {exc.message}")
     db().commit()
@@ -135,9 +137,12 @@ def page(contract_id: int, document_id: int, page: int) -> ResponseReturnValue:
     from flask import current_app
 
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
-    revision = service.get_document(contract, document_id).current
-    width = min(int(request.args.get("w", current_app.config["PAGE_IMAGE_WIDTH"])), 2000)
-    image = page_image(service.read_revision(revision), revision.sha256, page - 1, width=max(width, 100))
+    document = service.get_document(contract, document_id)
+    requested = request.args.get("w", "")
+    width = int(requested) if requested.isascii() and requested.isdigit() and len(requested) < 5 \
+        else current_app.config["PAGE_IMAGE_WIDTH"]
+    image = revision_page_image(db(), document.current, page - 1, width=min(max(width, 100), 2000),
+                                page_count=document.page_count, read=service.read_revision)
     response = make_response(image)
     response.headers["Content-Type"] = "image/jpeg"
     response.headers["Cache-Control"] = "private, max-age=3600"

@@ -13,6 +13,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Department, Role
 from portal.contracts import service as contracts
+from portal.contracts.pages import forget_images
 from portal.db import db
 from portal.errors import DomainError, NotFound
 from portal.htmx import hx_redirect, render_page_or_partial
@@ -84,9 +85,11 @@ def delete(contract_id: int) -> ResponseReturnValue:
         return render_page_or_partial("preservation/delete.html", "preservation/_delete_form.html",
                                       status=exc.status_code, error=exc.message, **context)
     db().commit()
-    # Files go only after the tombstone (with every SHA-256) is committed.
-    for document in tombstone.documents:
-        get_store().destroy_after_retention(document["storage_key"])
+    # Files go only after the tombstone (with every SHA-256) is committed; the page images with them.
+    image_keys = forget_images(db(), [document["sha256"] for document in tombstone.documents])
+    db().commit()
+    for key in [document["storage_key"] for document in tombstone.documents] + image_keys:
+        get_store().destroy_after_retention(key)
     flash(f"契約 {context['contract'].number} を削除し、削除記録を残しました。", "success")
     return hx_redirect(url_for("preservation.tombstones"))
 

@@ -30,7 +30,7 @@ from portal.contracts.models import (
     RequestStatus,
     SignatureRequest,
 )
-from portal.contracts.pages import page_image
+from portal.contracts.pages import revision_page_image
 from portal.db import db
 from portal.errors import DomainError
 from portal.extensions import limiter
@@ -218,9 +218,9 @@ def _actor(party: Party) -> Actor:
 
 
 def _page(target: Target, document_id: int, page_number: int) -> ResponseReturnValue:
-    revision = contracts.get_document(target.contract, document_id).original
-    width = current_app.config["PAGE_IMAGE_WIDTH"]
-    image = page_image(contracts.read_revision(revision), revision.sha256, page_number - 1, width=width)
+    document = contracts.get_document(target.contract, document_id)
+    image = revision_page_image(db(), document.original, page_number - 1, width=current_app.config["PAGE_IMAGE_WIDTH"],
+                                page_count=document.page_count, read=contracts.read_revision)
     response = make_response(image)
     response.headers["Content-Type"] = "image/jpeg"
     response.headers["Cache-Control"] = "private, max-age=3600"
