@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint typecheck bench clean-venv
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ test: $(VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check portal tests bench
+	$(BIN)/ruff check portal tests bench migrations
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/signing.py

@@ -166,7 +166,8 @@ def run_transaction(factory: Callable[[], Session], work: Callable[[Session], T]
                 session.rollback()
                 if attempt == attempts or not is_transient(exc):
                     raise
-                log.warning("transient database error, retrying (%s/%s): %s", attempt, attempts, exc.orig)
+                log.warning("transient database error, retrying (%s/%s): %s", attempt, attempts,
+                            getattr(exc, "orig", exc))
         time.sleep(_backoff(attempt))
     raise AssertionError("unreachable")
 
@@ -234,11 +235,11 @@ def db() -> Session:
     if "db_session" not in g:
         factory: Callable[[], Session] = current_app.extensions["portal.session_factory"]
         g.db_session = factory()
-    return g.db_session  # type: ignore[no-any-return]
+    return g.db_session
 
 
 def engine() -> Engine:
-    return current_app.extensions["portal.engine"]  # type: ignore[no-any-return]
+    return current_app.extensions["portal.engine"]
 
 
 def _close_session(_exc: BaseException | None) -> None:

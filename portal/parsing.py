@@ -49,11 +49,11 @@ def parse_date_span(text: str) -> tuple[date, date]:
     if not cleaned:
         raise InvalidDate("日付を入力してください。")
     if match := _COMPACT.match(cleaned):
-        year, month, day = (int(g) for g in match.groups())
-        return _span(text, year, month, day)
+        compact = [int(g) for g in match.groups()]
+        return _span(text, compact[0], compact[1], compact[2])
     if match := _WESTERN.match(cleaned):
-        year, month, day = (int(g) if g else None for g in match.groups())
-        return _span(text, year, month, day)  # type: ignore[arg-type]
+        year_text, month_text, day_text = match.groups()
+        return _span(text, int(year_text), int(month_text) if month_text else None, int(day_text) if day_text else None)
     if match := _JAPANESE.match(cleaned):
         era_text, year_text, month_text, day_text = match.groups()
         era = _ERA_BY_INITIAL.get(era_text, era_text)

@@ -87,7 +87,7 @@ def _signers(value: Any, errors: dict[str, str]) -> list[SignerInput]:
         if unknown := sorted(set(raw) - {"role", *SIGNER_LIMITS}):
             errors[key] = f"{key} に不明な項目があります: {', '.join(str(u)[:40] for u in unknown[:5])}"
             continue
-        role = raw.get("role")
+        role = str(raw.get("role") or "")
         if role not in PartyRole._value2member_map_:
             errors[f"{key}.role"] = f"{key}.role は counterparty または agency です。"
             continue

@@ -196,7 +196,8 @@ def open_account_token(session: Session, token: str, purpose: str, *, now: datet
 
 
 def admin_exists(session: Session) -> bool:
-    return session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.role == Role.ADMIN)) > 0
+    count = session.scalar(select(func.count()).select_from(StaffUser).where(StaffUser.role == Role.ADMIN))
+    return bool(count)
 
 
 def first_run_setup_url(session: Session, *, now: datetime) -> str | None:

@@ -22,11 +22,16 @@ def term_too_long(max_years: int) -> str:
 
 
 class ContractTerms(Protocol):
-    term_start: date | None
-    term_end: date | None
-    auto_renewal: bool
-    paper_required_by_law: bool
-    council_approval_required: bool
+    @property
+    def term_start(self) -> date | None: ...
+    @property
+    def term_end(self) -> date | None: ...
+    @property
+    def auto_renewal(self) -> bool: ...
+    @property
+    def paper_required_by_law(self) -> bool: ...
+    @property
+    def council_approval_required(self) -> bool: ...
 
 
 def add_years(day: date, years: int) -> date:

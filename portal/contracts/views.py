@@ -75,9 +75,9 @@ def _input_from(form: ContractForm) -> service.ContractInput:
     return service.ContractInput(
         business_name=form.business_name.data or "", department=current_user.department,
         counterparty_name=form.counterparty_name.data or "", amount=form.amount.data or 0,
-        tax_amount=form.tax_amount.data or 0, transaction_date=form.transaction_date.data,  # type: ignore[arg-type]
+        tax_amount=form.tax_amount.data or 0, transaction_date=form.transaction_date.data,
         term_start=form.term_start.data, term_end=form.term_end.data,
-        planned_conclusion_date=form.planned_conclusion_date.data,  # type: ignore[arg-type]
+        planned_conclusion_date=form.planned_conclusion_date.data,
         auto_renewal=form.auto_renewal.data, paper_required_by_law=form.paper_required_by_law.data,
         council_approval_required=form.council_approval_required.data, access_code=form.access_code.data or "",
         signers=signers)

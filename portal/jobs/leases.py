@@ -45,13 +45,13 @@ def claim_due(session: Session, name: str, *, holder: str, now: datetime, hold_f
                or_(JobLease.held_until.is_(None), JobLease.held_until < now))
         .values(holder=holder, held_until=now + hold_for, last_started_at=now)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def renew(session: Session, name: str, *, holder: str, until: datetime) -> bool:
     result = session.execute(update(JobLease).where(JobLease.name == name, JobLease.holder == holder)
                              .values(held_until=until))
-    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def release(session: Session, name: str, *, holder: str, now: datetime, next_run_at: datetime, error: str) -> bool:
@@ -60,7 +60,7 @@ def release(session: Session, name: str, *, holder: str, now: datetime, next_run
         .values(holder="", held_until=None, last_finished_at=now, next_run_at=next_run_at, last_error=error[:4000],
                 runs=JobLease.runs + 1)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 @contextmanager

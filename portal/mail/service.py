@@ -14,7 +14,7 @@ from email.headerregistry import Address
 from typing import Any
 
 from flask import current_app, render_template
-from flask_mail import Message
+from flask_mail import Message, sanitize_address
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,7 +125,8 @@ def _send_claimed(factory: sessionmaker[Session], ids: list[int]) -> int:
             for message in messages:
                 try:
                     mail = _build(message, config)
-                    smtp.sendmail(mail.sender, mail.send_to, mail.as_bytes())
+                    smtp.sendmail(sanitize_address(mail.sender), [sanitize_address(a) for a in mail.send_to],
+                                  mail.as_bytes())
                 except (OSError, smtplib.SMTPException) as exc:
                     _record_failure(message, exc, config)
                 else:

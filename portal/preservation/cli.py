@@ -41,9 +41,9 @@ def verify_command(period_from: object, period_to: object, email: str) -> None:
     session.commit()
     verification.run_batch_verification(current_app._get_current_object(), run.id)  # type: ignore[attr-defined]
     session.expire_all()
-    run = session.get(VerificationRun, run.id)
-    assert run is not None
-    click.echo(f"一括検証 #{run.id}: {run.status.label} 対象 {run.total} 件 / 失敗 {run.failed} 件")
+    finished = session.get(VerificationRun, run.id)
+    assert finished is not None
+    click.echo(f"一括検証 #{finished.id}: {finished.status.label} 対象 {finished.total} 件 / 失敗 {finished.failed} 件")
     for result in run.results:
         if not result.is_valid:
             click.echo(f"  失敗 {result.contract_number} {result.filename}: {' / '.join(result.problems)}")

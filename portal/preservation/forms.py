@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date as date_type
+
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
@@ -35,7 +37,7 @@ class RetentionForm(FlaskForm):
 class _DateField(StringField):
     """A date typed in ISO or 和暦; .date holds the parsed value after validation."""
 
-    date = None
+    date: date_type | None = None
 
     def pre_validate(self, form: FlaskForm) -> None:
         try:

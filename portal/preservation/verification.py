@@ -172,7 +172,7 @@ def verify_revision(read: Callable[[str], bytes], revision: DocumentRevision, *,
                    level=report.level or "", timestamp_at=max(times) if times else None, problems=tuple(problems))
 
 
-def _documents(period_from: date, period_to: date):  # type: ignore[no-untyped-def]
+def _documents(period_from: date, period_to: date):
     """(contract id, number, filename, current revision id) of completed contracts in the JST period."""
     start = datetime.combine(period_from, time(), JST)
     end = datetime.combine(period_to + timedelta(days=1), time(), JST)

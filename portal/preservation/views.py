@@ -90,7 +90,7 @@ def delete(contract_id: int) -> ResponseReturnValue:
     db().commit()
     for key in [document["storage_key"] for document in tombstone.documents] + image_keys:
         get_store().destroy_after_retention(key)
-    flash(f"契約 {context['contract'].number} を削除し、削除記録を残しました。", "success")
+    flash(f"契約 {contract.number} を削除し、削除記録を残しました。", "success")
     return hx_redirect(url_for("preservation.tombstones"))
 
 
@@ -142,6 +142,8 @@ def verification_index() -> ResponseReturnValue:
         return render_page_or_partial("preservation/verification.html", "preservation/_verification_form.html",
                                       status=status, form=form, runs=runs)
     try:
+        assert form.period_from.date is not None  # set by validation
+        assert form.period_to.date is not None
         run = verification.start_batch_verification(db(), period_from=form.period_from.date,
                                                     period_to=form.period_to.date, actor=current_user,
                                                     now=clock.now())

@@ -91,4 +91,4 @@ def name_contains(id_column: Any, name_column: Any, needle: str, dialect: str) -
         phrase = '"' + needle.replace('"', '""') + '"'
         return id_column.in_(select(fts.c.rowid).where(literal_column(FTS_TABLE).op("MATCH")(phrase)))
     escaped = needle.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return name_column.like(f"%{escaped}%", escape="/")  # type: ignore[no-any-return]
+    return name_column.like(f"%{escaped}%", escape="/")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 
@@ -111,10 +111,12 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
     if keyset:
         key = tuple_(Contract.transaction_date, Contract.id)
         if criteria.after:
-            filters.append(key < tuple_(*criteria.after) if criteria.descending else key > tuple_(*criteria.after))
+            after = tuple_(literal(criteria.after[0]), literal(criteria.after[1]))
+            filters.append(key < after if criteria.descending else key > after)
         else:
             assert criteria.before is not None
-            filters.append(key > tuple_(*criteria.before) if criteria.descending else key < tuple_(*criteria.before))
+            before = tuple_(literal(criteria.before[0]), literal(criteria.before[1]))
+            filters.append(key > before if criteria.descending else key < before)
             order, reverse = _order(replace(criteria, descending=not criteria.descending)), True
         offset, page = 0, criteria.page
     items = _page_rows(session, scopes, filters, order, criteria, offset)

@@ -50,7 +50,8 @@ def query_url(endpoint: str = "search.index", **changes: Any) -> str:
         args.poplist(key)
         if value is not None:
             args[key] = value
-    return url_for(endpoint, **args.to_dict(flat=False))
+    values: dict[str, Any] = args.to_dict(flat=False)
+    return url_for(endpoint, **values)
 
 
 @bp.get("/")

@@ -26,7 +26,7 @@ class LocalFirstCrlFetcher(AIOHttpCRLFetcher):
         super().__init__(session, **kwargs)  # type: ignore[arg-type]
         self._local_source = local_source
 
-    async def _single_fetch(self, url: str):  # type: ignore[no-untyped-def]
+    async def _single_fetch(self, url: str):
         local = self._local_source(url)
         if local is None:
             return await super()._single_fetch(url)

@@ -124,4 +124,4 @@ def get_store() -> FileStore:
             crypto.master_key_from_hex(current_app.config["MASTER_KEY"]),
         )
         current_app.extensions["portal.store"] = store
-    return store  # type: ignore[no-any-return]
+    return store

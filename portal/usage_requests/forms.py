@@ -86,8 +86,8 @@ class UsageRequestForm(FlaskForm):
 class StaffEntryForm(UsageRequestForm):
     """A form that arrived by e-mail or post, typed in by staff for the vendor (their own department)."""
 
-    department = None  # type: ignore[assignment]
-    website = None  # type: ignore[assignment]
+    department = None
+    website = None
     channel = SelectField("受付方法", choices=[(Channel.MAIL.value, "電子メール"), (Channel.POST.value, "郵送")],
                           validators=[DataRequired(REQUIRED)])
     form_date = DateField("申出書の日付（年月日）", validators=[Optional()],
