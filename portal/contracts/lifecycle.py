@@ -225,7 +225,7 @@ def lock(session: Session, contract_id: int) -> Contract:
     session.execute(select(Contract.id).where(Contract.id == contract_id).with_for_update())
     transaction = session.get_transaction()
     if held is None or held[0] is not transaction:
-        held = (transaction, set())
+        held = (transaction, set[int]())
         session.info[_LOCKED] = held
     held[1].add(contract_id)
     session.expire_all()  # read the state again: another transaction may have changed it before the lock
@@ -334,7 +334,8 @@ def documents_changed(session: Session, contract: Contract, *, actor: StaffUser,
     contract.updated_at = now
     if contract.status is not S.APPROVED:
         return
-    previous = {"previous_reference": contract.approval_reference, "previous_digest": contract.approved_digest}
+    previous: dict[str, Any] = {"previous_reference": contract.approval_reference,
+                                "previous_digest": contract.approved_digest}
     contract.approved_at = None
     contract.approved_by = None
     contract.approved_digest = ""
