@@ -42,6 +42,8 @@ from portal.contracts.models import (
 from portal.errors import DomainError, NotFound
 from portal.tokens import new_token
 from portal.urls import external_url
+from portal.webhooks.models import WebhookEventType
+from portal.webhooks.service import enqueue_event
 
 S = ContractStatus
 
@@ -128,6 +130,10 @@ def refusal(status: ContractStatus, action: Action) -> str:
     return f"{STATE_SENTENCES[status]}{action.label}はできません。"
 
 
+class DocumentsMissing(DomainError):
+    pass
+
+
 class TransitionRefused(DomainError):
     """The contract's state does not allow the action (often: someone else acted first)."""
 
@@ -186,7 +192,7 @@ def allowed_actions(contract: Contract, user: StaffUser) -> frozenset[Action]:
             continue
         if action is Action.APPROVE and not may_approve(contract, user):
             continue
-        if action in (Action.REQUEST_APPROVAL, Action.APPROVE) and not contract.documents:
+        if action is Action.APPROVE and not contract.documents:
             continue
         allowed.add(action)
     return frozenset(allowed)
@@ -276,6 +282,15 @@ AUDIT_ACTIONS = {
 }
 
 # Called after every transition, in the same transaction (webhook outboxes register here).
+# The webhook event each transition writes, in the same transaction as the change.
+WEBHOOK_EVENTS = {
+    Action.SEND: WebhookEventType.CONTRACT_SENT,
+    Action.SIGN: WebhookEventType.CONTRACT_SIGNED,
+    Action.COMPLETE: WebhookEventType.CONTRACT_COMPLETED,
+    Action.DECLINE: WebhookEventType.CONTRACT_DECLINED,
+    Action.PAPER: WebhookEventType.CONTRACT_PAPER,
+    Action.CANCEL: WebhookEventType.CONTRACT_CANCELLED,
+}
 LISTENERS: list[Callable[[Session, Transition], None]] = []
 
 
@@ -295,6 +310,9 @@ def after_transition(session: Session, change: Transition) -> None:
         notifications.contract_closed(session, contract, now=now)
     elif change.action is Action.COMPLETE:
         notifications.contract_completed(session, contract, now=now)
+    event = WEBHOOK_EVENTS.get(change.action)
+    if event is not None:
+        enqueue_event(session, event, contract, now=now, party=change.party if change.action is Action.SIGN else None)
     for listener in LISTENERS:
         listener(session, change)
 
@@ -346,6 +364,8 @@ def documents_changed(session: Session, contract: Contract, *, actor: StaffUser,
 def request_approval(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,
                      digest: str) -> None:
     contract = _locked(session, contract, Action.REQUEST_APPROVAL)
+    if not contract.documents:
+        raise DocumentsMissing("文書（PDF）をアップロードしてから承認を依頼してください。")
     _apply(session, contract, Action.REQUEST_APPROVAL, S.AWAITING_APPROVAL, actor=Actor.staff(actor), now=now,
            digest=digest)
 
