@@ -63,22 +63,21 @@ def test_first_run_prints_setup_url_then_admin_enrols_and_logs_in(app, client, s
     assert "この回復コードは使用済みです" in response.get_data(as_text=True)
 
 
+def create_user_cli(app, email: str, name: str, role: str, department: str):
+    return app.test_cli_runner().invoke(args=["users", "create", "--email", email, "--name", name, "--role", role,
+                                              "--department", department])
+
+
 def test_users_create_cli_prints_enrolment_link(app, session):
     make_department(session, code="KEIYAKU", name="総務部 契約課")
     session.commit()
-    result = app.test_cli_runner().invoke(args=[
-        "users", "create", "--email", "keiyaku@pref.example.jp", "--name", "契約 花子", "--role", "approver",
-        "--department", "総務部 契約課",
-    ])
+    result = create_user_cli(app, "keiyaku@pref.example.jp", "契約 花子", "approver", "総務部 契約課")
     assert result.exit_code == 0, result.output
     assert "/account/enrol/" in result.output
     user = session.scalar(select(StaffUser).where(StaffUser.email == "keiyaku@pref.example.jp"))
     assert user.role == Role.APPROVER
     assert user.department.name == "総務部 契約課"
-    duplicate = app.test_cli_runner().invoke(args=[
-        "users", "create", "--email", "keiyaku@pref.example.jp", "--name", "x", "--role", "staff",
-        "--department", "総務部 契約課",
-    ])
+    duplicate = create_user_cli(app, "keiyaku@pref.example.jp", "x", "staff", "総務部 契約課")
     assert duplicate.exit_code == 1
     assert "すでに登録されています" in duplicate.output
 
@@ -86,10 +85,7 @@ def test_users_create_cli_prints_enrolment_link(app, session):
 def test_enrolment_link_expires(app, client, session):
     make_department(session, code="HONCHO", name="本庁")
     session.commit()
-    result = app.test_cli_runner().invoke(args=[
-        "users", "create", "--email", "late@pref.example.jp", "--name", "遅刻", "--role", "staff",
-        "--department", "本庁",
-    ])
+    result = create_user_cli(app, "late@pref.example.jp", "遅刻", "staff", "本庁")
     path = re.search(r"http://localhost(\S+)", result.output).group(1)
     from datetime import timedelta
 
@@ -102,10 +98,7 @@ def test_enrolment_link_expires(app, client, session):
 def test_users_create_cli_refuses_an_unknown_department(app, session):
     make_department(session, code="KEIYAKU", name="総務部 契約課")
     session.commit()
-    result = app.test_cli_runner().invoke(args=[
-        "users", "create", "--email", "typo@pref.example.jp", "--name", "誤記", "--role", "staff",
-        "--department", "総務部 契約科",
-    ])
+    result = create_user_cli(app, "typo@pref.example.jp", "誤記", "staff", "総務部 契約科")
     assert result.exit_code == 1
     assert "所属「総務部 契約科」はありません（登録済み: KEIYAKU）" in result.output
     assert session.scalar(select(StaffUser).where(StaffUser.email == "typo@pref.example.jp")) is None

@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from portal.access.models import StaffNetwork
@@ -117,13 +117,27 @@ def replace_networks(session: Session, text: str, *, configured: str | Iterable[
         raise OwnAddressExcluded(f"この内容ではあなたの接続元（{display_address(request.ip)}）が含まれないため、"
                                  "保存すると操作できなくなります。接続元を含めてから保存してください。")
     before = [row.cidr for row in stored_networks(session)]
-    session.execute(delete(StaffNetwork))
     rows = [StaffNetwork(cidr=str(n), note="", created_by_id=getattr(actor, "id", None), created_at=now)
             for n in networks]
+    _serialize_list_changes(session)
+    session.execute(delete(StaffNetwork))
     session.add_all(rows)
     record(session, actor=Actor.staff(actor), action=AuditAction.STAFF_NETWORKS_CHANGED, ip=request.ip,
            user_agent=request.user_agent, now=now, before=before, after=[str(n) for n in networks])
     return rows
+
+
+_LIST_LOCK = 0x6B65_6979  # any constant: the key of the PostgreSQL advisory lock for this list
+
+
+def _serialize_list_changes(session: Session) -> None:
+    """Two admins saving at once: the second waits for the first and replaces its list, never merges into it.
+
+    SQLite already serialises writers (the write transaction begins IMMEDIATE); PostgreSQL needs a lock,
+    as there is no row to lock while the list is empty.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LIST_LOCK})
 
 
 def record_refusal(session: Session, *, path: str, request: RequestInfo, now: datetime, user: object = None) -> None:

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import tokens
@@ -262,12 +263,15 @@ def save_department(session: Session, department: Department | None, data: Depar
         raise DomainError(f"所属コード「{data.code}」はすでに使われています。")
     action = AuditAction.DEPARTMENT_UPDATED if department else AuditAction.DEPARTMENT_CREATED
     before = _department_values(department) if department else {}
-    if department is None:
-        department = Department(created_at=now)
-        session.add(department)
-    for key in ("code", "name", "kind", "is_active", "go_live_date", "contact_phone", "contact_email"):
-        setattr(department, key, getattr(data, key))
-    session.flush()
+    try:
+        with session.begin_nested():  # two admins adding the same code at once: the second is told, not a 500
+            if department is None:
+                department = Department(created_at=now)
+                session.add(department)
+            for key in ("code", "name", "kind", "is_active", "go_live_date", "contact_phone", "contact_email"):
+                setattr(department, key, getattr(data, key))
+    except IntegrityError:
+        raise DomainError(f"所属コード「{data.code}」はすでに使われています。") from None
     after = _department_values(department)
     record(session, actor=Actor.staff(actor), action=action, subject=department, now=now,
            changes={key: [before.get(key), value] for key, value in after.items() if before.get(key) != value})

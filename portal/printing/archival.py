@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -65,7 +64,6 @@ class Metadata:
     title: str
     author: str
     subject: str = ""
-    created: datetime | None = None  # fixed in tests for reproducible output
 
 
 class ArchivalPdf:
@@ -82,8 +80,6 @@ class ArchivalPdf:
         if metadata.subject:
             pdf.set_subject(metadata.subject)
         pdf.set_creator("keiyaku-portal")
-        if metadata.created is not None:
-            pdf.set_creation_date(metadata.created)
         pdf.add_output_intent(
             OutputIntentSubType.PDFA,
             output_condition_identifier="sRGB",

@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from portal.access import service
 from portal.access.models import StaffNetwork
 from portal.audit.actions import AuditAction
 from portal.audit.models import AuditEvent
 from portal.auth.models import Role
-from tests.conftest import csrf_from, reread
+from tests.conftest import csrf_from, require, reread
 from tests.factories import login_as, make_staff
-from tests.services.smtp import free_port
+from tests.services.live import HttpClient, LiveServer
 
 ALLOWED = "127.0.0.2/32, 10.20.0.0/16"
 
@@ -45,16 +44,10 @@ def app_config() -> dict[str, Any]:
 
 @pytest.fixture
 def dual_stack_server(app: Flask) -> Iterator[int]:
-    if not _ipv6_loopback_available():
-        pytest.skip("this machine has no IPv6 loopback")
-    port = free_port()
-    server = make_server("::", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield port
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    require(_ipv6_loopback_available(), "this machine has no IPv6 loopback (::1)")
+    with LiveServer(app, host="::") as server:
+        yield server.port
+    assert not server.errors, "\n".join(server.errors)
 
 
 def fetch(port: int, path: str, *, source: str, host: str | None = None,
@@ -195,3 +188,37 @@ def test_address_matching():
     assert not service.is_allowed("", networks)
     assert not service.is_allowed("garbage", networks)
     assert service.is_allowed("203.0.113.1", [])
+
+
+def test_two_admins_saving_at_once_leave_one_of_their_lists(app, session):
+    first = make_staff(session, role=Role.ADMIN, email="admin1@pref.example.jp")
+    second = make_staff(session, role=Role.ADMIN, email="admin2@pref.example.jp")
+    lists = {"admin1@pref.example.jp": ["127.0.0.0/8", "10.1.0.0/16"],
+             "admin2@pref.example.jp": ["127.0.0.0/8", "10.2.0.0/16", "10.3.0.0/16"]}
+    app.config["STAFF_ALLOWED_NETWORKS"] = ""
+    replies: list[int] = []
+    with LiveServer(app) as server:
+        clients = []
+        for user in (first, second):
+            client = HttpClient(server.url)
+            client.login(user)
+            clients.append((client, client.csrf("/admin/networks"), lists[user.email]))
+        start = threading.Barrier(len(clients))
+
+        def save(client: HttpClient, token: str, networks: list[str]) -> None:
+            start.wait()
+            replies.append(client.post("/admin/networks", {"csrf_token": token, "networks": "\n".join(networks)})
+                           .status)
+
+        threads = [threading.Thread(target=save, args=entry) for entry in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not server.errors, "\n".join(server.errors)
+    assert sorted(replies) == [200, 200]
+    stored = sorted(row.cidr for row in reread(session).scalars(select(StaffNetwork)))
+    assert stored in (sorted(lists["admin1@pref.example.jp"]), sorted(lists["admin2@pref.example.jp"]))
+    changes = reread(session).scalars(select(AuditEvent).where(
+        AuditEvent.action == AuditAction.STAFF_NETWORKS_CHANGED.value)).all()
+    assert len(changes) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 import pytest
@@ -12,6 +13,7 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import Department, Role
 from tests.conftest import post_form, reread
 from tests.factories import login_as, make_department, make_staff
+from tests.services.live import HttpClient, LiveServer
 
 FIELDS = {"code": "BIZEN", "name": "備前県民局", "kind": "県民局", "go_live_date": "2025-11-01",
           "contact_phone": "086-224-2111", "contact_email": "bizen@pref.example.jp", "is_active": "y"}
@@ -82,3 +84,32 @@ def test_an_unknown_department_page_is_a_japanese_404(admin_client):
     response = admin_client.get("/admin/departments/999999")
     assert response.status_code == 404
     assert "所属が見つかりません" in response.get_data(as_text=True)
+
+
+def test_two_admins_adding_the_same_code_at_once_get_one_department(app, session):
+    admins = [make_staff(session, role=Role.ADMIN, email=f"admin{n}@pref.example.jp") for n in range(4)]
+    replies: list[tuple[int, str]] = []
+    with LiveServer(app) as server:
+        clients = []
+        for admin in admins:
+            client = HttpClient(server.url)
+            client.login(admin)
+            clients.append((client, client.csrf("/admin/departments")))
+        start = threading.Barrier(len(clients))
+
+        def add(client: HttpClient, token: str) -> None:
+            start.wait()
+            reply = client.post("/admin/departments", {**FIELDS, "csrf_token": token})
+            replies.append((reply.status, reply.text))
+
+        threads = [threading.Thread(target=add, args=entry) for entry in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not server.errors, "\n".join(server.errors)
+    statuses = sorted(status for status, _ in replies)
+    assert 500 not in statuses
+    refused = [text for status, text in replies if status == 422]
+    assert all("所属コード「BIZEN」はすでに使われています" in text for text in refused)
+    assert len(reread(session).scalars(select(Department).where(Department.code == "BIZEN")).all()) == 1

@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import io
-import json
-from datetime import timedelta
-
 from sqlalchemy import select
 
 from portal.auth.models import ApiToken, Role
 from portal.tokens import hash_token
-from tests.contracts.fixtures import make_pdf, today
+from tests.api.helpers import bearer, metadata, multipart, token_for
+from tests.contracts.fixtures import make_pdf
 from tests.factories import make_staff
 
 
-def _token(app, email: str) -> str:
-    result = app.test_cli_runner().invoke(args=["api-tokens", "create", "--user", email])
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
-def _metadata(world, **overrides):
-    data = {
-        "business_name": "道路清掃業務委託", "department": "KEI", "counterparty_name": "株式会社けいやく商事",
-        "amount": 550000, "tax_amount": 50000, "transaction_date": today().isoformat(),
-        "term_start": today().isoformat(), "term_end": (today() + timedelta(days=180)).isoformat(),
-        "planned_conclusion_date": (today() + timedelta(days=7)).isoformat(),
-        "signers": [
-            {"role": "counterparty", "organization": "株式会社けいやく商事", "title": "代表取締役", "name": "山田 太郎",
-             "email": "yamada@keiyaku-shoji.co.jp"},
-            {"role": "agency", "user_email": world.approver.email},
-        ],
-    }
-    data.update(overrides)
-    return data
-
-
-def _create(client, token, metadata, *files):
-    data = {"metadata": json.dumps(metadata), "files": [(io.BytesIO(f), f"doc{i}.pdf") for i, f in enumerate(files)]}
-    return client.post("/api/v1/contracts", data=data, content_type="multipart/form-data",
-                       headers={"Authorization": f"Bearer {token}"})
+def _create(client, token, meta, *files):
+    return client.post("/api/v1/contracts", data=multipart(meta, *files), content_type="multipart/form-data",
+                       headers=bearer(token))
 
 
 def test_token_is_stored_only_as_its_hash(app, world):
-    token = _token(app, world.staff.email)
+    token = token_for(app, world.staff.email)
     world.refresh()
     row = world.session.scalar(select(ApiToken))
     assert row.token_hash == hash_token(token)
@@ -51,8 +25,8 @@ def test_token_is_stored_only_as_its_hash(app, world):
 
 
 def test_create_approve_send_read_through_the_api(app, world, client):
-    staff_token, approver_token = _token(app, world.staff.email), _token(app, world.approver.email)
-    created = _create(client, staff_token, _metadata(world), make_pdf("one"), make_pdf("two", 3))
+    staff_token, approver_token = token_for(app, world.staff.email), token_for(app, world.approver.email)
+    created = _create(client, staff_token, metadata(world), make_pdf("one"), make_pdf("two", 3))
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert body["status"] == "draft"
@@ -93,12 +67,12 @@ def test_missing_or_wrong_token_is_refused_in_json(client, world):
 
 def test_auditor_token_cannot_create(app, world, client):
     make_staff(world.session, role=Role.AUDITOR, email="kansa@pref.example.jp", department=world.department)
-    response = _create(client, _token(app, "kansa@pref.example.jp"), _metadata(world), make_pdf())
+    response = _create(client, token_for(app, "kansa@pref.example.jp"), metadata(world), make_pdf())
     assert response.status_code == 403
 
 
 def test_ineligible_contract_is_refused_with_reasons(app, world, client):
-    response = _create(client, _token(app, world.staff.email), _metadata(world, auto_renewal=True, term_end=None),
+    response = _create(client, token_for(app, world.staff.email), metadata(world, auto_renewal=True, term_end=None),
                        make_pdf())
     assert response.status_code == 422
     error = response.get_json()
@@ -113,7 +87,7 @@ def test_openapi_document(client):
 
 
 def test_list_accepts_the_search_screens_filters_and_wareki(app, client, world):
-    headers = {"Authorization": f"Bearer {_token(app, world.staff.email)}"}
+    headers = {"Authorization": f"Bearer {token_for(app, world.staff.email)}"}
     refused = client.get("/api/v1/contracts?date_from=H31.5.1", headers=headers)
     assert refused.status_code == 422
     assert refused.get_json()["code"] == "invalid_filter"

@@ -15,7 +15,7 @@ from portal.contracts.models import ContractStatus, DocumentRevision, Party, Par
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.mail.service import deliver_pending
 from tests.contracts.fixtures import make_pdf, pki_dir, world  # noqa: F401  (fixtures)
-from tests.factories import make_staff, totp_code
+from tests.factories import make_staff
 from tests.services.live import HttpClient, LiveServer
 
 VENDORS = 8
@@ -25,14 +25,6 @@ STAFF = 4
 @pytest.fixture
 def app_config(pki_dir: str, smtp_server: Any) -> dict[str, Any]:  # noqa: F811
     return {"PKI_DIR": pki_dir, "AGENCY_NAME": "岡山県", **smtp_server.settings}
-
-
-def _login(client: HttpClient, user: Any) -> None:
-    from tests.factories import PASSWORD
-
-    assert client.post_form("/login", {"email": user.email, "password": PASSWORD}).status == 200
-    reply = client.post_form("/login/verify", {"code": totp_code(user)})
-    assert reply.status == 200, reply.text
 
 
 def test_twenty_threads_viewing_signing_and_searching(app, world, smtp_server):  # noqa: F811
@@ -66,7 +58,7 @@ def test_twenty_threads_viewing_signing_and_searching(app, world, smtp_server): 
         staff_clients = []
         for user in staff_users:
             client = HttpClient(server.url)
-            _login(client, user)
+            client.login(user)
             staff_clients.append(client)
 
         def vendor(link: str, client: HttpClient, token: str, document: str) -> None:

@@ -21,7 +21,8 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.conftest import POSTGRES_URL, require_tool
-from tests.e2e.support import AXE_PATH, LiveServer, Mailbox, Problems
+from tests.e2e.support import AXE_PATH, Mailbox, Problems
+from tests.services.live import LiveServer
 from tests.services.smtp import SmtpServer, free_port
 
 # The flags of .library machines' notes: no GPU, and no background calls to Google's hosts, which
@@ -83,11 +84,9 @@ def app_config(smtp_server: SmtpServer, live_port: int) -> dict[str, Any]:
 
 @pytest.fixture
 def live_server(app: Flask, live_port: int) -> Iterator[LiveServer]:
-    server = LiveServer(app, live_port)
-    server.start()
-    yield server
-    server.stop()
-    assert not server.server_errors, "exceptions on the server:\n" + "\n".join(server.server_errors)
+    with LiveServer(app, live_port) as server:
+        yield server
+    assert not server.errors, "exceptions on the server:\n" + "\n".join(server.errors)
 
 
 @pytest.fixture

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, got_request_exception
+from flask import Flask
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, Response
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from portal.mail.service import deliver_pending
 from tests.services.smtp import Inbox, SmtpServer
@@ -25,48 +22,6 @@ REPO = HERE.parent.parent
 AXE_PATH = HERE / "vendor" / "axe.min.js"
 SCREENSHOT_DIR = REPO / "docs" / "screenshots"
 URL_RE = re.compile(r"https?://[^\s<>\"）」]+")
-
-
-# ---------------------------------------------------------------- live server
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug logs every request to stderr; the problem collector reports the ones that matter."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return
-
-
-@dataclass
-class LiveServer:
-    """create_app() served on a loopback port by a threaded werkzeug server in a background thread."""
-
-    app: Flask
-    port: int
-    server_errors: list[str] = field(default_factory=list)
-    _server: BaseWSGIServer | None = None
-    _thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        got_request_exception.connect(self._record_exception, self.app)
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="e2e-live-server", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        got_request_exception.disconnect(self._record_exception, self.app)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _record_exception(self, sender: Flask, exception: BaseException, **_: Any) -> None:
-        self.server_errors.append("".join(traceback.format_exception(exception)))
 
 
 # ---------------------------------------------------------------- console errors and failed requests

@@ -25,6 +25,8 @@ CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^
 
 
 class _QuietHandler(WSGIRequestHandler):
+    """Werkzeug logs every request to stderr; tests report the exceptions that matter."""
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
 
@@ -33,6 +35,7 @@ class _QuietHandler(WSGIRequestHandler):
 class LiveServer:
     app: Flask
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"  # "::" listens on both IPv6 and IPv4 (dual stack)
     errors: list[str] = field(default_factory=list)
     _server: BaseWSGIServer | None = None
     _thread: threading.Thread | None = None
@@ -43,7 +46,7 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         got_request_exception.connect(self._record, self.app)
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler)
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="live-server", daemon=True)
         self._thread.start()
         return self
@@ -84,6 +87,14 @@ class HttpClient:
     def post_form(self, path: str, data: dict[str, str], page: str | None = None) -> Reply:
         """GET the page (or `page`) for its CSRF token, then POST the form."""
         return self.post(path, {"csrf_token": self.csrf(page or path), **data})
+
+    def login(self, user: Any) -> None:
+        """Both steps of the staff login; asserts it worked."""
+        from tests.factories import PASSWORD, totp_code
+
+        assert self.post_form("/login", {"email": user.email, "password": PASSWORD}).status == 200
+        reply = self.post_form("/login/verify", {"code": totp_code(user)})
+        assert reply.status == 200, reply.text
 
     def csrf(self, page: str) -> str:
         reply = self.get(page)
