@@ -16,7 +16,7 @@ Functions flush but never commit; the caller commits (or rolls back on a DomainE
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -483,7 +483,7 @@ def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], re
 
 
 def decline(session: Session, party: Party, *, reason: str, actor: Actor, request: RequestInfo, now: datetime,
-            signature_request: SignatureRequest | None = None) -> None:
+            signature_request: SignatureRequest | None = None, methods: Sequence[str] = ()) -> None:
     """差し戻し by the signer whose turn it is: every link stops working, staff are mailed."""
     contract = lock(session, party.contract_id)
     session.refresh(party)
@@ -499,7 +499,7 @@ def decline(session: Session, party: Party, *, reason: str, actor: Actor, reques
     _close_open_requests(session, contract, now=now)
     contract.status_reason = party.decline_reason
     _apply(session, contract, Action.DECLINE, S.DECLINED, actor=actor, now=now, request=request, signer=party,
-           party=party.position, reason=party.decline_reason)
+           party=party.position, reason=party.decline_reason, auth_methods=list(methods))
 
 
 def complete(session: Session, contract: Contract, *, now: datetime, **details: Any) -> None:

@@ -179,4 +179,4 @@ def decline(session: Session, party: Party, *, reason: str, auth: SignerAuth, no
     if not reason.strip():
         raise DomainError("差し戻しの理由を入力してください。")
     lifecycle.decline(session, party, reason=reason.strip(), actor=_actor(party), request=auth.request, now=now,
-                      signature_request=request)
+                      signature_request=request, methods=auth.methods)

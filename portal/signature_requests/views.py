@@ -121,26 +121,46 @@ def complete(token: str) -> ResponseReturnValue:
     service.lock_party_of_token(session, token)  # first statement: serialises double clicks
     req = service.open_request(session, token, now=clock.now())
     target = _token_target(req)
-    info = request_info()
-    methods = [AUTH_EMAIL_LINK]
-    if req.status is RequestStatus.OPEN and target.needs_access_code:
-        try:
-            accepted = service.check_access_code(session, req, request.form.get("access_code", ""),
-                                                 now=clock.now(), info=info)
-        except DomainError as exc:
-            session.rollback()
-            return _confirm_error(target, exc.message, exc.status_code)
-        if not accepted:
-            session.commit()  # keep the failed attempt
-            return _confirm_error(target, WRONG_CODE, 422)
-        methods.append(AUTH_ACCESS_CODE)
-    return _complete(target, service.SignerAuth(tuple(methods), info), req)
+    methods, error = _link_factors(target, req)
+    if error is not None:
+        return _confirm_error(target, *error)
+    return _complete(target, service.SignerAuth(methods, request_info()), req)
 
 
 @bp.route("/s/<token>/decline", methods=["GET", "POST"])
 def decline(token: str) -> ResponseReturnValue:
-    req = service.open_request(db(), token, now=clock.now())
-    return _decline(_token_target(req), req, (AUTH_EMAIL_LINK,))
+    session = db()
+    if request.method == "POST":
+        service.lock_party_of_token(session, token)
+    req = service.open_request(session, token, now=clock.now())
+    target = _token_target(req)
+    if request.method == "POST":
+        methods, error = _link_factors(target, req)
+        if error is not None:
+            return _decline_error(target, *error)
+        return _decline(target, req, methods)
+    return _decline(target, req, (AUTH_EMAIL_LINK,))
+
+
+def _link_factors(target: Target, req: SignatureRequest) -> tuple[tuple[str, ...], tuple[str, int] | None]:
+    """The factors a signer shows with a link: the link, plus the アクセスコード when the contract has one.
+
+    Signing and declining ask for the same factors. A wrong code is committed (it counts towards the lock)
+    and returned as (message, status).
+    """
+    session = db()
+    if req.status is not RequestStatus.OPEN or not target.needs_access_code:
+        return (AUTH_EMAIL_LINK,), None
+    try:
+        accepted = service.check_access_code(session, req, request.form.get("access_code", ""),
+                                             now=clock.now(), info=request_info())
+    except DomainError as exc:
+        session.rollback()
+        return (), (exc.message, exc.status_code)
+    if not accepted:
+        session.commit()  # keep the failed attempt
+        return (), (WRONG_CODE, 422)
+    return (AUTH_EMAIL_LINK, AUTH_ACCESS_CODE), None
 
 
 # ---------------------------------------------------------------- agency approver (logged in)
@@ -261,6 +281,12 @@ def _complete(target: Target, auth: service.SignerAuth, req: SignatureRequest | 
     message = ALREADY_SIGNED if outcome.already_signed else "署名手続きが完了しました。"
     return render_page_or_partial("signature_requests/done.html", "signature_requests/_done_panel.html",
                                   message=message, completed=outcome.completed, **_page_context(target))
+
+
+def _decline_error(target: Target, message: str, status: int) -> ResponseReturnValue:
+    return render_page_or_partial("signature_requests/decline.html", "signature_requests/_decline_form.html",
+                                  status=status, error=message, reason=request.form.get("reason", ""),
+                                  **_page_context(target))
 
 
 def _decline(target: Target, req: SignatureRequest | None, methods: tuple[str, ...]) -> ResponseReturnValue:

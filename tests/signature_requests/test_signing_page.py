@@ -143,6 +143,34 @@ def test_decline_notifies_staff(world):
     assert world.sign_as_counterparty(link).status_code == 410
 
 
+def test_declining_needs_the_access_code_like_signing(app, world):
+    app.config["ACCESS_CODE_MAX_ATTEMPTS"] = 3
+    contract_id = world.sent_contract(access_code="4821")
+    link = world.signing_link()
+    assert "アクセスコード" in world.signer_client.get(f"{link}/decline").get_data(as_text=True)
+    forwarded = post_form(world.signer_client, f"{link}/decline", {"reason": "転送されたリンクで差し戻し"})
+    assert forwarded.status_code == 422
+    assert "アクセスコードが正しくありません" in forwarded.get_data(as_text=True)
+    wrong = post_form(world.signer_client, f"{link}/decline", {"reason": "差し戻し", "access_code": "0000"})
+    assert wrong.status_code == 422
+    assert world.contract(contract_id).status is ContractStatus.AWAITING_COUNTERPARTY
+    assert world.outbox("contract_declined") == []
+    right = post_form(world.signer_client, f"{link}/decline", {"reason": "金額に誤りがあります", "access_code": "4821"})
+    assert "差し戻しました" in right.get_data(as_text=True)
+    assert world.contract(contract_id).status is ContractStatus.DECLINED
+    declined = world.session.scalar(select(AuditEvent).where(AuditEvent.action == "signer:contract:declined"))
+    assert declined.details["auth_methods"] == ["email_link", "access_code"]
+
+
+def test_wrong_codes_at_decline_count_towards_the_lock(app, world):
+    app.config["ACCESS_CODE_MAX_ATTEMPTS"] = 2
+    world.sent_contract(access_code="4821")
+    link = world.signing_link()
+    post_form(world.signer_client, f"{link}/decline", {"reason": "x", "access_code": "1111"})
+    post_form(world.signer_client, f"{link}/decline", {"reason": "x", "access_code": "2222"})
+    assert world.sign_as_counterparty(link, access_code="4821").status_code == 423
+
+
 @pytest.fixture
 def tsa_down(app, monkeypatch):
     """The configured TSA refuses connections, as an unreachable RFC 3161 server would.
