@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
         "docomo.ne.jp", "ezweb.ne.jp", "au.com", "softbank.ne.jp", "i.softbank.jp", "ymobile.ne.jp",
         "rakuten.jp",
     ],
+    # The agency's own mail domains: a counterparty signer there (or with a staff account's address)
+    # is refused unless an administrator gives a reason; subdomains match, as for FREE_MAIL_DOMAINS.
+    "AGENCY_MAIL_DOMAINS": [],
     # E-mail addresses: also ask DNS whether the domain receives mail (needs network access).
     "EMAIL_CHECK_DNS": False,
     # Usage requests (電子契約利用申出書): confirmation link lifetime and the public form's limit per IP.

@@ -26,6 +26,7 @@ class AuditAction(StrEnum):
     SETUP_COMPLETED = "system:setup:completed"
     MAIL_VIEWED = "admin:mail:viewed"
     CONTRACT_CREATED = "staff:contract:created"
+    CONTRACT_STAFF_SIGNER_ALLOWED = "admin:contract:staff-address-as-counterparty"
     CONTRACT_DOCUMENT_ADDED = "staff:contract:document-added"
     CONTRACT_DOCUMENT_REMOVED = "staff:contract:document-removed"
     CONTRACT_DOCUMENT_DOWNLOADED = "contract:document:download"

@@ -33,6 +33,9 @@ class ContractForm(FlaskForm):
                               validators=[DataRequired(REQUIRED), Length(max=254), EmailAddress(), NotFreeMail()])
     approver_email = SelectField("庁内の署名者（承認者・契約担当者）", validators=[DataRequired(REQUIRED)])
     signing_order = SelectField("署名の順番", choices=ORDER_CHOICES, default="counterparty_first")
+    agency_address_reason = StringField(
+        "庁内のアドレスを相手方署名者にする理由（管理者のみ）", validators=[Optional(), Length(max=500)],
+        description="相手方の署名者に職員や庁内ドメインのアドレスを指定するのは、例外の場合だけです。理由は操作ログに残ります。")
     access_code = StringField("アクセスコード（任意）", validators=[Optional(), Length(min=4, max=32)],
                               description="設定すると、署名の際に入力が必要になります。メール以外の方法（電話など）で相手方に伝えてください。")
 

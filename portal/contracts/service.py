@@ -19,7 +19,7 @@ from portal.audit.service import Actor, RequestInfo, events_for, record
 from portal.auth import passwords
 from portal.auth.models import Department, Role, StaffUser
 from portal.clock import JST
-from portal.contracts import eligibility, lifecycle
+from portal.contracts import eligibility, lifecycle, numbering
 from portal.contracts.lifecycle import Action
 from portal.contracts.models import (
     Contract,
@@ -37,7 +37,7 @@ from portal.counterparties.normalize import normalize_name
 from portal.errors import DomainError, NotFound
 from portal.signing.inputs import check_pdf
 from portal.storage import get_store
-from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains
+from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains, is_free_mail
 
 
 class ContractNotEligible(DomainError):
@@ -90,6 +90,8 @@ class ContractInput:
     council_approval_required: bool = False
     access_code: str = ""
     signers: list[SignerInput] = field(default_factory=list)
+    # An administrator's reason for naming a staff or agency address as the counterparty's signer.
+    agency_address_reason: str = ""
 
 
 # ---------------------------------------------------------------- loading
@@ -167,7 +169,8 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
     if data.planned_conclusion_date < now.astimezone(JST).date():
         raise InvalidContract("締結予定日が過ぎています。今日以降の日付を入力してください。")
     contract = Contract(
-        number=_next_number(session, data.department, now),
+        number=numbering.next_number(session, data.department, now=now,
+                                     fmt=current_app.config["CONTRACT_NUMBER_FORMAT"]),
         business_name=data.business_name.strip(),
         department=data.department,
         counterparty=counterparty,
@@ -189,9 +192,14 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
         updated_at=now,
     )
     session.add(contract)
-    contract.parties = _build_parties(session, data)
+    contract.parties = _build_parties(session, data, actor=actor)
     session.flush()
     info = request or RequestInfo()
+    override = _agency_address_override(session, contract)
+    if override:
+        record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_STAFF_SIGNER_ALLOWED, subject=contract,
+               now=now, ip=info.ip, user_agent=info.user_agent, signer=override,
+               reason=data.agency_address_reason.strip())
     record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_CREATED, subject=contract, now=now,
            ip=info.ip, user_agent=info.user_agent, number=contract.number, business_name=contract.business_name,
            amount=contract.amount, signers=[p.email for p in contract.parties])
@@ -209,7 +217,7 @@ def _check_amounts(data: ContractInput) -> None:
         raise InvalidContract("消費税額が契約金額（税込）を超えています。")
 
 
-def _build_parties(session: Session, data: ContractInput) -> list[Party]:
+def _build_parties(session: Session, data: ContractInput, *, actor: StaffUser) -> list[Party]:
     roles = [s.role for s in data.signers]
     # 地方自治法 234条5項: the contract is final only when both the agency and the counterparty have signed.
     if PartyRole.COUNTERPARTY not in roles or PartyRole.AGENCY not in roles:
@@ -220,6 +228,7 @@ def _build_parties(session: Session, data: ContractInput) -> list[Party]:
             if not signer.name.strip():
                 raise InvalidContract("相手方の署名者の氏名を入力してください。")
             email = check_signer_email(signer.email, domains=configured_free_mail_domains())
+            _refuse_agency_address(session, email, data, actor=actor)
             parties.append(Party(position=position, role=signer.role, organization=signer.organization.strip()
                                  or data.counterparty_name.strip(), title=signer.title.strip(),
                                  name=signer.name.strip(), email=email, status=PartyStatus.WAITING))
@@ -233,12 +242,37 @@ def _build_parties(session: Session, data: ContractInput) -> list[Party]:
     return parties
 
 
-def _next_number(session: Session, department: Department, now: datetime) -> str:
-    """契約番号 department code-year-serial, e.g. KEI-2026-0007 (serial per department and year)."""
-    prefix = f"{department.code}-{now.astimezone(JST).year}-"
-    taken = session.scalars(select(Contract.number).where(Contract.number.startswith(prefix, autoescape=True)))
-    serial = max((int(n.rsplit("-", 1)[1]) for n in taken if n.rsplit("-", 1)[1].isdigit()), default=0) + 1
-    return f"{prefix}{serial:04d}"
+def _agency_address_kind(session: Session, email: str) -> str:
+    """Why a counterparty address belongs to the agency: "staff" (a staff account), "domain", or ""."""
+    staff = session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == email.lower()))
+    if staff is not None:
+        return "staff"
+    if is_free_mail(email, current_app.config.get("AGENCY_MAIL_DOMAINS") or []):
+        return "domain"
+    return ""
+
+
+def _refuse_agency_address(session: Session, email: str, data: ContractInput, *, actor: StaffUser) -> None:
+    """A 立会人型 signature is the signer's own instruction: staff must not receive the vendor's link.
+
+    Raises InvalidContract unless an administrator gave a reason (recorded by create_draft()).
+    """
+    kind = _agency_address_kind(session, email)
+    if not kind:
+        return
+    if actor.has_role(Role.ADMIN) and data.agency_address_reason.strip():
+        return
+    where = "職員のアカウント" if kind == "staff" else "庁内のメールドメイン"
+    raise InvalidContract(f"相手方の署名者のメールアドレス {email} は{where}のものです。相手方の契約締結権限者本人の"
+                          "アドレスを入力してください（やむを得ない場合は、管理者が理由を入力して登録します）。")
+
+
+def _agency_address_override(session: Session, contract: Contract) -> str:
+    """The counterparty address an administrator allowed despite belonging to the agency, or ""."""
+    for party in contract.parties:
+        if party.role is PartyRole.COUNTERPARTY and _agency_address_kind(session, party.email):
+            return party.email
+    return ""
 
 
 def _lock_editable(session: Session, contract: Contract) -> Contract:

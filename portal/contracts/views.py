@@ -44,6 +44,8 @@ def _contract_form() -> ContractForm:
                              .order_by(StaffUser.name))
     form.approver_email.choices = [(u.email, f"{u.name}（{u.department.name} {u.title}）".replace(" ）", "）"))
                                    for u in approvers]
+    if current_user.role is not Role.ADMIN:
+        del form.agency_address_reason
     return form
 
 
@@ -80,7 +82,13 @@ def _input_from(form: ContractForm) -> service.ContractInput:
         planned_conclusion_date=form.planned_conclusion_date.data,
         auto_renewal=form.auto_renewal.data, paper_required_by_law=form.paper_required_by_law.data,
         council_approval_required=form.council_approval_required.data, access_code=form.access_code.data or "",
-        signers=signers)
+        signers=signers,
+        agency_address_reason=_agency_address_reason(form))
+
+
+def _agency_address_reason(form: ContractForm) -> str:
+    field = getattr(form, "agency_address_reason", None)  # only administrators' forms have it
+    return (field.data or "") if field is not None else ""
 
 
 def _show_context(contract: Contract) -> dict:
