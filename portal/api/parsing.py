@@ -124,7 +124,8 @@ def contract_input(metadata: Any, user: StaffUser) -> ContractInput:
         business_name=texts["business_name"], department=department, counterparty_name=texts["counterparty_name"],
         amount=amount, tax_amount=tax_amount, transaction_date=transaction_date, term_start=dates["term_start"],
         term_end=dates["term_end"], planned_conclusion_date=planned, access_code=texts["access_code"],
-        signers=signers, **flags)
+        signers=signers, auto_renewal=flags["auto_renewal"], paper_required_by_law=flags["paper_required_by_law"],
+        council_approval_required=flags["council_approval_required"])
 
 
 def _own_department(wanted: str, user: StaffUser) -> Department:
