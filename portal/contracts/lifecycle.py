@@ -151,6 +151,12 @@ class ApprovalMissing(TransitionRefused):
     status_code = 422
 
 
+class SendingNotOpen(TransitionRefused):
+    """The department does not send electronically yet (its 導入日 is in the future)."""
+
+    status_code = 422
+
+
 class SigningClosed(TransitionRefused):
     """The signature request was withdrawn: cancelled, moved to paper, declined or completed."""
 
@@ -393,11 +399,19 @@ def send(session: Session, contract: Contract, *, actor: StaffUser, now: datetim
          request: RequestInfo | None = None) -> Party:
     """承認済み → 署名待ち: the first signer in order is asked (their mail is queued). Returns that party."""
     contract = _locked(session, contract, Action.SEND)
+    refusal = sending_refusal(contract, now)
+    if refusal:
+        raise SendingNotOpen(refusal, status=contract.status, action=Action.SEND)
     party = _first_waiting(contract)
     contract.sent_at = now
     _apply(session, contract, Action.SEND, next_signer_status(party), actor=Actor.staff(actor), now=now,
            request=request, requested=party, digest=contract.approved_digest)
     return party
+
+
+def sending_refusal(contract: Contract, now: datetime) -> str | None:
+    """Why the contract cannot be sent at `now` although its state allows it (the department's 導入日)."""
+    return contract.department.sending_refusal(now.astimezone(JST).date())
 
 
 def _first_waiting(contract: Contract) -> Party:

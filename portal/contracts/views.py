@@ -92,8 +92,10 @@ def _agency_address_reason(form: ContractForm) -> str:
 
 
 def _show_context(contract: Contract) -> dict:
+    can = lifecycle.permissions(contract, current_user)
     return {"contract": contract, "events": service.history(db(), contract), "approval_form": ApprovalForm(),
-            "can": lifecycle.permissions(contract, current_user), "can_edit": current_user.has_role(*EDITORS)}
+            "can": can, "can_edit": current_user.has_role(*EDITORS),
+            "sending_refusal": lifecycle.sending_refusal(contract, clock.now()) if can["send"] else None}
 
 
 @bp.get("/<int:contract_id>")

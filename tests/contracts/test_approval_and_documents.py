@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -10,7 +11,8 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.contracts.models import ContractStatus
 from portal.signing.inputs import EncryptedPdf, NotAPdf, TruncatedPdf
-from tests.contracts.fixtures import make_pdf
+from tests.api.helpers import bearer, token_for
+from tests.contracts.fixtures import make_pdf, today
 from tests.factories import login_as, make_department, make_staff
 
 
@@ -103,3 +105,29 @@ def test_dashboard_lists_by_status_with_htmx_partial(world):
     assert "<html" not in html
     assert "庁舎清掃業務委託" in html
     assert "下書き" in html
+
+
+def test_a_department_sends_only_from_its_go_live_date(app, world):
+    world.department.go_live_date = today() + timedelta(days=30)
+    world.session.commit()
+    contract_id = world.create_id()
+    assert world.upload(contract_id, (make_pdf(), "a.pdf")).status_code == 200
+    assert world.approve(contract_id).status_code == 303
+    page = world.staff_client.get(f"/contracts/{contract_id}").get_data(as_text=True)
+    assert "電子契約の導入日" in page
+    assert "署名依頼を送信する" not in page
+    response = world.send(contract_id)
+    assert response.status_code == 422
+    assert "電子契約の導入日" in response.get_data(as_text=True)
+    world.refresh()
+    assert world.contract(contract_id).status is ContractStatus.APPROVED
+    assert world.outbox("signature_request") == []
+    token = token_for(app, world.staff.email)
+    api = app.test_client().post(f"/api/v1/contracts/{contract_id}/send", headers=bearer(token))
+    assert api.status_code == 422
+    assert "電子契約の導入日" in api.get_json()["detail"]
+
+    world.department.go_live_date = today()
+    world.session.commit()
+    assert "署名依頼を送信する" in world.staff_client.get(f"/contracts/{contract_id}").get_data(as_text=True)
+    assert world.send(contract_id).status_code == 303
