@@ -105,13 +105,13 @@ DEFAULTS: dict[str, Any] = {
     "USAGE_REQUEST_RATE_LIMIT": "5 per hour;20 per day",
     # 宛名 on the form's PDF; empty: the head of AGENCY_NAME (岡山県 → 岡山県知事, 津山市 → 津山市長).
     "USAGE_REQUEST_ADDRESSEE": "",
-    # Contracts (issue 4): eligibility, deadlines and links.
+    # Contracts: eligibility, deadlines and links.
     "MAX_TERM_YEARS": 10,  # longer terms are not e-contracted (R12)
     "REMINDER_DAYS_BEFORE": [3, 1],  # reminders to the current signer before 締結予定日 (R15)
     "DOWNLOAD_LINK_DAYS": 14,  # completion mail download links (R17)
     "ACCESS_CODE_MAX_ATTEMPTS": 5,  # wrong アクセスコード entries before the link locks
     "PAGE_IMAGE_WIDTH": 1000,  # px of the page images on the signing page
-    # Search and preservation (issue 6, 電子帳簿保存法).
+    # Search and preservation (電子帳簿保存法).
     "SEARCH_PAGE_SIZE": 50,  # results per page on the search screen and GET /api/v1/search
     "SEARCH_MAX_PAGE_SIZE": 500,  # largest per_page a caller may ask for
     # JSON API and webhooks (docs/webhooks.md).

@@ -244,5 +244,5 @@ def engine() -> Engine:
 
 def _close_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None and not current_app.extensions.get("portal.session_shared"):
+    if session is not None:
         session.close()

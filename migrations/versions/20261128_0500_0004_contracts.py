@@ -1,6 +1,6 @@
 """contracts
 
-Why: the contract lifecycle (issue 4) needs envelopes with every stored document revision and its SHA-256
+Why: the contract lifecycle needs envelopes with every stored document revision and its SHA-256
 (R3, 電帳法 preservation), signers in order (R14), hashed e-mail-link tokens bound to one signer and valid
 until the planned conclusion date (R15), 14-day download links (R17) and API tokens; nothing here is ever
 deleted by the application.

@@ -190,8 +190,3 @@ def _give_up(session: Session, handler: Handler, job: QueuedJob, message: str) -
         handler.on_give_up(session, job)
     session.commit()
     log.error("queued job %s (%s) gave up: %s", job.id, job.kind, message)
-
-
-def retry_now(session: Session, job: QueuedJob, now: datetime) -> None:
-    """Put a failed job back in the queue (admin action)."""
-    job.status, job.attempts, job.run_after, job.finished_at = QueuedJobStatus.PENDING, 0, now, None

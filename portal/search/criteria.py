@@ -72,10 +72,6 @@ class SearchCriteria:
     def with_page(self, page: int) -> SearchCriteria:
         return replace(self, page=page, after=None, before=None)
 
-    @property
-    def is_empty(self) -> bool:
-        return not any((self.date_from, self.date_to, self.amount_min is not None, self.amount_max is not None,
-                        self.counterparty, self.business_name, self.number, self.statuses, self.department_id))
 
 
 def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page: int = 500) -> SearchCriteria:

@@ -285,5 +285,5 @@ def _order(criteria: SearchCriteria) -> list[Any]:
 
 
 def build_query(criteria: SearchCriteria, actor: StaffUser) -> Select[tuple[Contract]]:
-    """The unpaginated query, for callers that page or stream themselves (the JSON API)."""
+    """The unpaginated query, for callers that page or stream themselves (bench/search.py counts with it)."""
     return select(Contract).where(*_conditions(criteria, actor)).order_by(*_order(criteria))
