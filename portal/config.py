@@ -138,6 +138,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 SECRET_FILES = {"SECRET_KEY": "secret_key", "MASTER_KEY": "master_key"}
+# Settings that may instead be read from a file named by PORTAL_<NAME>_FILE (container secrets).
+FILE_SETTINGS = ("SECRET_KEY", "MASTER_KEY", "DATABASE_URL", "MAIL_PASSWORD", "OIDC_CLIENT_SECRET",
+                 "SIGNING_PKCS11_PIN", "TSA_PASSWORD")
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -147,6 +150,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config.from_prefixed_env("PORTAL")
     if test_config:
         app.config.from_mapping(test_config)
+    _read_setting_files(app.config)
     instance = Path(app.instance_path)
     app.config.setdefault("STORAGE_DIR", str(instance / "files"))
     app.config.setdefault("PKI_DIR", str(instance / "pki"))
@@ -156,6 +160,24 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = str(app.config["PUBLIC_BASE_URL"]).startswith("https://")
     if not app.config["MAIL_DEFAULT_SENDER"]:
         app.config["MAIL_DEFAULT_SENDER"] = (app.config["SERVICE_NAME"], app.config["MAIL_FROM_ADDRESS"])
+
+
+def _read_setting_files(config: dict[str, Any]) -> None:
+    """PORTAL_SECRET_KEY_FILE=/run/secrets/portal_key: the file's content (one trailing newline dropped) is
+    the setting. A file that cannot be read stops the start with one line naming it."""
+    for key in FILE_SETTINGS:
+        path = config.get(f"{key}_FILE")
+        if not path:
+            continue
+        try:
+            value = Path(str(path)).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SystemExit(f"keiyaku-portal: 起動を中止しました: PORTAL_{key}_FILE（{path}）を読めません"
+                             f"（{exc.__class__.__name__}）。") from None
+        value = value.removesuffix("\n").removesuffix("\r")
+        if not value:
+            raise SystemExit(f"keiyaku-portal: 起動を中止しました: PORTAL_{key}_FILE（{path}）が空です。")
+        config[key] = value
 
 
 # Names that can never be a real installation (RFC 2606, RFC 6761): a laptop or a test, not production.
@@ -191,12 +213,18 @@ def production_problems(config: dict[str, Any]) -> list[str]:
                         "通信を暗号化するため https:// の URL を設定してください。")
     if base.scheme == "https" and not config.get("SESSION_COOKIE_SECURE"):
         problems.append("PORTAL_SESSION_COOKIE_SECURE が false です。https で運用するときは true にしてください。")
+    if database.scheme.startswith("postgresql"):
+        instance = Path(str(config.get("INSTANCE_PATH") or ""))
+        for key, filename in SECRET_FILES.items():
+            if not config.get(key) and not (instance / filename).exists():
+                problems.append(f"PORTAL_{key}（または PORTAL_{key}_FILE）が設定されていません。PostgreSQL では"
+                                "複数のサーバーが同じ値を使うため、その場で生成せず、全サーバーに同じ値を設定してください。")
     return problems
 
 
 def check_production(app: Flask) -> None:
     """Refuse to start on unsafe defaults in production, with a one-line message (exit status 1)."""
-    problems = production_problems(app.config)
+    problems = production_problems({**app.config, "INSTANCE_PATH": app.instance_path})
     if problems:
         raise SystemExit(f"keiyaku-portal: 起動を中止しました: {problems[0]}")
 

@@ -64,6 +64,10 @@ def test_https_base_url_gives_secure_cookies_and_hsts(database_url, tmp_path):
      "PORTAL_SESSION_COOKIE_SECURE が false"),
     ({"PORTAL_DATABASE_URL": "postgresql+psycopg://portal@db.pref.example.jp/keiyaku"},
      "PORTAL_PUBLIC_BASE_URL が未設定"),
+    ({"PORTAL_PUBLIC_BASE_URL": "https://keiyaku.pref.example.jp",
+      "PORTAL_DATABASE_URL": "postgresql+psycopg://portal@db.pref.example.jp/keiyaku"}, "PORTAL_SECRET_KEY（または"),
+    ({"PORTAL_SECRET_KEY_FILE": "/nonexistent/portal_secret"},
+     "PORTAL_SECRET_KEY_FILE（/nonexistent/portal_secret）を読めません"),
 ])
 def test_unsafe_production_start_is_refused_in_one_line(tmp_path, settings, named):
     env = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
@@ -82,3 +86,31 @@ def test_loopback_installations_are_not_checked():
                                 "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/test"}) == []
     assert production_problems({"PUBLIC_BASE_URL": "https://keiyaku.pref.example.jp",
                                 "SESSION_COOKIE_SECURE": True, "DATABASE_URL": "sqlite:///x"}) == []
+
+
+def test_secrets_and_the_database_url_can_come_from_files(database_url, tmp_path):
+    secret = tmp_path / "secret_key"
+    secret.write_text("s" * 64 + "\n")
+    master = tmp_path / "master_key"
+    master.write_text("ab" * 32 + "\n")
+    url = tmp_path / "database_url"
+    url.write_text(database_url + "\n")
+    config = make_test_config(database_url, tmp_path / "instance", SECRET_KEY_FILE=str(secret),
+                              MASTER_KEY_FILE=str(master), DATABASE_URL_FILE=str(url))
+    config.pop("SECRET_KEY", None)
+    config.pop("MASTER_KEY", None)
+    config.pop("DATABASE_URL", None)
+    app = create_app(config)
+    assert app.config["SECRET_KEY"] == "s" * 64
+    assert app.config["MASTER_KEY"] == "ab" * 32
+    assert app.config["DATABASE_URL"] == database_url
+    assert not (tmp_path / "instance" / "secret_key").exists(), "a secret from a file is not generated"
+    assert app.test_client().get("/login").status_code == 200
+    app.extensions["portal.engine"].dispose()
+
+
+def test_a_postgresql_production_with_its_secrets_set_starts():
+    config = {"PUBLIC_BASE_URL": "https://keiyaku.pref.example.jp", "SESSION_COOKIE_SECURE": True,
+              "DATABASE_URL": "postgresql+psycopg://portal@db.pref.example.jp/keiyaku", "INSTANCE_PATH": "/nonexistent"}
+    assert len(production_problems(config)) == 2
+    assert production_problems({**config, "SECRET_KEY": "x", "MASTER_KEY": "y"}) == []
