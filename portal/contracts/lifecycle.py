@@ -16,6 +16,7 @@ Functions flush but never commit; the caller commits (or rolls back on a DomainE
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -507,7 +508,7 @@ def decline(session: Session, party: Party, *, reason: str, actor: Actor, reques
                             status=contract.status, action=Action.DECLINE)
     party.status = PartyStatus.DECLINED
     party.declined_at = now
-    party.decline_reason = reason[:2000]
+    party.decline_reason = checked_reason(reason, what="差し戻しの理由")
     if signature_request is not None:
         _close_request(signature_request, RequestStatus.DECLINED, now=now)
     _close_open_requests(session, contract, now=now)
@@ -544,13 +545,30 @@ def cancel(session: Session, contract: Contract, *, reason: str, actor: StaffUse
     _close(session, contract, Action.CANCEL, S.CANCELLED, reason=reason, now=now, actor=actor)
 
 
+REASON_MAX_LENGTH = 2000
+
+
+def checked_reason(reason: str, *, what: str = "理由") -> str:
+    """A reason as people typed it, stripped; refused when empty, too long or with control characters.
+
+    Raises DomainError. Line breaks and tabs are kept: reasons are free text shown as written.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(f"{what}を入力してください。")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise DomainError(f"{what}は{REASON_MAX_LENGTH}文字以内で入力してください（{len(reason)}文字あります）。")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\r\t" for ch in reason):
+        raise DomainError(f"{what}に使えない制御文字が含まれています。")
+    return reason
+
+
 def _close(session: Session, contract: Contract, action: Action, after: ContractStatus, *, reason: str,
            now: datetime, actor: StaffUser | None) -> None:
     contract = _locked(session, contract, action)
-    if not reason.strip():
-        raise DomainError("理由を入力してください。")
+    reason = checked_reason(reason)
     _close_open_requests(session, contract, now=now)
-    contract.status_reason = reason.strip()
+    contract.status_reason = reason
     _apply(session, contract, action, after, actor=Actor.staff(actor) if actor else SYSTEM, now=now,
            reason=contract.status_reason)
 

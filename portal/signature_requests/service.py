@@ -176,7 +176,6 @@ def decline(session: Session, party: Party, *, reason: str, auth: SignerAuth, no
 
     Raises DomainError without a reason, SigningClosed in the wrong state.
     """
-    if not reason.strip():
-        raise DomainError("差し戻しの理由を入力してください。")
-    lifecycle.decline(session, party, reason=reason.strip(), actor=_actor(party), request=auth.request, now=now,
+    reason = lifecycle.checked_reason(reason, what="差し戻しの理由")
+    lifecycle.decline(session, party, reason=reason, actor=_actor(party), request=auth.request, now=now,
                       signature_request=request, methods=auth.methods)

@@ -12,6 +12,7 @@ from portal.auth.models import Role
 from portal.contracts.models import ContractStatus
 from portal.signing.inputs import EncryptedPdf, NotAPdf, TruncatedPdf
 from tests.api.helpers import bearer, token_for
+from tests.conftest import post_form
 from tests.contracts.fixtures import make_pdf, today
 from tests.factories import login_as, make_department, make_staff
 
@@ -131,3 +132,20 @@ def test_a_department_sends_only_from_its_go_live_date(app, world):
     world.session.commit()
     assert "署名依頼を送信する" in world.staff_client.get(f"/contracts/{contract_id}").get_data(as_text=True)
     assert world.send(contract_id).status_code == 303
+
+
+def test_paper_and_cancel_reasons_are_checked(world):
+    contract_id = world.sent_contract()
+    for action in ("paper", "cancel"):
+        for reason, message in (("理" * 2001, "2000文字以内"), ("紙で\x00締結", "制御文字"), ("", "理由を入力")):
+            response = post_form(world.staff_client, f"/contracts/{contract_id}/{action}", {"reason": reason},
+                                 page=f"/contracts/{contract_id}")
+            assert response.status_code == 422, (action, reason[:5])
+            assert message in response.get_data(as_text=True)
+    world.refresh()
+    assert world.contract(contract_id).status is ContractStatus.AWAITING_COUNTERPARTY
+    kept = "業者の都合により紙で締結する。\n（電話で確認済み）"
+    assert post_form(world.staff_client, f"/contracts/{contract_id}/paper", {"reason": kept},
+                     page=f"/contracts/{contract_id}").status_code == 303
+    world.refresh()
+    assert world.contract(contract_id).status_reason == kept

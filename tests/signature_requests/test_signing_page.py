@@ -246,3 +246,19 @@ def test_agency_first_order_is_configurable(world):
     assert "署名手続きが完了しました" in world.sign_as_agency(contract.parties[0].id).get_data(as_text=True)
     assert world.contract(contract_id).status is ContractStatus.AWAITING_COUNTERPARTY
     assert len(world.outbox("signature_request")) == 1
+
+
+@pytest.mark.parametrize(("reason", "message"), [
+    ("長" * 2001, "2000文字以内"),
+    ("金額に誤り\x1b[31mがあります", "制御文字"),
+    ("\u202e金額に誤りがあります", "制御文字"),
+    ("   \n ", "差し戻しの理由を入力してください"),
+])
+def test_a_hostile_decline_reason_is_refused_and_changes_nothing(world, reason, message):
+    contract_id = world.sent_contract()
+    link = world.signing_link()
+    response = post_form(world.signer_client, f"{link}/decline", {"reason": reason})
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert world.contract(contract_id).status is ContractStatus.AWAITING_COUNTERPARTY
+    assert world.outbox("contract_declined") == []
