@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.auth import passwords, totp
 from portal.auth.models import Department, Role, StaffUser
+from portal.clock import JST
+from portal.contracts.models import Contract, PartyRole
 
 PASSWORD = "correct horse battery"
 
@@ -70,3 +73,41 @@ def login_as(client: FlaskClient, user: StaffUser) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
     response = post_form(client, "/login/verify", {"code": totp_code(user)})
     assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def make_contract(
+    session: Session,
+    *,
+    staff: StaffUser,
+    approver: StaffUser,
+    business_name: str = "庁舎清掃業務委託",
+    counterparty: str = "株式会社けいやく商事",
+    amount: int = 1_100_000,
+    signer_email: str = "yamada@keiyaku-shoji.co.jp",
+    agency_first: bool = False,
+    documents: dict[str, bytes] | None = None,
+) -> Contract:
+    """A 下書き of staff's department made by the real services (numbered, audited), committed.
+
+    The counterparty's authority signs first, then `approver` (or the other way round with
+    agency_first); `documents` (filename → PDF bytes) are attached as `staff`'s uploads.
+    """
+    from portal.contracts import service as contracts
+
+    today = clock.now().astimezone(JST).date()
+    counterparty_signer = contracts.SignerInput(role=PartyRole.COUNTERPARTY, organization=counterparty,
+                                                title="代表取締役", name="山田 太郎", email=signer_email)
+    agency_signer = contracts.SignerInput(role=PartyRole.AGENCY, user_email=approver.email)
+    data = contracts.ContractInput(
+        business_name=business_name, department=staff.department, counterparty_name=counterparty,
+        amount=amount, tax_amount=amount // 11, transaction_date=today, term_start=today,
+        term_end=today + timedelta(days=180), planned_conclusion_date=today + timedelta(days=14),
+        signers=[agency_signer, counterparty_signer] if agency_first else [counterparty_signer, agency_signer],
+    )
+    with session.info["app"].app_context():
+        now = clock.now()
+        contract = contracts.create_draft(session, data, actor=staff, now=now)
+        for filename, pdf in (documents or {}).items():
+            contracts.attach_document(session, contract, filename=filename, data=pdf, actor=staff, now=now)
+        session.commit()
+    return contract

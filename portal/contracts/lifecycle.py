@@ -114,6 +114,7 @@ STATE_SENTENCES = {
 NOT_SENT = "この契約はまだ署名依頼を送信していません。"
 APPROVAL_MISSING = "決裁（内部承認）が確認されていません。承認者に決裁番号の確認を依頼してください。"
 EDIT_AFTER_SENDING = "訂正する場合は新しい契約として作成してください。"
+ALREADY_SIGNED_NO_DECLINE = "この契約はすでに署名済みです。差し戻しはできません。"
 SIGNING_CLOSED = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
 
 
@@ -503,6 +504,8 @@ def decline(session: Session, party: Party, *, reason: str, actor: Actor, reques
     contract = lock(session, party.contract_id)
     session.refresh(party)
     require(contract, Action.DECLINE)
+    if party.status is PartyStatus.SIGNED:  # e.g. 「署名」 and 「差し戻す」 pressed at once in two tabs
+        raise TransitionRefused(ALREADY_SIGNED_NO_DECLINE, status=contract.status, action=Action.DECLINE)
     if party.status is not PartyStatus.REQUESTED:
         raise SigningClosed("この署名依頼には対応できません（署名済み、または取り消されています）。",
                             status=contract.status, action=Action.DECLINE)

@@ -7,13 +7,22 @@ own database connection), which Flask's test client does not give.
 from __future__ import annotations
 
 import http.cookiejar
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, got_request_exception
@@ -63,6 +72,84 @@ class LiveServer:
         self.errors.append("".join(traceback.format_exception(exception)))
 
 
+REPO = Path(__file__).resolve().parents[2]
+_SERIALIZABLE = (str, int, float, bool, type(None), list, dict)
+
+
+@dataclass
+class GunicornServer:
+    """The portal under gunicorn (gunicorn.conf.py: gthread workers) with `config`, in `processes` processes.
+
+    For races between server processes: each process has its own connection pool, so only the
+    database serialises them. `errors` holds the tracebacks the processes logged.
+    """
+
+    config: dict[str, Any]
+    processes: int = 3
+    port: int = field(default_factory=free_port)
+    _process: subprocess.Popen[bytes] | None = None
+    _log: Path | None = None
+    _log_file: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> GunicornServer:
+        directory = Path(tempfile.mkdtemp(prefix="gunicorn-"))
+        settings = {k: v for k, v in self.config.items() if isinstance(v, _SERIALIZABLE)}
+        (directory / "config.json").write_text(json.dumps(settings), encoding="utf-8")
+        self._log = directory / "gunicorn.log"
+        self._log_file = self._log.open("wb")
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PORTAL_TEST_APP_CONFIG": str(directory / "config.json"),
+               "PORTAL_BIND": f"127.0.0.1:{self.port}", "PORTAL_WEB_PROCESSES": str(self.processes),
+               "PORTAL_WEB_THREADS": "8"}
+        env.pop("FLASK_RUN_FROM_CLI", None)
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self._process = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py", "tests.services.gunicorn_app:app"],
+                                         cwd=REPO, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self._wait_until_serving()
+        return self
+
+    def _wait_until_serving(self) -> None:
+        probe = HttpClient(self.url)
+        deadline = time.monotonic() + 60
+        booted = 0
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                break
+            booted = self._log_text().count("Booting worker")
+            if booted >= self.processes:
+                try:
+                    probe.get("/login")
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError(f"gunicorn did not start ({booted} workers):\n{self._log_text()[-3000:]}")
+
+    def __exit__(self, *_: object) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)  # quick shutdown: the test has its replies
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    @property
+    def errors(self) -> list[str]:
+        """The tracebacks logged so far."""
+        return ["Traceback" + part for part in self._log_text().split("Traceback")[1:]]
+
+    def _log_text(self) -> str:
+        return self._log.read_text(encoding="utf-8", errors="replace") if self._log and self._log.exists() else ""
+
+
 @dataclass
 class Reply:
     status: int
@@ -83,6 +170,20 @@ class HttpClient:
     def post(self, path: str, data: dict[str, str]) -> Reply:
         body = urllib.parse.urlencode(data).encode()
         return self._send(urllib.request.Request(self.base_url + path, data=body, method="POST"))
+
+    def post_files(self, path: str, data: dict[str, str], files: list[tuple[str, str, bytes]]) -> Reply:
+        """POST multipart/form-data: `files` as (field, filename, content)."""
+        boundary = uuid.uuid4().hex
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                 for name, value in data.items()]
+        for name, filename, content in files:
+            header = (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                      f'filename="{filename}"\r\nContent-Type: application/pdf\r\n\r\n')
+            parts.append(header.encode() + content + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        request = urllib.request.Request(self.base_url + path, data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        return self._send(request)
 
     def post_form(self, path: str, data: dict[str, str], page: str | None = None) -> Reply:
         """GET the page (or `page`) for its CSRF token, then POST the form."""
