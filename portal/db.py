@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import random
 import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from flask import Flask, current_app, g, has_request_context
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -54,10 +55,38 @@ class DatabaseUnavailable(RuntimeError):
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        _private_sqlite_file(make_url(url).database)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _private_sqlite_file(path: str | None) -> None:
+    """The database holds personal data: create its file 0600 (like the secrets in instance/), before
+    SQLite creates it with the umask, and take group and other access away from an existing one.
+
+    SQLite gives its -wal and -shm files the mode of the database file.
+    """
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            try:
+                mode = os.stat(name).st_mode & 0o777
+            except FileNotFoundError:
+                continue
+            if mode & 0o077:
+                try:
+                    os.chmod(name, mode & 0o700)
+                except PermissionError:
+                    log.warning("cannot restrict the permissions of %s (mode %o)", name, mode)
+        return
+    except FileNotFoundError:
+        return  # its directory does not exist: SQLite will say so when connecting
+    os.close(fd)
 
 
 # How a SQLite transaction began, kept in the DBAPI connection's info by _configure_sqlite.
@@ -180,6 +209,7 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["portal.engine"] = engine
     factory = sessionmaker(bind=engine, expire_on_commit=False)
+    event.listen(factory, "after_commit", _note_commit)
     app.extensions.setdefault("portal.session_factory", factory)
     app.teardown_appcontext(_close_session)
     _retry_requests_on_transient_errors(app)
@@ -219,6 +249,35 @@ def _retry_requests_on_transient_errors(app: Flask) -> None:
         return app.finalize_request(response)
 
     app.full_dispatch_request = full_dispatch_request  # type: ignore[method-assign]
+
+
+def _note_commit(_session: Session) -> None:
+    if has_request_context():
+        g.portal_committed = True
+
+
+def committed_in_request() -> bool:
+    """Whether this request has committed anything yet (an error page may then not say "nothing changed")."""
+    return bool(g.get("portal_committed"))
+
+
+def reset_request_session() -> None:
+    """Roll back the request's session after a failure, so that rendering the error page can query again.
+
+    A session that cannot even roll back (the connection is gone) is dropped; the next db() opens a new one.
+    """
+    session: Session | None = g.get("db_session")
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except Exception:
+        log.warning("rollback after a failed request failed; the session is discarded", exc_info=True)
+        g.pop("db_session", None)
+        try:
+            session.close()
+        except Exception:
+            log.debug("closing the discarded session failed", exc_info=True)
 
 
 def _discard_session() -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from flask import Flask, current_app, make_response, render_template, request
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from portal.htmx import wants_partial
+
+log = logging.getLogger(__name__)
 
 # For a path prefix (e.g. "/api/"), renders an error as that part of the site answers (JSON there):
 # called with the exception (HTTPException, DomainError or the unhandled one behind a 500).
@@ -45,6 +50,27 @@ MESSAGES = {
     500: "システムエラーが発生しました。時間をおいて再度お試しください。",
     503: "ただいま混み合っています。少し待ってから再度お試しください。",
 }
+
+
+ROLLED_BACK = "この操作は取り消され、何も変更されていません。時間をおいて再度お試しください。"
+FAILURE_MESSAGES = {
+    # (a database failure?, something already committed in this request?) -> message
+    (True, False): "データベースの処理中にエラーが発生しました。" + ROLLED_BACK,
+    (False, False): "システムエラーが発生しました。" + ROLLED_BACK,
+    (True, True): "データベースの処理中にエラーが発生しました。操作の一部が保存されている可能性があります。"
+                  "画面を開き直して内容を確認してください。",
+    (False, True): "システムエラーが発生しました。操作の一部が保存されている可能性があります。"
+                   "画面を開き直して内容を確認してください。",
+}
+BARE_ERROR_PAGE = ('<!doctype html><html lang="ja"><meta charset="utf-8"><title>エラー</title>'
+                   '<h1>エラー</h1><p>{message}</p></html>')
+
+
+def failure_message(exc: BaseException | None) -> str:
+    """What a 500 tells the person: what failed, and whether anything of their request was kept."""
+    from portal.db import committed_in_request
+
+    return FAILURE_MESSAGES[(isinstance(exc, SQLAlchemyError), committed_in_request())]
 
 
 def render_error(status: int, message: str | None = None) -> ResponseReturnValue:
@@ -85,6 +111,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(500)
     def handle_500(exc: Exception) -> ResponseReturnValue:
+        from portal.db import reset_request_session
+
+        original = getattr(exc, "original_exception", None) or exc
+        reset_request_session()  # the failed transaction must not break the page that reports it
         if renderer := _renderer_for_path():
-            return renderer(getattr(exc, "original_exception", None) or exc)
-        return render_error(500)
+            return renderer(original)
+        message = failure_message(original)
+        try:
+            return render_error(500, message)
+        except Exception:
+            log.exception("the error page could not be rendered; answering with the bare page")
+            return make_response(BARE_ERROR_PAGE.format(message=escape(message)), 500)

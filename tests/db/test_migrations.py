@@ -30,3 +30,28 @@ def test_sqlite_has_wal_and_foreign_keys(tmp_path):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_sqlite_database_file_is_private(tmp_path):
+    """instance/portal.sqlite3 holds personal data: 0600 like the secrets, whatever the umask."""
+    import os
+    import stat
+
+    from portal import create_app
+
+    instance = tmp_path / "instance"
+    previous = os.umask(0o022)
+    try:
+        app = create_app({"TESTING": True, "INSTANCE_PATH": str(instance), "SECRET_KEY": "x", "MASTER_KEY": "00" * 32,
+                          "OUTBOX_WORKER": False, "PUBLIC_BASE_URL": "http://localhost"})
+        engine = app.extensions["portal.engine"]
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE probe (id INTEGER)")
+            connection.exec_driver_sql("INSERT INTO probe VALUES (1)")
+            files = sorted(instance.glob("portal.sqlite3*"))
+            assert [f.name for f in files][:1] == ["portal.sqlite3"]
+            for path in files:  # the -wal and -shm files too
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, (path.name, oct(path.stat().st_mode))
+        engine.dispose()
+    finally:
+        os.umask(previous)
