@@ -67,12 +67,15 @@ class StaffUser(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     totp_secret_sealed: Mapped[str | None] = mapped_column(String(200))  # AES-GCM under the master key
+    totp_pending_sealed: Mapped[str | None] = mapped_column(String(200))  # shown during enrolment, not yet confirmed
     totp_last_counter: Mapped[int | None]  # the last accepted 30 s step: a code is never accepted twice
     mfa_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Stored in the session at login and compared on every request: raising it ends every session of the user.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[utc_datetime]
 
     department: Mapped[Department] = relationship(back_populates="users", lazy="joined")

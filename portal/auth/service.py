@@ -9,9 +9,10 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NoReturn
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import ANONYMOUS, SYSTEM, Actor, RequestInfo, record
 from portal.auth import passwords, totp
 from portal.auth.models import AccountToken, Department, RecoveryCode, Role, StaffUser
+from portal.db import run_transaction
 from portal.errors import DomainError, LinkExpired, NotFound
 from portal.mail.service import enqueue
 from portal.urls import external_url
@@ -47,15 +49,16 @@ def check_password(session: Session, email: str, password: str, *, now: datetime
     """First login step. Raises LoginFailed (same message for unknown e-mail and wrong password)
     or AccountLocked."""
     user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower()))
-    if user is not None:
-        _refuse_if_locked(user, now)
-    if user is None or not passwords.verify_secret(user.password_hash, password):
-        if user is not None:
-            _count_failure(session, user, now, request, step="password")
-        else:
-            record(session, actor=Actor("anonymous", email[:254]), action=AuditAction.LOGIN_FAILED,
-                   ip=request.ip, user_agent=request.user_agent, now=now, step="password", reason="unknown")
+    if user is None:
+        passwords.verify_secret(None, password)  # as long as a real check: unknown addresses do not show
+        record(session, actor=Actor("anonymous", email[:254]), action=AuditAction.LOGIN_FAILED,
+               ip=request.ip, user_agent=request.user_agent, now=now, step="password", reason="unknown")
         raise LoginFailed("メールアドレスまたはパスワードが正しくありません。")
+    attempt = _claim_attempt(user, now)
+    if not passwords.verify_secret(user.password_hash, password):
+        _failed(session, user, attempt, now, request, step="password",
+                message="メールアドレスまたはパスワードが正しくありません。")
+    _release_attempt(session, user, attempt)
     if not user.is_active:
         raise LoginFailed("このアカウントは無効になっています。管理者にお問い合わせください。")
     return user
@@ -64,59 +67,122 @@ def check_password(session: Session, email: str, password: str, *, now: datetime
 def check_second_factor(session: Session, user: StaffUser, code: str, *, now: datetime, request: RequestInfo) -> str:
     """Second login step: a TOTP code or an unused recovery code. Returns "totp" or "recovery".
 
-    Raises CodeRejected (wrong, replayed or used-up code) or AccountLocked.
+    Each code is consumed by a conditional UPDATE, so of parallel requests with one code exactly one
+    gets in. Raises CodeRejected (wrong, replayed or used-up code) or AccountLocked.
     """
-    _refuse_if_locked(user, now)
+    attempt = _claim_attempt(user, now)
     code = code.strip()
     if not user.totp_secret_sealed:
+        _release_attempt(session, user, attempt)
         raise CodeRejected("確認コードの登録が完了していません。")
     counter = totp.matching_counter(totp.unseal_secret(user.totp_secret_sealed), code, now)
     if counter is not None:
-        if user.totp_last_counter is not None and counter <= user.totp_last_counter:
-            _count_failure(session, user, now, request, step="totp-replay")
-            raise CodeRejected("この確認コードは使用済みです。次のコードが表示されるまでお待ちください。")
-        user.totp_last_counter = counter
+        if not _consume_totp_step(session, user, counter):
+            _failed(session, user, attempt, now, request, step="totp-replay",
+                    message="この確認コードは使用済みです。次のコードが表示されるまでお待ちください。")
         _logged_in(session, user, now, request, method="totp")
         return "totp"
     normalized = code.lower().replace(" ", "")
     if len(normalized) == 11 and normalized[5] == "-":
         for recovery in user.recovery_codes:
             if passwords.verify_secret(recovery.code_hash, normalized):
-                if recovery.used_at is not None:
-                    _count_failure(session, user, now, request, step="recovery-reused")
-                    raise CodeRejected("この回復コードは使用済みです。別の回復コードを入力してください。")
-                recovery.used_at = now
+                if not _consume_recovery_code(session, recovery, now):
+                    _failed(session, user, attempt, now, request, step="recovery-reused",
+                            message="この回復コードは使用済みです。別の回復コードを入力してください。")
                 record(session, actor=Actor.staff(user), action=AuditAction.MFA_RECOVERY_USED, subject=user,
                        ip=request.ip, user_agent=request.user_agent, now=now)
                 _logged_in(session, user, now, request, method="recovery-code")
                 return "recovery"
-    _count_failure(session, user, now, request, step="totp")
-    raise CodeRejected("確認コードが正しくありません。")
+    _failed(session, user, attempt, now, request, step="totp", message="確認コードが正しくありません。")
 
 
-def _refuse_if_locked(user: StaffUser, now: datetime) -> None:
-    if user.locked_until and user.locked_until > now:
-        minutes = max(1, math.ceil((user.locked_until - now).total_seconds() / 60))
-        raise AccountLocked(
-            f"ログインに続けて失敗したため、アカウントを一時的にロックしています。{minutes}分後に再度お試しください。"
-        )
+def _consume_totp_step(session: Session, user: StaffUser, counter: int) -> bool:
+    """Record `counter` as the last used time step unless it (or a later one) was used already."""
+    result = session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == user.id,
+               or_(StaffUser.totp_last_counter.is_(None), StaffUser.totp_last_counter < counter))
+        .values(totp_last_counter=counter)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(user, ["totp_last_counter"])
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _count_failure(session: Session, user: StaffUser, now: datetime, request: RequestInfo, step: str) -> None:
-    user.failed_attempts += 1
+def _consume_recovery_code(session: Session, recovery: RecoveryCode, now: datetime) -> bool:
+    result = session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.id == recovery.id, RecoveryCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(recovery, ["used_at"])
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _lock_message(minutes: int, *, now_locked: bool = False) -> str:
+    verb = "ロックしました" if now_locked else "ロックしています"
+    return f"ログインに続けて失敗したため、アカウントを一時的に{verb}。{minutes}分後に再度お試しください。"
+
+
+def _claim_attempt(user: StaffUser, now: datetime) -> int:
+    """Count a login attempt before checking it, in a transaction of its own committed at once.
+
+    The attempt that reaches LOGIN_MAX_FAILURES also locks the account (lifted again if it succeeds), so
+    parallel guesses are never checked more often than the limit, and the database's write lock is not
+    held while a password hash is computed. An expired lock starts the count again. Returns the count;
+    raises AccountLocked while the account is locked. Call it before the session writes anything.
+    """
+    limit = int(current_app.config["LOGIN_MAX_FAILURES"])
+    minutes = int(current_app.config["LOGIN_LOCK_MINUTES"])
+    count = case((StaffUser.locked_until.is_not(None), 1), else_=StaffUser.failed_attempts + 1)
+    claim = (
+        update(StaffUser)
+        .where(StaffUser.id == user.id, or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= now))
+        .values(failed_attempts=count,
+                locked_until=case((count >= limit, now + timedelta(minutes=minutes)), else_=None))
+        .returning(StaffUser.failed_attempts)
+        .execution_options(synchronize_session=False)
+    )
+
+    def work(claims: Session) -> tuple[int | None, datetime | None]:
+        attempt = claims.execute(claim).scalar()
+        if attempt is not None:
+            return attempt, None
+        return None, claims.scalar(select(StaffUser.locked_until).where(StaffUser.id == user.id))
+
+    attempt, locked_until = run_transaction(current_app.extensions["portal.session_factory"], work)
+    if attempt is None:
+        left = max(1, math.ceil((locked_until - now).total_seconds() / 60)) if locked_until else minutes
+        raise AccountLocked(_lock_message(left))
+    return attempt
+
+
+def _release_attempt(session: Session, user: StaffUser, attempt: int) -> None:
+    """The checked step succeeded: it no longer counts as a failure (nor holds the lock it took)."""
+    values: dict[object, object] = {
+        StaffUser.failed_attempts: case((StaffUser.failed_attempts > 0, StaffUser.failed_attempts - 1), else_=0)}
+    if attempt >= current_app.config["LOGIN_MAX_FAILURES"]:
+        values[StaffUser.locked_until] = None
+    session.execute(update(StaffUser).where(StaffUser.id == user.id).values(values)
+                    .execution_options(synchronize_session=False))
+    session.expire(user, ["failed_attempts", "locked_until"])
+
+
+def _failed(session: Session, user: StaffUser, attempt: int, now: datetime, request: RequestInfo, *, step: str,
+            message: str) -> NoReturn:
+    """Record a failed check (already counted by _claim_attempt) and raise: LoginFailed or CodeRejected
+    with `message`, AccountLocked when this attempt was the last one allowed."""
     record(session, actor=Actor.staff(user), action=AuditAction.LOGIN_FAILED, subject=user,
-           ip=request.ip, user_agent=request.user_agent, now=now, step=step, attempts=user.failed_attempts)
-    if user.failed_attempts >= current_app.config["LOGIN_MAX_FAILURES"]:
-        minutes = current_app.config["LOGIN_LOCK_MINUTES"]
-        user.locked_until = now + timedelta(minutes=minutes)
-        user.failed_attempts = 0
+           ip=request.ip, user_agent=request.user_agent, now=now, step=step, attempts=attempt)
+    if attempt >= current_app.config["LOGIN_MAX_FAILURES"]:
+        minutes = int(current_app.config["LOGIN_LOCK_MINUTES"])
         record(session, actor=SYSTEM, action=AuditAction.LOGIN_LOCKED, subject=user,
                ip=request.ip, user_agent=request.user_agent, now=now, minutes=minutes)
         session.flush()
-        raise AccountLocked(
-            f"ログインに続けて失敗したため、アカウントを一時的にロックしました。{minutes}分後に再度お試しください。"
-        )
+        raise AccountLocked(_lock_message(minutes, now_locked=True))
     session.flush()
+    raise (LoginFailed if step == "password" else CodeRejected)(message)
 
 
 def slowdown_seconds(user_failures: int) -> float:
@@ -125,28 +191,66 @@ def slowdown_seconds(user_failures: int) -> float:
 
 
 def _logged_in(session: Session, user: StaffUser, now: datetime, request: RequestInfo, method: str) -> None:
-    user.failed_attempts = 0
-    user.locked_until = None
-    user.last_login_at = now
+    session.execute(update(StaffUser).where(StaffUser.id == user.id)
+                    .values(failed_attempts=0, locked_until=None, last_login_at=now)
+                    .execution_options(synchronize_session=False))
+    session.expire(user, ["failed_attempts", "locked_until", "last_login_at"])
     record(session, actor=Actor.staff(user), action=AuditAction.LOGIN_SUCCEEDED, subject=user,
            ip=request.ip, user_agent=request.user_agent, now=now, method=method)
     session.flush()
 
 
+def logout(session: Session, user: StaffUser, *, now: datetime, request: RequestInfo) -> None:
+    """End every session of the user (this browser's and any copy of its cookie)."""
+    end_sessions(session, user)
+    record(session, actor=Actor.staff(user), action=AuditAction.LOGOUT, subject=user,
+           ip=request.ip, user_agent=request.user_agent, now=now)
+    session.flush()
+
+
+def end_sessions(session: Session, user: StaffUser) -> None:
+    """Raise the user's session version: every session started before no longer counts as logged in."""
+    session.execute(update(StaffUser).where(StaffUser.id == user.id)
+                    .values(session_version=StaffUser.session_version + 1)
+                    .execution_options(synchronize_session=False))
+    session.expire(user, ["session_version"])
+
+
 # --- MFA enrolment ------------------------------------------------------------------------------
 
 
+def pending_totp_secret(session: Session, user: StaffUser) -> str:
+    """The secret shown while the user enrols an authenticator app: made once, kept sealed on the user's
+    row (never in the session cookie) until confirm_totp_enrolment() makes it the user's TOTP secret."""
+    if user.totp_pending_sealed is None:
+        session.execute(update(StaffUser)
+                        .where(StaffUser.id == user.id, StaffUser.totp_pending_sealed.is_(None))
+                        .values(totp_pending_sealed=totp.seal_secret(totp.new_secret()))
+                        .execution_options(synchronize_session=False))
+        session.expire(user, ["totp_pending_sealed"])  # two tabs at once: both show the one that was stored
+    assert user.totp_pending_sealed is not None
+    return totp.unseal_secret(user.totp_pending_sealed)
+
+
 def confirm_totp_enrolment(
-    session: Session, user: StaffUser, secret: str, code: str, *, now: datetime, request: RequestInfo
+    session: Session, user: StaffUser, code: str, *, now: datetime, request: RequestInfo
 ) -> list[str]:
-    """Store the TOTP secret once the person proved they can read it; return new recovery codes
-    (shown once, stored hashed). Raises CodeRejected when the code does not match."""
-    counter = totp.matching_counter(secret, code, now)
-    if counter is None:
+    """Make the pending secret the user's TOTP secret once the person proved they can read it; return
+    new recovery codes (shown once, stored hashed). Raises CodeRejected when the code does not match
+    or the enrolment was completed (or reset) meanwhile."""
+    sealed = user.totp_pending_sealed
+    counter = totp.matching_counter(totp.unseal_secret(sealed), code, now) if sealed else None
+    if sealed is None or counter is None:
         raise CodeRejected("確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。")
-    user.totp_secret_sealed = totp.seal_secret(secret)
-    user.totp_last_counter = counter
-    user.mfa_enrolled_at = now
+    result = session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == user.id, StaffUser.mfa_enrolled_at.is_(None), StaffUser.totp_pending_sealed == sealed)
+        .values(totp_secret_sealed=sealed, totp_pending_sealed=None, totp_last_counter=counter, mfa_enrolled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(user, ["totp_secret_sealed", "totp_pending_sealed", "totp_last_counter", "mfa_enrolled_at"])
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise CodeRejected("認証アプリの登録はすでに完了しているか、やり直されました。もう一度ログインしてください。")
     codes = _replace_recovery_codes(user)
     record(session, actor=Actor.staff(user), action=AuditAction.MFA_ENROLLED, subject=user,
            ip=request.ip, user_agent=request.user_agent, now=now)
@@ -168,6 +272,7 @@ def set_password(session: Session, user: StaffUser, password: str, confirm: str,
     if password != confirm:
         raise DomainError("確認用パスワードが一致しません。")
     user.password_hash = passwords.hash_secret(password)
+    end_sessions(session, user)
     record(session, actor=Actor.staff(user), action=AuditAction.PASSWORD_SET, subject=user, now=now)
     session.flush()
 
@@ -326,10 +431,10 @@ def create_user(session: Session, *, email: str, name: str, role: Role, departme
     return user, link
 
 
-def _mail_enrolment_link(session: Session, user: StaffUser, link: str, now: datetime) -> None:
+def _mail_enrolment_link(session: Session, user: StaffUser, link: str, now: datetime, *, reset: bool = False) -> None:
     expires_at = now + timedelta(hours=current_app.config["ENROLMENT_TOKEN_HOURS"])
-    enqueue(session, "staff_enrolment", user.email, {"name": user.name, "link": link, "expires_at": expires_at},
-            to_name=user.name, now=now)
+    enqueue(session, "staff_enrolment", user.email,
+            {"name": user.name, "link": link, "expires_at": expires_at, "reset": reset}, to_name=user.name, now=now)
 
 
 def update_user(session: Session, user: StaffUser, *, name: str, title: str, role: Role, department: Department,
@@ -351,21 +456,34 @@ def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffU
     if not active and user.role == Role.ADMIN and _active_admins(session) <= 1:
         raise DomainError("最後の管理者は無効にできません。")
     user.is_active = active
+    if not active:
+        end_sessions(session, user)
     record(session, actor=Actor.staff(actor), now=now, subject=user,
            action=AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED)
     session.flush()
 
 
 def reset_mfa(session: Session, user: StaffUser, *, actor: StaffUser, now: datetime) -> str:
-    """Forget the user's TOTP and recovery codes; return a new enrolment link."""
+    """Start the user's enrolment again, as for a new account: forget the password, the TOTP and the
+    recovery codes, end every session and earlier enrolment link, and mail a new one-time enrolment link
+    (returned, for the admin to see once). Whoever knew the old password can no longer use it."""
+    user.password_hash = None
     user.totp_secret_sealed = None
+    user.totp_pending_sealed = None
     user.totp_last_counter = None
     user.mfa_enrolled_at = None
     user.recovery_codes.clear()
-    record(session, actor=Actor.staff(actor), action=AuditAction.MFA_RESET, subject=user, now=now)
+    session.flush()
+    end_sessions(session, user)
+    session.execute(update(AccountToken)
+                    .where(AccountToken.user_id == user.id, AccountToken.used_at.is_(None))
+                    .values(used_at=now)
+                    .execution_options(synchronize_session=False))
+    record(session, actor=Actor.staff(actor), action=AuditAction.MFA_RESET, subject=user, now=now,
+           password_cleared=True)
     session.flush()
     link = issue_account_token(session, "enrol", user, now=now)
-    _mail_enrolment_link(session, user, link, now)
+    _mail_enrolment_link(session, user, link, now, reset=True)
     return link
 
 

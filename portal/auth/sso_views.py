@@ -4,14 +4,14 @@ provider asserted a second factor."""
 from __future__ import annotations
 
 from authlib.common.errors import AuthlibBaseError
-from flask import current_app, redirect, render_template, request, session, url_for
+from flask import current_app, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from joserfc.errors import JoseError
 
 from portal import clock
 from portal.auth import bp, oidc
 from portal.auth.forms import LoginForm
-from portal.auth.views import begin_second_step, finish_login, safe_next
+from portal.auth.views import begin_enrolment, begin_second_step, finish_login, safe_next
 from portal.db import db
 from portal.errors import NotFound
 from portal.extensions import limiter
@@ -67,8 +67,7 @@ def sso_callback() -> ResponseReturnValue:
     db().commit()
     next_url = session.pop("sso_next", None)
     if not login.user.is_mfa_enrolled:
-        session["enrol_user_id"] = login.user.id
-        return redirect(url_for("auth.mfa_setup"))
+        return begin_enrolment(login.user)
     if login.mfa_asserted:
         return finish_login(login.user, next_url)
     return begin_second_step(login.user, next_url)

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 
 from portal import clock
-from portal.audit.actions import AuditAction
-from portal.audit.service import Actor, record
 from portal.auth import bp, oidc, service, totp
 from portal.auth.forms import CodeForm, LoginForm, PasswordForm, SetupForm
 from portal.auth.models import StaffUser
@@ -25,10 +24,18 @@ login_manager.login_message = "ログインしてください。"
 login_manager.login_message_category = "info"
 
 
+SESSION_VERSION = "session_version"
+ENROL_USER, ENROL_VERSION = "enrol_user_id", "enrol_session_version"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> StaffUser | None:
+    """The logged-in user, unless their sessions were ended since this one began (logout elsewhere,
+    password change, MFA reset, deactivation)."""
     user = db().get(StaffUser, int(user_id))
-    return user if user is not None and user.is_active and user.is_mfa_enrolled else None
+    if user is None or not user.is_active or not user.is_mfa_enrolled:
+        return None
+    return user if session.get(SESSION_VERSION) == user.session_version else None
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -51,9 +58,16 @@ def login() -> ResponseReturnValue:
         return render_template("auth/login.html", form=form, error=exc.message), 422
     db().commit()
     if not user.is_mfa_enrolled:
-        session["enrol_user_id"] = user.id
-        return redirect(url_for("auth.mfa_setup"))
+        return begin_enrolment(user)
     return begin_second_step(user, safe_next(request.args.get("next")))
+
+
+def begin_enrolment(user: StaffUser) -> ResponseReturnValue:
+    """The password is set but no authenticator app yet: on to its enrolment, in this session only
+    as long as the user's sessions are not ended (an MFA reset ends an enrolment in progress too)."""
+    session[ENROL_USER] = user.id
+    session[ENROL_VERSION] = user.session_version
+    return redirect(url_for("auth.mfa_setup"))
 
 
 def begin_second_step(user: StaffUser, next_url: str | None) -> ResponseReturnValue:
@@ -66,7 +80,7 @@ def begin_second_step(user: StaffUser, next_url: str | None) -> ResponseReturnVa
 
 def finish_login(user: StaffUser, next_url: str | None) -> ResponseReturnValue:
     _start_session(user)
-    return redirect(next_url or url_for("home.index"))
+    return redirect(safe_next(next_url) or url_for("home.index"))
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -96,8 +110,7 @@ def verify() -> ResponseReturnValue:
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     if current_user.is_authenticated:
-        record(db(), actor=Actor.staff(current_user), action=AuditAction.LOGOUT, subject=current_user,
-               ip=request_info().ip, user_agent=request_info().user_agent, now=clock.now())
+        service.logout(db(), current_user, now=clock.now(), request=request_info())
         db().commit()
     logout_user()
     session.clear()
@@ -123,8 +136,7 @@ def setup(token: str) -> ResponseReturnValue:
         return render_template("auth/setup.html", form=form, error=exc.message), 422
     db().commit()
     session.clear()
-    session["enrol_user_id"] = user.id
-    return redirect(url_for("auth.mfa_setup"))
+    return begin_enrolment(user)
 
 
 @bp.route("/account/enrol/<token>", methods=["GET", "POST"])
@@ -144,38 +156,52 @@ def enrol(token: str) -> ResponseReturnValue:
     token_row.used_at = now
     db().commit()
     session.clear()
-    session["enrol_user_id"] = user.id
-    return redirect(url_for("auth.mfa_setup"))
+    return begin_enrolment(user)
 
 
 @bp.route("/account/mfa", methods=["GET", "POST"])
 def mfa_setup() -> ResponseReturnValue:
-    user_id = session.get("enrol_user_id")
-    user = db().get(StaffUser, user_id) if user_id else None
-    if user is None or user.is_mfa_enrolled:
+    user = _enrolling_user()
+    if user is None:
         return redirect(url_for("auth.login"))
-    secret = session.setdefault("enrol_secret", totp.new_secret())
-    uri = totp.provisioning_uri(secret, user.email)
     form = CodeForm()
-    context = {"form": form, "user": user, "secret": secret, "qr": totp.qr_data_uri(uri)}
-    if not form.validate_on_submit():
-        return render_template("auth/mfa_setup.html", **context), 422 if request.method == "POST" else 200
-    try:
-        codes = service.confirm_totp_enrolment(db(), user, secret, form.code.data or "", now=clock.now(),
-                                               request=request_info())
-    except service.CodeRejected as exc:
-        return render_template("auth/mfa_setup.html", error=exc.message, **context), 422
+    error = None
+    if form.validate_on_submit():
+        try:
+            codes = service.confirm_totp_enrolment(db(), user, form.code.data or "", now=clock.now(),
+                                                   request=request_info())
+        except service.CodeRejected as exc:
+            db().rollback()
+            error = exc.message
+        else:
+            db().commit()
+            session.pop(ENROL_USER, None)
+            session.pop(ENROL_VERSION, None)
+            _start_session(user)
+            return render_template("auth/recovery_codes.html", codes=codes)
+    if _enrolling_user() is None:  # completed or reset meanwhile
+        return redirect(url_for("auth.login"))
+    secret = service.pending_totp_secret(db(), user)
     db().commit()
-    session.pop("enrol_secret", None)
-    session.pop("enrol_user_id", None)
-    _start_session(user)
-    return render_template("auth/recovery_codes.html", codes=codes)
+    context = {"form": form, "user": user, "secret": secret, "qr": totp.qr_data_uri(totp.provisioning_uri(
+        secret, user.email))}
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/mfa_setup.html", error=error, **context), status
+
+
+def _enrolling_user() -> StaffUser | None:
+    user_id = session.get(ENROL_USER)
+    user = db().get(StaffUser, user_id) if user_id else None
+    if user is None or user.is_mfa_enrolled or session.get(ENROL_VERSION) != user.session_version:
+        return None
+    return user
 
 
 def _start_session(user: StaffUser) -> None:
     for key in ("pending_user_id", "pending_at", "pending_next"):
         session.pop(key, None)
     session.permanent = True
+    session[SESSION_VERSION] = user.session_version
     login_user(user)
 
 
@@ -194,7 +220,17 @@ def _slow_down(email: str) -> None:
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only same-site paths: an open redirect after login would help phishing."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only a path on this host: an open redirect after login would help phishing.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so `/%09/evil.example` (a tab)
+    and `/\\evil.example` would leave the site: any control character, backslash or second leading slash
+    refuses the target, and so does anything urlsplit reads as having a scheme or a host.
+    """
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return target

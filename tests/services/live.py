@@ -162,7 +162,16 @@ class HttpClient:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self._jar = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._jar))
+
+    def cookies(self) -> list[http.cookiejar.Cookie]:
+        return list(self._jar)
+
+    def copy_cookies_from(self, other: HttpClient) -> None:
+        """Present the other client's cookies too, like a cookie copied to another machine."""
+        for cookie in other.cookies():
+            self._jar.set_cookie(cookie)
 
     def get(self, path: str) -> Reply:
         return self._send(urllib.request.Request(self.base_url + path))
