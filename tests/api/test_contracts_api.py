@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.auth.models import ApiToken, Role
+from portal.contracts.models import Contract
 from portal.tokens import hash_token
-from tests.api.helpers import bearer, metadata, multipart, token_for
+from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
 from tests.contracts.fixtures import make_pdf
 from tests.factories import make_staff
 
@@ -68,7 +69,9 @@ def test_missing_or_wrong_token_is_refused_in_json(client, world):
 def test_auditor_token_cannot_create(app, world, client):
     make_staff(world.session, role=Role.AUDITOR, email="kansa@pref.example.jp", department=world.department)
     response = _create(client, token_for(app, "kansa@pref.example.jp"), metadata(world), make_pdf())
-    assert response.status_code == 403
+    assert_problem(response, 403, "forbidden")
+    world.refresh()
+    assert world.session.scalar(select(func.count()).select_from(Contract)) == 0
 
 
 def test_ineligible_contract_is_refused_with_reasons(app, world, client):

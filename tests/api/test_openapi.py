@@ -35,12 +35,24 @@ def test_its_paths_and_methods_are_the_url_maps(app, client):
     assert documented == _url_map_operations(app)
 
 
-def test_the_api_cannot_sign(app):
-    """Signing needs the signer's own action: no API operation reaches a signing view or the signer pages."""
-    api_endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")}
-    assert api_endpoints == {"api.index", "api.create", "api.approve", "api.send", "api.show", "api.document",
-                             "api.openapi"}
+def test_the_api_cannot_sign(app, world):
+    """Signing needs the signer's own action: an approver's API token neither opens their signing page nor
+    signs there, and no API operation signs."""
+    contract_id = world.sent_contract(signing_order="agency_first")
+    [agency_party, _] = world.party_ids(contract_id)
+    token = token_for(app, world.approver.email)
+    robot = app.test_client()
+    page = f"/s/staff/{agency_party}"
+    opened = robot.get(page, headers=bearer(token))
+    assert opened.status_code == 302
+    assert opened.headers["Location"].startswith("/login")
+    assert robot.post(f"{page}/complete", headers=bearer(token)).status_code in (302, 400)
+    for path in (f"/api/v1/contracts/{contract_id}/sign", f"/api/v1/contracts/{contract_id}/parties/1/sign"):
+        assert robot.post(path, headers=bearer(token)).status_code in (404, 405)
+    contract = world.contract(contract_id)
+    assert [p.status.value for p in contract.parties] == ["requested", "waiting"]
     assert not [path for path, _ in _url_map_operations(app) if "sign" in path]
+    assert "完了する" in world.approver_client.get(page).get_data(as_text=True)  # the approver's own session can
 
 
 def _schema(spec, ref_or_schema):

@@ -31,6 +31,10 @@ def test_staff_role_cannot_approve(world):
     world.upload(contract_id, (make_pdf(), "a.pdf"))
     response = world.approve(contract_id, client=world.staff_client)
     assert response.status_code == 403
+    contract = world.contract(contract_id)
+    assert contract.status is ContractStatus.DRAFT
+    assert contract.approved_at is None
+    assert contract.approval_reference == ""
 
 
 def test_changing_a_document_voids_the_approval_and_blocks_sending(world):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import date
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from portal.audit.models import AuditEvent
 from portal.contracts.models import Contract, ContractStatus, PartyStatus, RevisionKind
 from portal.contracts.signatures import verify_bytes
+from portal.formatting import wareki
 from portal.mail.service import deliver_pending
 from tests.conftest import require_tool
 from tests.contracts.fixtures import DOWNLOAD_RE, LINK_RE, make_pdf
@@ -47,7 +49,10 @@ def test_create_upload_approve_send_sign_complete_download(app, world, smtp_serv
     [request_mail] = smtp_server.inbox.to("yamada@keiyaku-shoji.co.jp")
     assert str(request_mail["Subject"]) == "岡山県 様より庁舎清掃業務委託への署名依頼が届いています"
     body = Inbox.text(request_mail)
-    assert "2026" not in body or "令和" in body  # dates for people in 和暦
+    planned = date.fromisoformat(world.contract_form()["planned_conclusion_date"])
+    assert f"署名期限: {wareki(planned)}（締結予定日）" in body  # dates for people in 和暦
+    assert wareki(planned).startswith("令和")
+    assert planned.isoformat() not in body
     link = "/s/" + LINK_RE.search(body).group(0).rsplit("/s/", 1)[1]
 
     review = world.signer_client.get(link)

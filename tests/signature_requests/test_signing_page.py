@@ -164,11 +164,16 @@ def test_declining_needs_the_access_code_like_signing(app, world):
 
 def test_wrong_codes_at_decline_count_towards_the_lock(app, world):
     app.config["ACCESS_CODE_MAX_ATTEMPTS"] = 2
-    world.sent_contract(access_code="4821")
+    contract_id = world.sent_contract(access_code="4821")
     link = world.signing_link()
     post_form(world.signer_client, f"{link}/decline", {"reason": "x", "access_code": "1111"})
     post_form(world.signer_client, f"{link}/decline", {"reason": "x", "access_code": "2222"})
-    assert world.sign_as_counterparty(link, access_code="4821").status_code == 423
+    locked = world.sign_as_counterparty(link, access_code="4821")
+    assert locked.status_code == 423
+    assert "アクセスコードの入力を2回間違えたため" in locked.get_data(as_text=True)
+    contract = world.contract(contract_id)
+    assert contract.status is ContractStatus.AWAITING_COUNTERPARTY
+    assert contract.parties[0].status is PartyStatus.REQUESTED
 
 
 @pytest.fixture

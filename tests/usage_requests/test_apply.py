@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
 import pytest
 from sqlalchemy import func, select
 
@@ -160,9 +164,55 @@ def test_honeypot_submission_looks_accepted_but_stores_and_sends_nothing(client,
 
 
 def test_honeypot_is_hidden_from_people(client, department):
+    """The robots' field sits in an aria-hidden box that the style sheet moves off the screen, and the
+    keyboard skips it; the people's fields are in none of that."""
     html = client.get("/apply").get_data(as_text=True)
-    assert 'aria-hidden="true"' in html
-    assert 'tabindex="-1"' in html
+    fields = _InputAncestry()
+    fields.feed(html)
+    honeypot = fields.inputs["website"]
+    assert honeypot.attrs.get("tabindex") == "-1"
+    assert honeypot.attrs.get("autocomplete") == "off"
+    [box] = [a for a in honeypot.ancestors if a.get("aria-hidden") == "true"]
+    with client.get("/static/css/portal.css") as style_sheet:
+        css = style_sheet.get_data(as_text=True)
+    rules = [re.search(rf"\.{re.escape(name)}\s*\{{([^}}]*)\}}", css) for name in box.get("class", "").split()]
+    declarations = " ".join(rule.group(1) for rule in rules if rule)
+    assert "position:absolute" in declarations.replace(" ", "")
+    assert re.search(r"left:\s*-\d{4,}px", declarations), declarations
+    people = fields.inputs["company_name"]
+    assert all(a.get("aria-hidden") != "true" for a in people.ancestors)
+    assert people.attrs.get("tabindex") != "-1"
+
+
+@dataclass
+class _Input:
+    attrs: dict[str, str]
+    ancestors: list[dict[str, str]]
+
+
+class _InputAncestry(HTMLParser):
+    """Each <input name=…> with its attributes and the attributes of the elements around it."""
+
+    VOID = frozenset({"input", "br", "img", "meta", "link", "hr", "source", "wbr", "area", "base", "col",
+                      "embed", "track"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[tuple[str, dict[str, str]]] = []
+        self.inputs: dict[str, _Input] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag in ("input", "textarea", "select") and "name" in values:
+            self.inputs[values["name"]] = _Input(values, [a for _, a in self.open])
+        if tag not in self.VOID:
+            self.open.append((tag, values))
+
+    def handle_endtag(self, tag: str) -> None:
+        for index in range(len(self.open) - 1, -1, -1):
+            if self.open[index][0] == tag:
+                del self.open[index:]
+                return
 
 
 def test_submitted_page_without_a_submission_goes_back_to_the_form(client):
