@@ -106,7 +106,8 @@ def _populate(app: Flask, session: Session) -> MatrixWorld:
                                           signer_email="sato@kibi-service.co.jp")
     world.refresh()
     a, b = world.contract(contract_a), world.contract(contract_b)
-    assert a.certificate_key and b.certificate_key, "contracts A and B should be completed"
+    assert a.certificate_key, "contract A should be completed"
+    assert b.certificate_key, "contract B should be completed"
     mails = world.outbox()
     signing = {"a": _token_of(mails, "yamada@keiyaku-shoji.co.jp", LINK_RE, "/s/"),
                "b": _token_of(mails, "sato@kibi-service.co.jp", LINK_RE, "/s/")}
@@ -115,8 +116,9 @@ def _populate(app: Flask, session: Session) -> MatrixWorld:
 
     with app.app_context():
         submitted = usage_requests.submit(session, usage_requests.UsageRequestData(
-            address="岡山県岡山市北区内山下2-4-6", company_name="株式会社けいやく商事", representative="代表取締役 岡山 太郎",
-            contact_person="営業部 吉備 花子", contact_phone="086-224-2111", contact_email="hanako@keiyaku-shoji.co.jp",
+            address="岡山県岡山市北区内山下2-4-6", company_name="株式会社けいやく商事",
+            representative="代表取締役 岡山 太郎", contact_person="営業部 吉備 花子", contact_phone="086-224-2111",
+            contact_email="hanako@keiyaku-shoji.co.jp",
             contract_name="令和8年度 庁舎清掃業務委託", authority_title="代表取締役", authority_name="髙橋 一郎",
             authority_email="ichiro@keiyaku-shoji.co.jp"), department=world.department, now=now,
             request=REQUEST_INFO)
