@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "CONTACT_FORM_URL": "",
     # Database: empty means SQLite in instance/portal.sqlite3.
     "DATABASE_URL": "",
-    # Mail: empty MAIL_SERVER keeps mails in the outbox, readable on the 送信メール page.
+    # Mail: empty MAIL_SERVER keeps mails in the outbox, shown (links masked) on the 送信メール page.
     "MAIL_SERVER": "",
     "MAIL_PORT": 25,
     "MAIL_USE_TLS": False,

@@ -17,6 +17,14 @@ class OutboxStatus(StrEnum):
     HELD = "held"  # no SMTP server configured: kept for the 送信メール page
     FAILED = "failed"  # gave up after MAIL_MAX_ATTEMPTS
 
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_LABELS = {OutboxStatus.PENDING: "送信待ち", OutboxStatus.SENDING: "送信中", OutboxStatus.SENT: "送信済み",
+           OutboxStatus.HELD: "保管（未送信）", OutboxStatus.FAILED: "送信失敗"}
+
 
 class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
@@ -26,7 +34,11 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(254), index=True)
     recipient_name: Mapped[str] = mapped_column(String(200), default="")
     subject: Mapped[str] = mapped_column(String(500))
+    # What people may read (送信メール page): every link token masked. The body as delivered, with the
+    # working links, is kept sealed under the master key only until it is handed to SMTP.
     body: Mapped[str] = mapped_column(Text)
+    body_sealed: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(255), default="", server_default="")  # kept over retries
     status: Mapped[OutboxStatus] = mapped_column(str_enum_type(OutboxStatus), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -1,29 +1,40 @@
 """enqueue() in the caller's transaction; deliver_pending() after commit, with retries and backoff.
 
 An SMTP outage loses nothing: a failed attempt leaves the row pending with a later next_attempt_at.
+Any failure of one message (a header that cannot be built, a refused recipient) is that message's
+failure: recorded, retried later, finally 「送信失敗」, and the messages behind it are still sent.
+
+The stored copy of a mail never holds a working link: the body people can read has every link token
+masked (portal.mail.masking); the body as delivered is sealed under the master key until it is
+handed to SMTP and then erased.
 """
 
 from __future__ import annotations
 
 import logging
-import smtplib
-import socket
 import threading
 from datetime import datetime, timedelta
-from email.headerregistry import Address
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from flask import current_app, render_template
-from flask_mail import Message, sanitize_address
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
+from portal.audit.actions import AuditAction
+from portal.audit.service import Actor, RequestInfo, record
+from portal.errors import NotFound
+from portal.mail.masking import mask_links
+from portal.mail.message import OutboxConnection, OutboxMail
 from portal.mail.models import OutboxMessage, OutboxStatus
+from portal.storage import crypto
+from portal.text import single_line
 from portal.urls import external_url
 
 log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=10)
+SEAL_CONTEXT = b"outbox-body:"
 _deliver_lock = threading.Lock()
 
 
@@ -36,7 +47,10 @@ def enqueue(
     to_name: str = "",
     now: datetime | None = None,
 ) -> OutboxMessage:
-    """Render mail/<template>/{subject,body}.txt and add it to the outbox in the caller's transaction."""
+    """Render mail/<template>/{subject,body}.txt and add it to the outbox in the caller's transaction.
+
+    Links carrying a token are stored masked; the deliverable body is kept sealed until it is sent.
+    """
     moment = now or clock.now()
     config = current_app.config
     full_context = {
@@ -50,16 +64,20 @@ def enqueue(
         "contact_form_url": config["CONTACT_FORM_URL"],
         **context,
     }
-    subject = render_template(f"mail/{template}/subject.txt", **full_context).strip()
+    subject = render_template(f"mail/{template}/subject.txt", **full_context)
     # Every mail ends with where to get help (困ったときは) and the agency's contact details.
     body = render_template(f"mail/{template}/body.txt", **full_context).rstrip("\n") + "\n"
     body += render_template("mail/_footer.txt", **full_context)
+    message_id = make_msgid(domain=sender_domain(config))
+    masked = mask_links(body)
     message = OutboxMessage(
         template=template,
         recipient=to,
         recipient_name=to_name,
-        subject=" ".join(subject.split()),
-        body=body,
+        subject=mask_links(single_line(subject)),
+        body=masked,
+        body_sealed=_seal(body, message_id) if masked != body else None,
+        message_id=message_id,
         status=OutboxStatus.PENDING if config["MAIL_SERVER"] else OutboxStatus.HELD,
         created_at=moment,
         next_attempt_at=moment,
@@ -67,6 +85,43 @@ def enqueue(
     session.add(message)
     session.flush()
     return message
+
+
+def deliverable_body(message: OutboxMessage) -> str:
+    """The body as it is handed to SMTP, working links included. Only the deliverer calls this."""
+    if message.body_sealed is None:
+        return message.body
+    key = crypto.master_key_from_hex(current_app.config["MASTER_KEY"])
+    sealed = bytes.fromhex(message.body_sealed)
+    return crypto.open_sealed(key, sealed, SEAL_CONTEXT + message.message_id.encode()).decode()
+
+
+def view_message(session: Session, message_id: int, *, viewer: Any, now: datetime,
+                 request: RequestInfo) -> OutboxMessage:
+    """Load a stored mail for the 送信メール page and log who opened it. Raises NotFound."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("メールが見つかりません。")
+    record(session, actor=Actor.staff(viewer), action=AuditAction.MAIL_VIEWED, subject=message, now=now,
+           ip=request.ip, user_agent=request.user_agent, template=message.template, recipient=message.recipient)
+    return message
+
+
+def readable_body(message: OutboxMessage) -> str:
+    """The stored body with link tokens masked, also for rows queued before bodies were stored masked."""
+    return mask_links(message.body)
+
+
+def _seal(body: str, message_id: str) -> str:
+    key = crypto.master_key_from_hex(current_app.config["MASTER_KEY"])
+    return crypto.seal(key, body.encode(), SEAL_CONTEXT + message_id.encode()).hex()
+
+
+def sender_domain(config: Any) -> str:
+    """The domain of the From address: Message-IDs are made in it (RFC 5322 §3.6.4)."""
+    sender = config["MAIL_DEFAULT_SENDER"]
+    address = sender[1] if isinstance(sender, tuple | list) else parseaddr(str(sender))[1]
+    return (address or config["MAIL_FROM_ADDRESS"]).rpartition("@")[2] or "localhost"
 
 
 def deliver_pending(now: datetime | None = None, limit: int = 50) -> int:
@@ -113,84 +168,75 @@ def _send_claimed(factory: sessionmaker[Session], ids: list[int]) -> int:
     config = current_app.config
     sent = 0
     with factory() as session:
-        messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))))
+        messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                                        .order_by(OutboxMessage.id)))
+        connection = OutboxConnection.from_config(config)
         try:
-            smtp = _open_smtp(config)
-        except (OSError, smtplib.SMTPException) as exc:
+            connection.open()
+        except Exception as exc:  # whatever the reason, these messages wait for the next attempt
             for message in messages:
                 _record_failure(message, exc, config)
             session.commit()
             return 0
         try:
-            for message in messages:
+            for position, message in enumerate(messages):
                 try:
-                    mail = _build(message, config)
-                    smtp.sendmail(sanitize_address(mail.sender), [sanitize_address(a) for a in mail.send_to],
-                                  mail.as_bytes())
-                except (OSError, smtplib.SMTPException) as exc:
+                    connection.send(build(message, config, now=clock.now()))
+                except Exception as exc:  # one message's failure never blocks the others
                     _record_failure(message, exc, config)
+                    if not connection.recover():
+                        for waiting in messages[position + 1:]:
+                            _record_failure(waiting, exc, config)
+                        session.commit()
+                        break
                 else:
-                    message.status = OutboxStatus.SENT
-                    message.sent_at = clock.now()
-                    message.attempts += 1
+                    _record_sent(message)
                     sent += 1
                 session.commit()
         finally:
-            try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                log.warning("SMTP connection did not close cleanly")
+            connection.close()
     return sent
 
 
-def _open_smtp(config: Any) -> smtplib.SMTP:
-    """flask-mail builds the message; the connection is ours so that it has a timeout."""
-    host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_TIMEOUT"]
-    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
-    smtp = smtp_class(host, port, timeout=timeout)
-    if config["MAIL_USE_TLS"]:
-        smtp.starttls()
-    if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
-        smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-    return smtp
+def _record_sent(message: OutboxMessage) -> None:
+    message.status = OutboxStatus.SENT
+    message.sent_at = clock.now()
+    message.attempts += 1
+    message.last_error = ""
+    message.body_sealed = None  # handed to SMTP: the working links are no longer kept
+    message.body = mask_links(message.body)  # rows queued before links were masked
 
 
 def _record_failure(message: OutboxMessage, exc: Exception, config: Any) -> None:
     message.attempts += 1
-    message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    message.last_error = single_line(f"{type(exc).__name__}: {exc}")[:2000]
+    log.warning("outbox message %s not delivered (attempt %s): %s", message.id, message.attempts,
+                type(exc).__name__)
     if message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
         message.status = OutboxStatus.FAILED
+        message.body_sealed = None  # never delivered: nobody will need its links
         return
     delay = config["MAIL_RETRY_BASE_SECONDS"] * 2 ** (message.attempts - 1)
     message.status = OutboxStatus.PENDING
     message.next_attempt_at = clock.now() + timedelta(seconds=min(delay, 6 * 3600))
 
 
-def _build(message: OutboxMessage, config: Any) -> Message:
-    recipient = message.recipient
-    if message.recipient_name:
-        recipient = str(Address(display_name=message.recipient_name, addr_spec=message.recipient))
-    mail = Message(
-        subject=message.subject,
+def build(message: OutboxMessage, config: Any, *, now: datetime) -> OutboxMail:
+    """The flask-mail Message for an outbox row; names and subject flattened to one line each."""
+    name = single_line(message.recipient_name)
+    recipient: str | tuple[str, str] = (name, message.recipient) if name else message.recipient
+    mail = OutboxMail(
+        subject=single_line(message.subject),
         recipients=[recipient],
-        body=message.body,
+        body=deliverable_body(message),
         sender=config["MAIL_DEFAULT_SENDER"],
         charset="utf-8",
+        extra_headers={
+            "Auto-Submitted": "auto-generated",  # RFC 3834: no vacation replies, no auto-forward loops
+            "X-Portal-Outbox-Id": str(message.id),
+        },
     )
-    mail.extra_headers = {"X-Portal-Outbox-Id": str(message.id)}
+    mail.msgId = message.message_id or make_msgid(domain=sender_domain(config))
+    mail.date_header = format_datetime(now.astimezone(clock.JST))
     return mail
 
-
-def retry_now(session: Session, message: OutboxMessage, now: datetime) -> None:
-    """Put a failed message back in the queue (admin action)."""
-    message.status = OutboxStatus.PENDING
-    message.next_attempt_at = now
-
-
-def smtp_reachable(timeout: float = 2.0) -> bool:
-    config = current_app.config
-    try:
-        with socket.create_connection((config["MAIL_SERVER"], int(config["MAIL_PORT"])), timeout=timeout):
-            return True
-    except OSError:
-        return False

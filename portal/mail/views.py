@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from flask import render_template
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from sqlalchemy import select
 
+from portal import clock
 from portal.db import db
-from portal.errors import NotFound
-from portal.mail import bp
+from portal.mail import bp, service
 from portal.mail.models import OutboxMessage
-from portal.security import role_required
+from portal.security import request_info, role_required
 
 # Role.ADMIN of portal.auth.models, by value: auth sends mail (enrolment links), so mail does not import auth.
 ADMIN = "admin"
@@ -24,7 +25,6 @@ def index() -> ResponseReturnValue:
 @bp.get("/<int:message_id>")
 @role_required(ADMIN)
 def show(message_id: int) -> ResponseReturnValue:
-    message = db().get(OutboxMessage, message_id)
-    if message is None:
-        raise NotFound("メールが見つかりません。")
-    return render_template("mail/admin/show.html", message=message)
+    message = service.view_message(db(), message_id, viewer=current_user, now=clock.now(), request=request_info())
+    db().commit()
+    return render_template("mail/admin/show.html", message=message, body=service.readable_body(message))

@@ -166,9 +166,23 @@ class World:
             query = query.where(OutboxMessage.template == template)
         return list(self.session.scalars(query))
 
+    def delivered_body(self, message: OutboxMessage) -> str:
+        """A held mail as it would be delivered: the stored body has its links masked."""
+        from portal.mail.service import deliverable_body
+
+        with self.app.app_context():
+            return deliverable_body(message)
+
+    def download_path(self, recipient: str) -> str:
+        """The path of the download link in `recipient`'s completion mail."""
+        [mail] = [m for m in self.outbox("signature_completed") if m.recipient == recipient]
+        match = DOWNLOAD_RE.search(self.delivered_body(mail))
+        assert match
+        return "/d/" + match.group(0).rsplit("/d/", 1)[1]
+
     def signing_link(self) -> str:
         """The path of the newest signature request link in the outbox."""
-        bodies = [m.body for m in self.outbox("signature_request")]
+        bodies = [self.delivered_body(m) for m in self.outbox("signature_request")]
         assert bodies, "no signature request mail"
         match = LINK_RE.search(bodies[-1])
         assert match

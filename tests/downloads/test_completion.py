@@ -13,12 +13,11 @@ from portal.contracts.completion import complete_contract
 from portal.contracts.lifecycle import TransitionRefused as NotCompleted
 from portal.contracts.models import ContractStatus, RevisionKind
 from portal.contracts.signatures import verify_bytes
-from tests.contracts.fixtures import DOWNLOAD_RE, make_pdf
+from tests.contracts.fixtures import make_pdf
 
 
 def _download_path(world, recipient: str) -> str:
-    [mail] = [m for m in world.outbox("signature_completed") if m.recipient == recipient]
-    return "/d/" + DOWNLOAD_RE.search(mail.body).group(0).rsplit("/d/", 1)[1]
+    return world.download_path(recipient)
 
 
 def test_download_link_expires_after_14_days(world):

@@ -1,0 +1,42 @@
+"""One-line text typed by people (names, titles, company names): no line breaks or control characters.
+
+A name travels into mail headers, PDF signature reasons, CSV exports and log lines; a CR/LF or a
+bidirectional override in it can forge a header or disguise what a reader sees, so such input is
+refused where it is typed (forms and the API) and flattened where old data is used (mail headers).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+CONTROL_CHARACTERS_MESSAGE = "改行や制御文字は使えません。"
+
+# Line/paragraph separators and the bidirectional embeddings, overrides and isolates (Unicode Bidi
+# Algorithm, UAX #9): invisible, yet they reorder or split what follows.
+_INVISIBLE_CONTROLS = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_control_character(char: str) -> bool:
+    return unicodedata.category(char) == "Cc" or char in _INVISIBLE_CONTROLS
+
+
+def has_control_characters(value: str) -> bool:
+    """True when `value` holds a line break, tab, NUL, another C0/C1 control or a bidi control."""
+    return any(is_control_character(char) for char in value)
+
+
+def single_line(value: str) -> str:
+    """`value` with every control character turned into a space and runs of spaces collapsed."""
+    flattened = "".join(" " if is_control_character(char) else char for char in value)
+    return " ".join(flattened.split())
+
+
+class SingleLine:
+    """WTForms validator refusing control characters, with the field's label in the message."""
+
+    def __call__(self, form: Any, field: Any) -> None:
+        from wtforms.validators import ValidationError
+
+        if isinstance(field.data, str) and has_control_characters(field.data):
+            raise ValidationError(f"{field.label.text}に{CONTROL_CHARACTERS_MESSAGE}")
