@@ -12,17 +12,19 @@ from typing import Any
 
 CONTROL_CHARACTERS_MESSAGE = "改行や制御文字は使えません。"
 
-# Line/paragraph separators and the bidirectional embeddings, overrides and isolates (Unicode Bidi
-# Algorithm, UAX #9): invisible, yet they reorder or split what follows.
-_INVISIBLE_CONTROLS = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Cc: C0/C1 controls (CR, LF, TAB, NUL, NEL…); Cf: invisible format characters, among them the
+# bidirectional embeddings, overrides and isolates (UAX #9) that reorder what a reader sees, and
+# zero-width spaces; Zl/Zp: the line and paragraph separators. A name never needs any of them
+# (the variation selectors of 髙/﨑 style glyphs are Mn and stay allowed).
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def is_control_character(char: str) -> bool:
-    return unicodedata.category(char) == "Cc" or char in _INVISIBLE_CONTROLS
+    return unicodedata.category(char) in _CONTROL_CATEGORIES
 
 
 def has_control_characters(value: str) -> bool:
-    """True when `value` holds a line break, tab, NUL, another C0/C1 control or a bidi control."""
+    """True when `value` holds a line break, tab, NUL, another control, format or separator character."""
     return any(is_control_character(char) for char in value)
 
 

@@ -10,6 +10,7 @@ from portal.api.problems import ApiProblem
 from portal.auth.models import Department, StaffUser
 from portal.contracts.models import PartyRole
 from portal.contracts.service import ContractInput, SignerInput
+from portal.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 
 MAX_SIGNERS = 10
 MAX_YEN = 10**15  # well inside BIGINT; no public contract is larger
@@ -31,8 +32,8 @@ def _text(value: Any, key: str, limit: int, errors: dict[str, str]) -> str:
     if len(value) > limit:
         errors[key] = f"{key} は{limit}文字以内で指定してください（{len(value)}文字あります）。"
         return ""
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
-        errors[key] = f"{key} に改行や制御文字は使えません。"
+    if has_control_characters(value):
+        errors[key] = f"{key} に{CONTROL_CHARACTERS_MESSAGE}"
         return ""
     return value
 

@@ -4,6 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
+from portal.text import SingleLine
+
 REQUIRED = "入力してください。"
 INVALID_EMAIL = "メールアドレスの形式が正しくありません。"
 
@@ -26,26 +28,26 @@ class PasswordForm(FlaskForm):
 
 
 class SetupForm(PasswordForm):
-    name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
+    name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()])
     email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email(INVALID_EMAIL),
                                                   Length(max=254)])
-    department = StringField("所属", validators=[DataRequired(REQUIRED), Length(max=100)],
+    department = StringField("所属", validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()],
                              description="例: 総務部 契約課")
 
 
 class UserForm(FlaskForm):
     email = EmailField("メールアドレス", validators=[DataRequired(REQUIRED), Email(INVALID_EMAIL),
                                                   Length(max=254)])
-    name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
-    title = StringField("役職", validators=[Length(max=100)])
+    name = StringField("氏名", validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()])
+    title = StringField("役職", validators=[Length(max=100), SingleLine()])
     role = SelectField("役割", validators=[DataRequired(REQUIRED)])
     department_id = SelectField("所属", coerce=int, validators=[DataRequired(REQUIRED)])
 
 
 class DepartmentForm(FlaskForm):
-    code = StringField("所属コード", validators=[DataRequired(REQUIRED), Length(max=16)],
+    code = StringField("所属コード", validators=[DataRequired(REQUIRED), Length(max=16), SingleLine()],
                        description="契約番号の先頭に使われます（例: KEIYAKU）")
-    name = StringField("所属名", validators=[DataRequired(REQUIRED), Length(max=100)])
+    name = StringField("所属名", validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()])
     kind = SelectField("区分", choices=["本庁", "県民局", "出先事務所", "その他"])
     go_live_date = DateField("電子契約の導入日", validators=[Optional()],
                              description="この日より前は、この所属の契約を電子契約として送信できません"

@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.text import SingleLine
 from portal.usage_requests.rules import EmailAddress, NotFreeMail
 
 REQUIRED = "入力してください。"
@@ -14,8 +15,9 @@ ORDER_CHOICES = [("counterparty_first", "相手方 → 庁内（標準）"), ("a
 
 
 class ContractForm(FlaskForm):
-    business_name = StringField("業務名", validators=[DataRequired(REQUIRED), Length(max=200)])
-    counterparty_name = StringField("取引先（商号・名称）", validators=[DataRequired(REQUIRED), Length(max=200)])
+    business_name = StringField("業務名", validators=[DataRequired(REQUIRED), Length(max=200), SingleLine()])
+    counterparty_name = StringField("取引先（商号・名称）",
+                                    validators=[DataRequired(REQUIRED), Length(max=200), SingleLine()])
     amount = IntegerField("契約金額（税込・円）", validators=[InputRequired(REQUIRED), NumberRange(min=0)])
     tax_amount = IntegerField("うち消費税及び地方消費税額（円）",
                               validators=[InputRequired(REQUIRED), NumberRange(min=0)])
@@ -26,20 +28,22 @@ class ContractForm(FlaskForm):
     auto_renewal = BooleanField("自動更新条項がある")
     paper_required_by_law = BooleanField("法令等により書面の契約書が必要")
     council_approval_required = BooleanField("議会の議決が必要")
-    signer_organization = StringField("相手方の商号（署名者の所属）", validators=[Optional(), Length(max=200)])
-    signer_title = StringField("契約締結権限者の役職", validators=[Length(max=100)])
-    signer_name = StringField("契約締結権限者の氏名", validators=[DataRequired(REQUIRED), Length(max=100)])
+    signer_organization = StringField("相手方の商号（署名者の所属）",
+                                      validators=[Optional(), Length(max=200), SingleLine()])
+    signer_title = StringField("契約締結権限者の役職", validators=[Length(max=100), SingleLine()])
+    signer_name = StringField("契約締結権限者の氏名",
+                              validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()])
     signer_email = EmailField("契約締結権限者のメールアドレス",
                               validators=[DataRequired(REQUIRED), Length(max=254), EmailAddress(), NotFreeMail()])
     approver_email = SelectField("庁内の署名者（承認者・契約担当者）", validators=[DataRequired(REQUIRED)])
     signing_order = SelectField("署名の順番", choices=ORDER_CHOICES, default="counterparty_first")
     agency_address_reason = StringField(
-        "庁内のアドレスを相手方署名者にする理由（管理者のみ）", validators=[Optional(), Length(max=500)],
+        "庁内のアドレスを相手方署名者にする理由（管理者のみ）", validators=[Optional(), Length(max=500), SingleLine()],
         description="相手方の署名者に職員や庁内ドメインのアドレスを指定するのは、例外の場合だけです。理由は操作ログに残ります。")
-    access_code = StringField("アクセスコード（任意）", validators=[Optional(), Length(min=4, max=32)],
+    access_code = StringField("アクセスコード（任意）", validators=[Optional(), Length(min=4, max=32), SingleLine()],
                               description="設定すると、署名の際に入力が必要になります。メール以外の方法（電話など）で相手方に伝えてください。")
 
 
 class ApprovalForm(FlaskForm):
-    reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), Length(max=100)],
+    reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()],
                             description="例: 総契第123号（令和8年11月20日決裁）")

@@ -207,7 +207,9 @@ def approve(contract_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     form = ApprovalForm()
     if not form.validate_on_submit():
-        return _status_panel(contract, error="決裁番号（決裁日）を入力してください。", status=422)
+        typed = bool(form.reference.data) and form.reference.errors
+        error = form.reference.errors[0] if typed else "決裁番号（決裁日）を入力してください。"
+        return _status_panel(contract, error=str(error), status=422)
     return _act(contract, lambda: service.confirm_internal_approval(
         db(), contract, approver=current_user, reference=form.reference.data or "", now=clock.now(),
         request=request_info()))

@@ -9,6 +9,7 @@ from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from portal.parsing import InvalidDate, parse_date
+from portal.text import SingleLine
 
 
 class CorrectionForm(FlaskForm):
@@ -17,8 +18,8 @@ class CorrectionForm(FlaskForm):
     transaction_date = StringField("取引年月日", validators=[Optional()])
     amount = StringField("金額（税込）", validators=[Optional()])
     tax_amount = StringField("うち消費税額", validators=[Optional()])
-    counterparty_name = StringField("取引先", validators=[Optional(), Length(max=200)])
-    business_name = StringField("業務名", validators=[Optional(), Length(max=200)])
+    counterparty_name = StringField("取引先", validators=[Optional(), Length(max=200), SingleLine()])
+    business_name = StringField("業務名", validators=[Optional(), Length(max=200), SingleLine()])
     reason = TextAreaField("訂正の理由", validators=[DataRequired("訂正の理由を入力してください。"), Length(max=2000)])
 
 

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from portal.text import SingleLine
 from portal.usage_requests.models import Channel
 from portal.usage_requests.rules import EmailAddress, NotFreeMail, PhoneNumber, normalize_phone
 
@@ -23,7 +24,8 @@ def _strip(value: Any) -> Any:
 
 
 def _text(label: str, limit: int, **kwargs: Any) -> StringField:
-    return StringField(label, validators=[DataRequired(REQUIRED), Length(max=limit, message=_too_long(limit))],
+    return StringField(label, validators=[DataRequired(REQUIRED), Length(max=limit, message=_too_long(limit)),
+                                          SingleLine()],
                        filters=[_strip], render_kw={"maxlength": limit, **kwargs.pop("render_kw", {})}, **kwargs)
 
 
