@@ -10,11 +10,12 @@ from flask import Flask
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
-    from portal import cli, db, errors, formatting, security
+    from portal import cli, db, errors, formatting, security, tokens
     from portal.auth import oidc
     from portal.config import check_production, ensure_instance_secrets, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
 
+    tokens.mask_tokens_in_logs()
     config = dict(config or {})
     instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get("PORTAL_INSTANCE_PATH") or None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)

@@ -25,12 +25,12 @@ down_revision = '0013_page_images'
 branch_labels = None
 depends_on = None
 
-# As portal.mail.masking at the time of writing (a migration does not follow later code changes).
-_TOKEN_IN_URL = re.compile(r"(?P<before>https?://\S*?[/=])(?P<head>[A-Za-z0-9_-]{4})[A-Za-z0-9_-]{28,}(?![A-Za-z0-9_-])")
+# As portal.tokens.mask_tokens at the time of writing (a migration does not follow later code changes).
+_TOKEN = re.compile(r"(?<=[/=])(?P<head>[A-Za-z0-9_-]{4})[A-Za-z0-9_-]{28,}(?![A-Za-z0-9_-])")
 
 
 def mask_links(text: str) -> str:
-    return _TOKEN_IN_URL.sub(lambda match: match["before"] + match["head"] + "…(マスク済み)", text)
+    return _TOKEN.sub(lambda match: match["head"] + "…(マスク済み)", text)
 
 
 def upgrade() -> None:

@@ -5,7 +5,7 @@ Any failure of one message (a header that cannot be built, a refused recipient) 
 failure: recorded, retried later, finally 「送信失敗」, and the messages behind it are still sent.
 
 The stored copy of a mail never holds a working link: the body people can read has every link token
-masked (portal.mail.masking); the body as delivered is sealed under the master key until it is
+masked (portal.tokens.mask_tokens); the body as delivered is sealed under the master key until it is
 handed to SMTP and then erased.
 """
 
@@ -25,11 +25,11 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
 from portal.errors import NotFound
-from portal.mail.masking import mask_links
 from portal.mail.message import OutboxConnection, OutboxMail
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.storage import crypto
 from portal.text import single_line
+from portal.tokens import mask_tokens
 from portal.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,12 @@ def enqueue(
     body = render_template(f"mail/{template}/body.txt", **full_context).rstrip("\n") + "\n"
     body += render_template("mail/_footer.txt", **full_context)
     message_id = make_msgid(domain=sender_domain(config))
-    masked = mask_links(body)
+    masked = mask_tokens(body)
     message = OutboxMessage(
         template=template,
         recipient=to,
         recipient_name=to_name,
-        subject=mask_links(single_line(subject)),
+        subject=mask_tokens(single_line(subject)),
         body=masked,
         body_sealed=_seal(body, message_id) if masked != body else None,
         message_id=message_id,
@@ -109,7 +109,7 @@ def view_message(session: Session, message_id: int, *, viewer: Any, now: datetim
 
 def readable_body(message: OutboxMessage) -> str:
     """The stored body with link tokens masked, also for rows queued before bodies were stored masked."""
-    return mask_links(message.body)
+    return mask_tokens(message.body)
 
 
 def _seal(body: str, message_id: str) -> str:
@@ -204,7 +204,7 @@ def _record_sent(message: OutboxMessage) -> None:
     message.attempts += 1
     message.last_error = ""
     message.body_sealed = None  # handed to SMTP: the working links are no longer kept
-    message.body = mask_links(message.body)  # rows queued before links were masked
+    message.body = mask_tokens(message.body)  # rows queued before links were masked
 
 
 def _record_failure(message: OutboxMessage, exc: Exception, config: Any) -> None:

@@ -10,6 +10,7 @@ from portal.auth import service as auth_service
 from portal.auth.models import Role
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.mail.service import deliver_pending, enqueue
+from portal.tokens import new_token
 from tests.conftest import reread
 from tests.factories import login_as, make_department, make_staff
 from tests.services.smtp import Inbox, SmtpServer, free_port
@@ -227,3 +228,18 @@ def test_headers_and_body_survive_a_seven_bit_gateway(app, session, envelope_ser
     assert message["Date"].datetime.utcoffset() == timedelta(hours=9)
     stored = session.scalar(select(OutboxMessage))
     assert stored.message_id == message["Message-ID"]
+
+
+def test_a_mail_queued_with_a_readable_link_is_masked_once_handed_to_smtp(app, session, envelope_server):
+    app.config.update(envelope_server.settings)
+    token = new_token()[0]
+    message_id = _planted(session, recipient="yamada@keiyaku-shoji.co.jp")
+    session.get(OutboxMessage, message_id).body = f"署名はこちら: http://localhost/s/{token}\n"
+    session.commit()
+    with app.app_context():
+        assert deliver_pending() == 1
+    assert token in Inbox.text(envelope_server.inbox.messages[0])
+    reread(session)
+    stored = session.get(OutboxMessage, message_id)
+    assert token not in stored.body
+    assert f"/s/{token[:4]}…(マスク済み)" in stored.body

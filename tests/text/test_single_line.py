@@ -19,7 +19,7 @@ from portal.text import has_control_characters, single_line
 from portal.usage_requests.models import UsageRequest
 from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
 from tests.conftest import post_form
-from tests.contracts.fixtures import app_config, make_pdf, pki_dir, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import make_pdf
 from tests.factories import login_as, make_staff
 from tests.usage_requests.conftest import form_data
 
