@@ -10,7 +10,7 @@ keep their body until the deliverer sends them and masks it; the page masks on d
 Downgrade drops the columns; masked tokens cannot be restored (they were never needed again).
 
 Revision ID: 0017_outbox_masked_links
-Revises: 0013_page_images
+Revises: 0015_staff_sessions
 Create Date: 2026-12-02 07:00:00
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0017_outbox_masked_links'
-down_revision = '0013_page_images'
+down_revision = '0015_staff_sessions'
 branch_labels = None
 depends_on = None
 
