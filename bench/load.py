@@ -177,8 +177,10 @@ def check(url: str, smtp: SmtpServer, vendors: int) -> list[str]:
         while time.monotonic() < deadline:
             pending = conn.execute(select(func.count()).select_from(OutboxMessage)
                                    .where(OutboxMessage.status != OutboxStatus.SENT)).scalar()
+            completing = conn.execute(select(func.count()).select_from(Contract)
+                                      .where(Contract.status == ContractStatus.COMPLETING)).scalar()
             conn.rollback()
-            if not pending:
+            if not pending and not completing:  # the workers complete in the background, then mail
                 break
             time.sleep(0.5)
         signed = Counter((subject, details.get("party")) for subject, details in conn.execute(

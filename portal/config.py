@@ -109,6 +109,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_TERM_YEARS": 10,  # longer terms are not e-contracted (R12)
     "REMINDER_DAYS_BEFORE": [3, 1],  # reminders to the current signer before 締結予定日 (R15)
     "DOWNLOAD_LINK_DAYS": 14,  # completion mail download links (R17)
+    # Completion (B-LTA, certificate, 締結済み) runs in the worker; false: in the last signer's request.
+    "COMPLETION_BACKGROUND": True,
+    "COMPLETION_RETRY_BASE_SECONDS": 60,  # first retry after a TSA/OCSP failure; doubles, at most an hour
+    "COMPLETION_MAX_ATTEMPTS": 60,  # about two and a half days of retries before staff are told
     "ACCESS_CODE_MAX_ATTEMPTS": 5,  # wrong アクセスコード entries before the link locks
     "PAGE_IMAGE_WIDTH": 1000,  # px of the page images on the signing page
     # Search and preservation (電子帳簿保存法).

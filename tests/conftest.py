@@ -91,6 +91,7 @@ def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str
         "LOGIN_SLOWDOWN_SECONDS": 0,
         "RATELIMIT_ENABLED": False,
         "OUTBOX_WORKER": False,
+        "COMPLETION_BACKGROUND": False,  # the last signer's request runs the completion job itself
         "MAIL_SERVER": "",
         "PUBLIC_BASE_URL": "http://localhost",
         "SERVER_NAME": None,

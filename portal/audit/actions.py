@@ -41,6 +41,7 @@ class AuditAction(StrEnum):
     CONTRACT_ACCESS_CODE_FAILED = "signer:contract:access-code-failed"
     CONTRACT_DECLINED = "signer:contract:declined"
     CONTRACT_COMPLETED = "system:contract:completed"
+    CONTRACT_COMPLETION_FAILED = "system:contract:completion-failed"
     CONTRACT_REMINDED = "system:contract:reminded"
     CONTRACT_SWITCHED_TO_PAPER = "staff:contract:switched-to-paper"
     CONTRACT_CANCELLED = "staff:contract:cancelled"

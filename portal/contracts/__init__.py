@@ -14,10 +14,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     cli.register(app)
 
-    from portal.contracts import pages
+    from portal.contracts import completion, pages
     from portal.contracts.numbering import check_format
 
     pages.register(app)
+    completion.register(app)
 
     check_format(app.config["CONTRACT_NUMBER_FORMAT"])  # a broken format stops the start, not a draft
 

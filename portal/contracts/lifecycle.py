@@ -89,12 +89,11 @@ TRANSITIONS: dict[tuple[ContractStatus, Action], tuple[ContractStatus, ...]] = {
     (S.DRAFT, Action.APPROVE): (S.APPROVED,),
     (S.AWAITING_APPROVAL, Action.APPROVE): (S.APPROVED,),
     (S.APPROVED, Action.SEND): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY),
-    (S.AWAITING_COUNTERPARTY, Action.SIGN): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY),
-    (S.AWAITING_AGENCY, Action.SIGN): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY),
+    (S.AWAITING_COUNTERPARTY, Action.SIGN): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY, S.COMPLETING),
+    (S.AWAITING_AGENCY, Action.SIGN): (S.AWAITING_COUNTERPARTY, S.AWAITING_AGENCY, S.COMPLETING),
     (S.AWAITING_COUNTERPARTY, Action.DECLINE): (S.DECLINED,),
     (S.AWAITING_AGENCY, Action.DECLINE): (S.DECLINED,),
-    (S.AWAITING_COUNTERPARTY, Action.COMPLETE): (S.COMPLETED,),
-    (S.AWAITING_AGENCY, Action.COMPLETE): (S.COMPLETED,),
+    (S.COMPLETING, Action.COMPLETE): (S.COMPLETED,),
     **{(status, Action.PAPER): (S.PAPER,) for status in _CLOSABLE},
     **{(status, Action.CANCEL): (S.CANCELLED,) for status in _CLOSABLE},
 }
@@ -106,6 +105,7 @@ STATE_SENTENCES = {
     S.APPROVED: "この契約はすでに決裁が確認されています（送信待ち）。",
     S.AWAITING_COUNTERPARTY: "この契約はすでに署名依頼を送信済みです。",
     S.AWAITING_AGENCY: "この契約はすでに署名依頼を送信済みです。",
+    S.COMPLETING: "この契約はすでに全員の署名が済み、締結処理中です。",
     S.COMPLETED: "この契約はすでに締結済みです。",
     S.DECLINED: "この契約はすでに差し戻されています。",
     S.PAPER: "この契約はすでに紙契約へ移行しています。",
@@ -234,7 +234,7 @@ def lock(session: Session, contract_id: int) -> Contract:
     transaction = session.get_transaction()
     held = session.info.get(_LOCKED)
     if held is not None and transaction is not None and held[0] is transaction and contract_id in held[1]:
-        return _get(session, contract_id)
+        return get(session, contract_id)
     session.flush()
     session.execute(select(Contract.id).where(Contract.id == contract_id).with_for_update())
     transaction = session.get_transaction()
@@ -243,10 +243,11 @@ def lock(session: Session, contract_id: int) -> Contract:
         session.info[_LOCKED] = held
     held[1].add(contract_id)
     session.expire_all()  # read the state again: another transaction may have changed it before the lock
-    return _get(session, contract_id)
+    return get(session, contract_id)
 
 
-def _get(session: Session, contract_id: int) -> Contract:
+def get(session: Session, contract_id: int) -> Contract:
+    """The contract, read without a lock. Raises NotFound."""
     contract = session.get(Contract, contract_id)
     if contract is None:
         raise NotFound("契約が見つかりません。")
@@ -480,7 +481,7 @@ def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], re
     """Record `party`'s signature (its signed revisions are already added) and ask the next signer.
 
     Call check_may_sign() under lock() first. When everyone has signed, the contract stays in its
-    signing status until portal.contracts.completion.complete_contract() makes it 締結済み.
+    締結処理中 until portal.contracts.completion (a worker job) makes it 締結済み.
     """
     contract = party.contract
     party.status = PartyStatus.SIGNED
@@ -491,7 +492,7 @@ def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], re
     if signature_request is not None:
         _close_request(signature_request, RequestStatus.COMPLETED, now=now)
     following = next((p for p in contract.parties if p.status is PartyStatus.WAITING), None)
-    after = next_signer_status(following) if following is not None else contract.status
+    after = next_signer_status(following) if following is not None else S.COMPLETING
     _apply(session, contract, Action.SIGN, after, actor=actor, now=now, request=request, signer=party,
            requested=following, party=party.position, name=party.name, email=party.email,
            auth_methods=list(methods), **details)

@@ -22,6 +22,7 @@ class ContractStatus(StrEnum):
     APPROVED = "approved"  # 決裁 confirmed over the current documents, not sent yet
     AWAITING_COUNTERPARTY = "awaiting_counterparty"
     AWAITING_AGENCY = "awaiting_agency"
+    COMPLETING = "completing"  # everyone has signed; the worker is finalizing (B-LTA, certificate)
     COMPLETED = "completed"
     DECLINED = "declined"
     PAPER = "paper"
@@ -46,6 +47,10 @@ class ContractStatus(StrEnum):
         return self in (ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL)
 
     @property
+    def is_completing(self) -> bool:
+        return self is ContractStatus.COMPLETING
+
+    @property
     def is_completed(self) -> bool:
         return self is ContractStatus.COMPLETED
 
@@ -65,6 +70,7 @@ STATUS_LABELS = {
     ContractStatus.APPROVED: "承認済み（送信待ち）",
     ContractStatus.AWAITING_COUNTERPARTY: "署名待ち(相手方)",
     ContractStatus.AWAITING_AGENCY: "署名待ち(庁内)",
+    ContractStatus.COMPLETING: "締結処理中",
     ContractStatus.COMPLETED: "締結済み",
     ContractStatus.DECLINED: "差し戻し",
     ContractStatus.PAPER: "紙契約へ移行",
@@ -77,6 +83,7 @@ OPEN_STATUSES = frozenset(
         ContractStatus.APPROVED,
         ContractStatus.AWAITING_COUNTERPARTY,
         ContractStatus.AWAITING_AGENCY,
+        ContractStatus.COMPLETING,
     }
 )
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
@@ -55,7 +56,7 @@ class SignerAuth:
 class SignatureOutcome:
     party: Party
     already_signed: bool
-    completed: bool
+    all_signed: bool  # the contract is 締結処理中 (or already 締結済み): completion is queued
 
 
 # ---------------------------------------------------------------- opening links
@@ -98,56 +99,66 @@ def check_access_code(session: Session, request: SignatureRequest, code: str, *,
                       info: RequestInfo) -> bool:
     """True when the contract has no access code or `code` matches; counts failures.
 
-    Raises AccessCodeLocked after ACCESS_CODE_MAX_ATTEMPTS wrong codes. A wrong code returns False
-    and the failure must be committed by the caller.
+    Every check first takes one attempt with a conditional UPDATE and gives it back when the code
+    is right, so parallel guesses cannot try more than ACCESS_CODE_MAX_ATTEMPTS wrong codes.
+    Raises AccessCodeLocked once they are used up. The caller commits in both cases.
     """
     contract = request.party.contract
     if not contract.access_code_hash:
         return True
     limit = current_app.config["ACCESS_CODE_MAX_ATTEMPTS"]
-    if request.failed_code_attempts >= limit:
+    counter = SignatureRequest.failed_code_attempts
+    attempts = session.execute(
+        update(SignatureRequest).where(SignatureRequest.id == request.id, counter < limit)
+        .values(failed_code_attempts=counter + 1).returning(counter)
+    ).scalar_one_or_none()
+    if attempts is None:
         raise AccessCodeLocked(f"アクセスコードの入力を{limit}回間違えたため、このリンクでは署名できません。"
                                f"{contract.department.name}にお問い合わせください。")
     if code and passwords.verify_secret(contract.access_code_hash, code.strip()):
+        attempts = session.execute(update(SignatureRequest).where(SignatureRequest.id == request.id)
+                                   .values(failed_code_attempts=counter - 1).returning(counter)).scalar_one()
+        set_committed_value(request, "failed_code_attempts", attempts)
         return True
-    request.failed_code_attempts += 1
+    set_committed_value(request, "failed_code_attempts", attempts)
     record(session, actor=Actor.signer(request.party.email), action=AuditAction.CONTRACT_ACCESS_CODE_FAILED,
-           subject=contract, now=now, ip=info.ip, user_agent=info.user_agent, attempts=request.failed_code_attempts)
+           subject=contract, now=now, ip=info.ip, user_agent=info.user_agent, attempts=attempts)
     return False
 
 
 # ---------------------------------------------------------------- completing
 
 
-def lock_party(session: Session, party_id: int) -> Party | None:
-    """Lock the contract of a party (lifecycle.lock()); the party read afresh, None when unknown."""
-    return lifecycle.lock_for_party(session, party_id)
-
-
-def lock_party_of_token(session: Session, token: str) -> None:
-    """lock_party() for the party behind a link; an unknown link locks nothing (open_request() says why)."""
-    party_id = session.scalar(select(SignatureRequest.party_id).where(SignatureRequest.token_hash == hash_token(token)))
-    if party_id is not None:
-        lifecycle.lock_for_party(session, party_id)
-
-
 def complete_signature(session: Session, party: Party, *, auth: SignerAuth, now: datetime,
                        request: SignatureRequest | None = None) -> SignatureOutcome:
-    """Sign every document of the envelope for `party`, then request the next signer or complete.
+    """Sign every document of the envelope for `party`, then request the next signer or queue completion.
 
-    Call lock_party() first, in the same transaction. A second call for a signed party returns
-    already_signed=True and changes nothing. Raises NotYourTurn, SigningClosed, or a
-    portal.signing error (TimestampUnavailable, ...) — then nothing has been changed in the session
-    and the caller rolls back.
+    The PDF work (signatures, timestamps) runs before any lock is taken; then the contract is locked,
+    its state checked again, and only the first of two concurrent requests stores its signed files
+    (the other's are discarded: it returns already_signed=True, or raises the refusal when the
+    contract was closed meanwhile). Raises NotYourTurn, SigningClosed, or a portal.signing error
+    (TimestampUnavailable, ...) — then nothing has been changed and the caller rolls back.
+    Call with nothing pending in the session.
     """
-    party = lifecycle.lock_for_party(session, party.id) or party
+    party_id = party.id
     contract = party.contract
     if not lifecycle.check_may_sign(party):
-        return SignatureOutcome(party, already_signed=True, completed=contract.status.is_completed)
-    signed = approve_documents(contract, party, now=now)  # all or nothing: raises before any state changes
+        return SignatureOutcome(party, already_signed=True, all_signed=contract.status.is_completing
+                                or contract.status.is_completed)
+    signed_over = {document.id: document.current.id for document in contract.documents}
+    signed = {document.id: data for document, data in approve_documents(contract, party, now=now)}
+
+    party = lifecycle.lock_for_party(session, party_id) or party
+    contract = party.contract
+    if not lifecycle.check_may_sign(party):
+        return SignatureOutcome(party, already_signed=True, all_signed=contract.status.is_completing
+                                or contract.status.is_completed)
+    if {document.id: document.current.id for document in contract.documents} != signed_over:
+        raise lifecycle.TransitionRefused("署名の処理中に文書が変わりました。もう一度お試しください。",
+                                          status=contract.status, action=lifecycle.Action.SIGN)
     store = get_store()
-    for document, data in signed:
-        stored = store.put(data)
+    for document in contract.documents:
+        stored = store.put(signed[document.id])
         document.revisions.append(DocumentRevision(
             number=document.current.number + 1, kind=RevisionKind.SIGNED, storage_key=stored.key,
             sha256=stored.sha256, size=stored.size, party_id=party.id, created_at=now))
@@ -157,8 +168,8 @@ def complete_signature(session: Session, party: Party, *, auth: SignerAuth, now:
         signature_request=request,
         documents=[{"filename": d.filename, "sha256": d.current.sha256} for d in contract.documents])
     if outcome.all_signed:
-        completion.complete_contract(session, contract, now=now)
-    return SignatureOutcome(party, already_signed=False, completed=outcome.all_signed)
+        completion.queue_completion(session, contract, now=now)
+    return SignatureOutcome(party, already_signed=False, all_signed=outcome.all_signed)
 
 
 def _actor(party: Party) -> Actor:

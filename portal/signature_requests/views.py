@@ -18,6 +18,7 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Role
+from portal.contracts import completion
 from portal.contracts import service as contracts
 from portal.contracts.models import (
     AUTH_ACCESS_CODE,
@@ -118,7 +119,6 @@ def confirm(token: str) -> ResponseReturnValue:
 @limiter.limit("20/minute")
 def complete(token: str) -> ResponseReturnValue:
     session = db()
-    service.lock_party_of_token(session, token)  # first statement: serialises double clicks
     req = service.open_request(session, token, now=clock.now())
     target = _token_target(req)
     methods, error = _link_factors(target, req)
@@ -130,8 +130,6 @@ def complete(token: str) -> ResponseReturnValue:
 @bp.route("/s/<token>/decline", methods=["GET", "POST"])
 def decline(token: str) -> ResponseReturnValue:
     session = db()
-    if request.method == "POST":
-        service.lock_party_of_token(session, token)
     req = service.open_request(session, token, now=clock.now())
     target = _token_target(req)
     if request.method == "POST":
@@ -157,8 +155,8 @@ def _link_factors(target: Target, req: SignatureRequest) -> tuple[tuple[str, ...
     except DomainError as exc:
         session.rollback()
         return (), (exc.message, exc.status_code)
+    session.commit()  # a wrong code counts; a right one gave its attempt back — and no lock is kept
     if not accepted:
-        session.commit()  # keep the failed attempt
         return (), (WRONG_CODE, 422)
     return (AUTH_EMAIL_LINK, AUTH_ACCESS_CODE), None
 
@@ -206,7 +204,6 @@ def staff_confirm(party_id: int) -> ResponseReturnValue:
 def staff_complete(party_id: int) -> ResponseReturnValue:
     session = db()
     user = current_user._get_current_object()
-    service.lock_party(session, party_id)  # first: serialises this signature with every other transition
     party = service.staff_party(session, party_id, user=user)
     auth = service.SignerAuth((AUTH_PASSWORD, AUTH_TOTP), request_info())
     return _complete(_staff_target(party), auth, None)
@@ -277,10 +274,13 @@ def _complete(target: Target, auth: service.SignerAuth, req: SignatureRequest | 
         session.commit()
         return _confirm_error(target, exc.message, exc.status_code)
     session.commit()
+    if outcome.all_signed and not outcome.already_signed:
+        completion.run_completion_now(contract_id)
+        session.expire_all()
     notify_outbox()
     message = ALREADY_SIGNED if outcome.already_signed else "署名手続きが完了しました。"
     return render_page_or_partial("signature_requests/done.html", "signature_requests/_done_panel.html",
-                                  message=message, completed=outcome.completed, **_page_context(target))
+                                  message=message, all_signed=outcome.all_signed, **_page_context(target))
 
 
 def _decline_error(target: Target, message: str, status: int) -> ResponseReturnValue:

@@ -200,3 +200,30 @@ class World:
 @pytest.fixture
 def world(app: Flask, session: Session) -> World:
     return World(app, session)
+
+
+def break_tsa(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the configured TSA refuses connections, as an unreachable RFC 3161 server would
+    (monkeypatch.undo() brings it back).
+
+    (An HttpTsa pointed at a closed port works too, but portal.signing leaves its aiohttp session
+    unclosed when the context is rebuilt, which pytest reports as an unraisable warning.)
+    """
+    from aiohttp import ClientConnectionError
+
+    from portal.contracts.signatures import context
+
+    with app.app_context():
+        timestamper = context().tsa.timestamper
+
+    async def refuse(request: Any) -> Any:
+        raise ClientConnectionError("Cannot connect to host tsa.example.jp:80")
+
+    monkeypatch.setattr(timestamper, "async_request_tsa_response", refuse)
+
+
+@pytest.fixture
+def tsa_down(app: Flask, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The TSA is unreachable for the whole test (see break_tsa())."""
+    break_tsa(app, monkeypatch)
+    return monkeypatch

@@ -176,27 +176,6 @@ def test_wrong_codes_at_decline_count_towards_the_lock(app, world):
     assert contract.parties[0].status is PartyStatus.REQUESTED
 
 
-@pytest.fixture
-def tsa_down(app, monkeypatch):
-    """The configured TSA refuses connections, as an unreachable RFC 3161 server would.
-
-    (An HttpTsa pointed at a closed port works too, but portal.signing leaves its aiohttp session
-    unclosed when the context is rebuilt, which pytest reports as an unraisable warning.)
-    """
-    from aiohttp import ClientConnectionError
-
-    from portal.contracts.signatures import context
-
-    with app.app_context():
-        timestamper = context().tsa.timestamper
-
-    async def refuse(request):
-        raise ClientConnectionError("Cannot connect to host tsa.example.jp:80")
-
-    monkeypatch.setattr(timestamper, "async_request_tsa_response", refuse)
-    return monkeypatch
-
-
 def test_tsa_down_commits_nothing_and_a_retry_works(app, world, tsa_down):
     contract_id = world.sent_contract(make_pdf("a"), make_pdf("b"))
     link = world.signing_link()
