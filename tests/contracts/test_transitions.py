@@ -87,17 +87,15 @@ ACTIONS: dict[Action, Callable[[Session, Contract, People], Any]] = {
 }
 
 # How each status is reached from a 下書き with one document, through the same functions.
-# "all signed" variants: everyone has signed and the contract waits for 締結処理 (COMPLETE's allowed case).
+# 締結処理中: everyone has signed and the contract waits for the worker's 締結処理 (COMPLETE's allowed case).
 PATHS: dict[str, tuple[ContractStatus, bool, tuple[Action, ...]]] = {
     "draft": (S.DRAFT, False, ()),
     "awaiting_approval": (S.AWAITING_APPROVAL, False, (Action.REQUEST_APPROVAL,)),
     "approved": (S.APPROVED, False, (Action.APPROVE,)),
     "awaiting_counterparty": (S.AWAITING_COUNTERPARTY, False, (Action.APPROVE, Action.SEND)),
     "awaiting_agency": (S.AWAITING_AGENCY, False, (Action.APPROVE, Action.SEND, Action.SIGN)),
-    "awaiting_agency_all_signed": (S.AWAITING_AGENCY, False,
-                                   (Action.APPROVE, Action.SEND, Action.SIGN, Action.SIGN)),
-    "awaiting_counterparty_all_signed": (S.AWAITING_COUNTERPARTY, True,
-                                         (Action.APPROVE, Action.SEND, Action.SIGN, Action.SIGN)),
+    "completing": (S.COMPLETING, False, (Action.APPROVE, Action.SEND, Action.SIGN, Action.SIGN)),
+    "completing_agency_first": (S.COMPLETING, True, (Action.APPROVE, Action.SEND, Action.SIGN, Action.SIGN)),
     "completed": (S.COMPLETED, False, (Action.APPROVE, Action.SEND, Action.SIGN, Action.SIGN, Action.COMPLETE)),
     "declined": (S.DECLINED, False, (Action.APPROVE, Action.SEND, Action.DECLINE)),
     "paper": (S.PAPER, False, (Action.APPROVE, Action.SEND, Action.PAPER)),
@@ -135,9 +133,9 @@ ALLOWED: dict[tuple[ContractStatus, Action], tuple[ContractStatus, ...]] = {
     (S.AWAITING_APPROVAL, A.APPROVE): (S.APPROVED,),
     (S.APPROVED, A.EDIT_DOCUMENTS): (S.DRAFT,),  # a changed document voids the 決裁
     (S.APPROVED, A.SEND): SIGNING,
-    **{(status, action): SIGNING for status in SIGNING for action in (A.SIGN,)},
+    **{(status, A.SIGN): (*SIGNING, S.COMPLETING) for status in SIGNING},  # the last signature: 締結処理中
     **{(status, A.DECLINE): (S.DECLINED,) for status in SIGNING},
-    **{(status, A.COMPLETE): (S.COMPLETED,) for status in SIGNING},
+    (S.COMPLETING, A.COMPLETE): (S.COMPLETED,),
     **{(status, action): (after,)
        for status in (S.DRAFT, S.AWAITING_APPROVAL, S.APPROVED, *SIGNING, S.DECLINED)
        for action, after in ((A.PAPER, S.PAPER), (A.CANCEL, S.CANCELLED))},
@@ -160,7 +158,7 @@ class Expected:
 
 
 def _expected(path: str, status: ContractStatus, action: Action) -> Expected:
-    everyone_signed = path.endswith("all_signed") or status is S.COMPLETED
+    everyone_signed = status in (S.COMPLETING, S.COMPLETED)
     if action is Action.SIGN and everyone_signed:
         return Expected(after=status, events=0)  # a second signature is a harmless no-op (double click)
     if (status, action) not in ALLOWED:
@@ -171,8 +169,8 @@ def _expected(path: str, status: ContractStatus, action: Action) -> Expected:
         return Expected(message=NOBODY_TO_DECLINE)
     if action is Action.EDIT_DOCUMENTS and status is not S.APPROVED:
         return Expected(after=status, events=0)  # the document is added (its own event); no transition
-    if action is Action.SIGN:  # the counterparty signed first; the agency signs next (and last)
-        return Expected(after=S.AWAITING_AGENCY)
+    if action is Action.SIGN:  # the counterparty signs first; the agency's signature is the last one
+        return Expected(after=S.AWAITING_AGENCY if status is S.AWAITING_COUNTERPARTY else S.COMPLETING)
     return Expected(after=ALLOWED[(status, action)][0])
 
 
@@ -216,7 +214,7 @@ def test_every_refused_pair_has_a_message_naming_what_happened() -> None:
                 continue
             message = lifecycle.refusal(status, action)
             assert message.endswith("。"), (status, action, message)
-            if status in (S.COMPLETED, S.DECLINED) or (status in (S.PAPER, S.CANCELLED)
+            if status in (S.COMPLETING, S.COMPLETED, S.DECLINED) or (status in (S.PAPER, S.CANCELLED)
                                                           and action not in (Action.SIGN, Action.DECLINE)):
                 assert message.startswith("この契約はすでに"), (status, action, message)
             with pytest.raises(TransitionRefused) as refused:
