@@ -51,8 +51,8 @@ class MatrixWorld:
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)  # kind → principal → token
 
 
-def _token_of(mails: list[OutboxMessage], recipient: str, pattern: Any, prefix: str) -> str:
-    bodies = [m.body for m in mails if m.recipient == recipient and pattern.search(m.body)]
+def _token_of(mails: list[tuple[str, str]], recipient: str, pattern: Any, prefix: str) -> str:
+    bodies = [body for to, body in mails if to == recipient and pattern.search(body)]
     assert bodies, f"no mail with a {prefix} link to {recipient}"
     return pattern.search(bodies[-1]).group(0).rsplit(prefix, 1)[1]
 
@@ -108,7 +108,7 @@ def _populate(app: Flask, session: Session) -> MatrixWorld:
     a, b = world.contract(contract_a), world.contract(contract_b)
     assert a.certificate_key, "contract A should be completed"
     assert b.certificate_key, "contract B should be completed"
-    mails = world.outbox()
+    mails = [(m.recipient, world.delivered_body(m)) for m in world.outbox()]  # stored bodies are masked
     signing = {"a": _token_of(mails, "yamada@keiyaku-shoji.co.jp", LINK_RE, "/s/"),
                "b": _token_of(mails, "sato@kibi-service.co.jp", LINK_RE, "/s/")}
     download = {"a": _token_of(mails, "yamada@keiyaku-shoji.co.jp", DOWNLOAD_RE, "/d/"),
