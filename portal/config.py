@@ -66,7 +66,16 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_LOGIN": True,  # False: only BREAK_GLASS_ADMINS may log in with a password
     "BREAK_GLASS_ADMINS": "",
     # Documents.
-    "STORAGE_BACKEND": "local",
+    "STORAGE_BACKEND": "local",  # "local": encrypted files in STORAGE_DIR; "s3": an S3-compatible bucket
+    "STORAGE_S3_ENDPOINT_URL": "",  # https://minio.example.internal:9000; empty: AWS's own endpoint
+    "STORAGE_S3_BUCKET": "",
+    "STORAGE_S3_REGION": "",
+    "STORAGE_S3_PREFIX": "",  # key prefix inside the bucket (several installations in one bucket)
+    "STORAGE_S3_ACCESS_KEY_ID": "",
+    "STORAGE_S3_SECRET_ACCESS_KEY": "",
+    "STORAGE_S3_ADDRESSING_STYLE": "path",  # "path" (MinIO, Ceph RGW) or "virtual"
+    "STORAGE_S3_TIMEOUT_SECONDS": 10,
+    "STORAGE_S3_OBJECT_LOCK_DAYS": 0,  # > 0: every object kept this long in compliance mode (Object Lock)
     "PDF_MAX_BYTES": 50 * 1024 * 1024,
     "PDF_FONT_FILE": "",
     "MAX_CONTENT_LENGTH": 110 * 1024 * 1024,
@@ -144,7 +153,8 @@ DEFAULTS: dict[str, Any] = {
 SECRET_FILES = {"SECRET_KEY": "secret_key", "MASTER_KEY": "master_key"}
 # Settings that may instead be read from a file named by PORTAL_<NAME>_FILE (container secrets).
 FILE_SETTINGS = ("SECRET_KEY", "MASTER_KEY", "DATABASE_URL", "MAIL_PASSWORD", "OIDC_CLIENT_SECRET",
-                 "SIGNING_PKCS11_PIN", "TSA_PASSWORD")
+                 "SIGNING_PKCS11_PIN", "TSA_PASSWORD", "STORAGE_S3_ACCESS_KEY_ID", "STORAGE_S3_SECRET_ACCESS_KEY",
+                 "RATELIMIT_STORAGE_URI")
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:

@@ -7,6 +7,7 @@ is emptied after each test instead of rolling back a savepoint.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session
 
 from portal import clock, create_app, migrate
 from portal.db import Base, make_engine
+from tests.services.redis_server import RedisServer
+from tests.services.s3 import S3Server, moto_server_path
 from tests.services.smtp import SmtpServer
 
 IN_CI = os.environ.get("CI") == "true"
@@ -104,6 +107,30 @@ def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on loopback; `smtp_server.inbox.messages` holds what arrived."""
     server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server on loopback, in its own process (`new_bucket()`, `settings(bucket)`)."""
+    require(importlib.util.find_spec("boto3") is not None and moto_server_path() is not None,
+            "boto3 and moto[server] are not installed (pip install -e '.[dev]')")
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Debian's redis-server (or valkey-server) on a free loopback port, no persistence."""
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    require(binary is not None, "redis-server is not installed (apt-get install redis-server)")
+    require(importlib.util.find_spec("redis") is not None,
+            "the redis client library is not installed (pip install -e '.[dev]')")
+    server = RedisServer(binary or "", tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
     server.stop()

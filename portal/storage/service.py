@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from flask import current_app
 
 from portal.storage import crypto
+from portal.storage.backends import Backend, BackendError, LocalBackend, s3_backend_from_settings
 
 MAGIC = b"KPS1\n"
 
@@ -42,16 +43,23 @@ class FileStore(Protocol):
 
     def destroy_after_retention(self, key: str) -> None: ...
 
+    def keys(self) -> Iterator[str]: ...
+
 
 class LocalEncryptedStore:
-    """Files under a directory, each sealed with its own data key; the header holds the wrapped key.
+    """Files in a backend (a directory, or an S3 bucket), each sealed with its own data key; the header holds
+    the wrapped key.
 
     Layout of a file: MAGIC, one JSON header line (wrapped data key, SHA-256, size), sealed body.
     The key name is bound into both AES-GCM operations, so swapping two files is detected too.
     """
 
-    def __init__(self, root: Path, master_key: bytes) -> None:
-        self.root = root
+    def __init__(self, root: Path | None, master_key: bytes, backend: Backend | None = None) -> None:
+        if backend is None:
+            if root is None:
+                raise ValueError("a local store needs its directory")
+            backend = LocalBackend(root)
+        self.backend = backend
         self._master_key = master_key
 
     def put(self, data: bytes) -> StoredObject:
@@ -65,25 +73,20 @@ class LocalEncryptedStore:
             "size": len(data),
         }
         body = crypto.seal(data_key, data, context + digest.encode())
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_key(key)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-        except FileExistsError:
-            raise StorageError(f"stored file {key} already exists") from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(MAGIC + json.dumps(header).encode() + b"\n" + body)
-            handle.flush()
-            os.fsync(handle.fileno())
+            self.backend.put(key, MAGIC + json.dumps(header).encode() + b"\n" + body)
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
         return StoredObject(key=key, sha256=digest, size=len(data))
 
     def get(self, key: str) -> bytes:
         """Return the plaintext. Raises StorageError if missing, TamperedFile if altered."""
-        path = self._path(key)
+        self._check_key(key)
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise StorageError(f"stored file {key} is missing") from None
+            raw = self.backend.get(key)
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
         try:
             if not raw.startswith(MAGIC):
                 raise ValueError("bad magic")
@@ -99,29 +102,62 @@ class LocalEncryptedStore:
         return data
 
     def exists(self, key: str) -> bool:
-        return self._path(key).exists()
+        self._check_key(key)
+        try:
+            return self.backend.exists(key)
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
 
     def destroy_after_retention(self, key: str) -> None:
         """Remove a file for good. Only for records whose legal retention has ended (電帳法 7-10 years);
         the caller has already committed a tombstone with the file's SHA-256. A missing file is fine."""
-        self._path(key).unlink(missing_ok=True)
+        self._check_key(key)
+        try:
+            self.backend.delete(key)
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def keys(self) -> Iterator[str]:
+        """Every stored key (documents, page images, certificates), for backups and checks."""
+        try:
+            yield from (name for name in self.backend.list() if _is_key(name))
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def _check_key(self, key: str) -> None:
+        if not _is_key(key):
+            raise StorageError("invalid storage key")
 
     def _path(self, key: str) -> Path:
-        if len(key) != 32 or not all(c in "0123456789abcdef" for c in key):
-            raise StorageError("invalid storage key")
-        return self.root / key[:2] / key
+        """The file of `key` in a local store."""
+        self._check_key(key)
+        if not isinstance(self.backend, LocalBackend):
+            raise StorageError("not a local store")
+        return self.backend.path(key)
+
+
+def _is_key(key: str) -> bool:
+    return len(key) == 32 and all(c in "0123456789abcdef" for c in key)
+
+
+def backend_from_settings(settings: Mapping[str, Any]) -> Backend:
+    """The backend STORAGE_BACKEND names. Raises StorageError for an unknown one or a missing setting."""
+    name = settings.get("STORAGE_BACKEND", "local")
+    try:
+        if name == "local":
+            return LocalBackend(Path(settings["STORAGE_DIR"]))
+        if name == "s3":
+            return s3_backend_from_settings(settings)
+    except BackendError as exc:
+        raise StorageError(str(exc)) from exc
+    raise StorageError(f"PORTAL_STORAGE_BACKEND は local または s3 です（{name!r} は使えません）。")
 
 
 def get_store() -> FileStore:
     """The configured store of the current app (one instance per app)."""
     store = current_app.extensions.get("portal.store")
     if store is None:
-        backend = current_app.config["STORAGE_BACKEND"]
-        if backend != "local":
-            raise StorageError(f"unknown STORAGE_BACKEND {backend!r}")
-        store = LocalEncryptedStore(
-            Path(current_app.config["STORAGE_DIR"]),
-            crypto.master_key_from_hex(current_app.config["MASTER_KEY"]),
-        )
+        store = LocalEncryptedStore(None, crypto.master_key_from_hex(current_app.config["MASTER_KEY"]),
+                                    backend=backend_from_settings(current_app.config))
         current_app.extensions["portal.store"] = store
     return store

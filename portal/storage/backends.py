@@ -1,0 +1,211 @@
+"""Where the sealed bytes of the document store live: a local directory or an S3-compatible bucket.
+
+A backend knows nothing of encryption: LocalEncryptedStore seals every file before `put` and checks it
+after `get`. Names are the store's keys (32 hex characters). A name is written once and never replaced.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class BackendError(Exception):
+    """The backend cannot complete the operation (unreachable, refused, name taken)."""
+
+
+class MissingObject(BackendError):
+    """No object of that name."""
+
+
+class Backend(Protocol):
+    description: str
+
+    def put(self, name: str, blob: bytes) -> None:
+        """Write a new object. Raises BackendError if the name exists or the write fails."""
+
+    def get(self, name: str) -> bytes:
+        """Raises MissingObject if there is none."""
+
+    def exists(self, name: str) -> bool: ...
+
+    def delete(self, name: str) -> None:
+        """Remove the object; a missing one is fine."""
+
+    def list(self) -> Iterator[str]:
+        """Every stored name, in no particular order."""
+
+
+class LocalBackend:
+    """Files under `root`, in a sub-directory per first two characters, read-only (0400) once written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.description = f"ローカル（{root}）"
+
+    def path(self, name: str) -> Path:
+        return self.root / name[:2] / name
+
+    def put(self, name: str, blob: bytes) -> None:
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        except FileExistsError:
+            raise BackendError(f"stored file {name} already exists") from None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def get(self, name: str) -> bytes:
+        try:
+            return self.path(name).read_bytes()
+        except FileNotFoundError:
+            raise MissingObject(f"stored file {name} is missing") from None
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def delete(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
+
+    def list(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for directory in sorted(self.root.iterdir()):
+            if directory.is_dir() and len(directory.name) == 2:
+                yield from (entry.name for entry in directory.iterdir() if entry.name.startswith(directory.name))
+
+
+class S3Backend:
+    """Objects in an S3-compatible bucket (MinIO, Ceph RGW, a data centre's S3), under `prefix`.
+
+    With `lock_days` each object is written with Object Lock retention in compliance mode for that many
+    days: nobody, not even the bucket's owner, can delete or overwrite it before then. The bucket must
+    have been created with Object Lock enabled (which also turns on versioning); that is checked once.
+    `delete` hides the object at once; versions still under retention are removed by the bucket's
+    lifecycle rule once their retention ends.
+    """
+
+    def __init__(self, client: Any, bucket: str, *, prefix: str = "", lock_days: int = 0) -> None:
+        self._client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.lock_days = lock_days
+        self._lock_checked = False
+        self.description = f"S3（{client.meta.endpoint_url} バケット {bucket}）"
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    def _error_code(self, exc: Exception) -> str:
+        response = getattr(exc, "response", None) or {}
+        return str(response.get("Error", {}).get("Code", ""))
+
+    def _call(self, operation: str, name: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client, operation)(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            if self._error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise MissingObject(f"stored file {name} is missing") from None
+            raise BackendError(f"S3 {operation} {name}: {self._error_code(exc) or exc}") from exc
+        except BotoCoreError as exc:
+            raise BackendError(f"S3 {operation} {name}: {exc}") from exc
+
+    def check_object_lock(self) -> None:
+        """Raises BackendError when retention is asked for and the bucket cannot keep it."""
+        if not self.lock_days or self._lock_checked:
+            return
+        try:
+            answer = self._call("get_object_lock_configuration", "(bucket)")
+        except BackendError as exc:
+            raise BackendError(f"バケット {self.bucket} はオブジェクトロックが有効ではありません"
+                               f"（PORTAL_STORAGE_S3_OBJECT_LOCK_DAYS を使うには、オブジェクトロックを有効にして"
+                               f"作成したバケットが必要です）: {exc}") from None
+        if answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+            raise BackendError(f"バケット {self.bucket} はオブジェクトロックが有効ではありません。")
+        self._lock_checked = True
+
+    def put(self, name: str, blob: bytes) -> None:
+        self.check_object_lock()
+        extra: dict[str, Any] = {}
+        if self.lock_days:
+            until = dt.datetime.now(dt.UTC) + dt.timedelta(days=self.lock_days)
+            md5 = base64.b64encode(hashlib.md5(blob, usedforsecurity=False).digest()).decode()
+            extra = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until, "ContentMD5": md5}
+        if self.exists(name):  # names are random: this only guards against a caller reusing one
+            raise BackendError(f"stored file {name} already exists")
+        self._call("put_object", name, Key=self._key(name), Body=blob, **extra)
+
+    def get(self, name: str) -> bytes:
+        answer = self._call("get_object", name, Key=self._key(name))
+        return bytes(answer["Body"].read())
+
+    def exists(self, name: str) -> bool:
+        try:
+            self._call("head_object", name, Key=self._key(name))
+        except MissingObject:
+            return False
+        return True
+
+    def delete(self, name: str) -> None:
+        self._call("delete_object", name, Key=self._key(name))
+        if not self.lock_days:
+            return
+        answer = self._call("list_object_versions", name, Prefix=self._key(name))
+        for version in answer.get("Versions", []):  # the delete marker stays: it hides locked versions
+            if version["Key"] != self._key(name):
+                continue
+            try:
+                self._call("delete_object", name, Key=self._key(name), VersionId=version["VersionId"])
+            except BackendError:
+                continue  # still under retention: the bucket's lifecycle rule removes it later
+
+    def list(self) -> Iterator[str]:
+        token: dict[str, str] = {}
+        while True:
+            answer = self._call("list_objects_v2", "(list)", Prefix=self.prefix, **token)
+            for item in answer.get("Contents", []):
+                yield str(item["Key"])[len(self.prefix):]
+            if not answer.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": answer["NextContinuationToken"]}
+
+
+def s3_backend_from_settings(settings: Mapping[str, Any]) -> S3Backend:
+    """The S3 backend named by the STORAGE_S3_* settings. Raises BackendError when boto3 is missing or a
+    required setting is empty."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise BackendError("PORTAL_STORAGE_BACKEND=s3 には boto3 が必要です"
+                           "（pip install 'keiyaku-portal[s3]'）。") from None
+    bucket = str(settings.get("STORAGE_S3_BUCKET") or "")
+    if not bucket:
+        raise BackendError("PORTAL_STORAGE_S3_BUCKET が設定されていません。")
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.get("STORAGE_S3_ENDPOINT_URL") or None,
+        region_name=settings.get("STORAGE_S3_REGION") or None,
+        aws_access_key_id=settings.get("STORAGE_S3_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=settings.get("STORAGE_S3_SECRET_ACCESS_KEY") or None,
+        config=Config(
+            s3={"addressing_style": settings.get("STORAGE_S3_ADDRESSING_STYLE") or "path"},
+            retries={"max_attempts": 5, "mode": "standard"},
+            connect_timeout=float(settings.get("STORAGE_S3_TIMEOUT_SECONDS") or 10),
+            read_timeout=float(settings.get("STORAGE_S3_TIMEOUT_SECONDS") or 10) * 6,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+    return S3Backend(client, bucket, prefix=str(settings.get("STORAGE_S3_PREFIX") or ""),
+                     lock_days=int(settings.get("STORAGE_S3_OBJECT_LOCK_DAYS") or 0))
