@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +40,10 @@ class Backend(Protocol):
 
     def list(self) -> Iterator[str]:
         """Every stored name, in no particular order."""
+
+    def probe(self) -> None:
+        """Write, read back and remove a small object beside the documents (never one of them).
+        Raises BackendError when any of it fails."""
 
 
 class LocalBackend:
@@ -74,6 +79,19 @@ class LocalBackend:
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
+
+    def probe(self) -> None:
+        path = self.root / f".probe-{secrets.token_hex(8)}"
+        blob = secrets.token_bytes(16)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+            read = path.read_bytes()
+            path.unlink()
+        except OSError as exc:
+            raise BackendError(f"{self.root}: {exc.strerror or exc}") from exc
+        if read != blob:
+            raise BackendError(f"{self.root} returned other bytes than were written")
 
     def list(self) -> Iterator[str]:
         if not self.root.is_dir():
@@ -168,6 +186,16 @@ class S3Backend:
                 self._call("delete_object", name, Key=self._key(name), VersionId=version["VersionId"])
             except BackendError:
                 continue  # still under retention: the bucket's lifecycle rule removes it later
+
+    def probe(self) -> None:
+        name = f"probe/{secrets.token_hex(8)}"
+        blob = secrets.token_bytes(16)
+        self._call("put_object", name, Key=self._key(name), Body=blob)
+        try:
+            if self.get(name) != blob:
+                raise BackendError(f"S3 バケット {self.bucket} が書いたものと違うバイト列を返しました")
+        finally:
+            self._call("delete_object", name, Key=self._key(name))
 
     def list(self) -> Iterator[str]:
         token: dict[str, str] = {}

@@ -194,3 +194,18 @@ def test_unreachable_s3_is_a_storage_error():
     store = LocalEncryptedStore(None, master_key_from_hex("ab" * 32), backend=backend)
     with pytest.raises(StorageError):
         store.put(b"x")
+
+
+def test_probe_writes_reads_and_removes_beside_the_documents(store):
+    stored = store.put(PLAINTEXT)
+    store.backend.probe()
+    assert list(store.keys()) == [stored.key]
+    assert list(store.backend.list()) == [stored.key]
+
+
+def test_probe_of_an_unwritable_store_fails(tmp_path):
+    from portal.storage.backends import BackendError
+
+    (tmp_path / "files").write_text("not a directory")
+    with pytest.raises(BackendError):
+        LocalBackend(tmp_path / "files").probe()
