@@ -35,7 +35,7 @@ def main() -> None:
         engine.dispose()
         app = create_app({"TESTING": True, "INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": url,
                           "SECRET_KEY": "insecure-test-key", "MASTER_KEY": "00" * 31 + "01", "ARGON2_TIME_COST": 1,
-                          "ARGON2_MEMORY_KIB": 64, "LOGIN_SLOWDOWN_SECONDS": 0, "RATELIMIT_ENABLED": False,
+                          "ARGON2_MEMORY_KIB": 64, "RATELIMIT_ENABLED": False,
                           "OUTBOX_WORKER": False, "PUBLIC_BASE_URL": "http://localhost"})
         session = app.extensions["portal.session_factory"]()
         session.info["app"] = app

@@ -63,7 +63,7 @@ def prepare(url: str, instance: Path, smtp: SmtpServer, vendors: int, staff: int
         migrate.upgrade(connection)
     engine.dispose()
     app = create_app({"TESTING": True, "INSTANCE_PATH": str(instance), "DATABASE_URL": url,
-                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 64, "LOGIN_SLOWDOWN_SECONDS": 0,
+                      "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 64,
                       "RATELIMIT_ENABLED": False, "OUTBOX_WORKER": False, "PUBLIC_BASE_URL": "http://localhost",
                       **smtp.settings})
     session = app.extensions["portal.session_factory"]()
@@ -89,7 +89,7 @@ def serve(url: str, instance: Path, smtp: SmtpServer, port: int, log: Path) -> s
     env = {**os.environ, "PORTAL_DATABASE_URL": url, "PORTAL_INSTANCE_PATH": str(instance),
            "PORTAL_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "PORTAL_BIND": f"127.0.0.1:{port}",
            "PORTAL_MAIL_SERVER": "127.0.0.1", "PORTAL_MAIL_PORT": str(smtp.port), "PORTAL_RATELIMIT_ENABLED": "false",
-           "PORTAL_LOGIN_SLOWDOWN_SECONDS": "0", "PORTAL_OUTBOX_POLL_SECONDS": "1", "PYTHONPATH": str(ROOT)}
+           "PORTAL_OUTBOX_POLL_SECONDS": "1", "PYTHONPATH": str(ROOT)}
     env.pop("FLASK_RUN_FROM_CLI", None)
     process = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"],
                                cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)

@@ -50,7 +50,6 @@ DEFAULTS: dict[str, Any] = {
     # Staff login hardening.
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 15,
-    "LOGIN_SLOWDOWN_SECONDS": 1.0,
     "SETUP_TOKEN_HOURS": 24,
     "ENROLMENT_TOKEN_HOURS": 72,
     # Single sign-on with the agency's OpenID Connect provider (empty OIDC_ISSUER: off).

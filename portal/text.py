@@ -42,3 +42,22 @@ class SingleLine:
 
         if isinstance(field.data, str) and has_control_characters(field.data):
             raise ValidationError(f"{field.label.text}に{CONTROL_CHARACTERS_MESSAGE}")
+
+
+def too_long_message(label: str, limit: int) -> str:
+    return f"{label}は{limit}文字以内で入力してください。"
+
+
+class MaxLength:
+    """WTForms validator: at most `limit` characters, said in Japanese with the field's label; the input
+    element gets `maxlength` too, so a browser stops typing there."""
+
+    def __init__(self, limit: int) -> None:
+        self.max = limit
+        self.field_flags = {"maxlength": limit}
+
+    def __call__(self, form: Any, field: Any) -> None:
+        from wtforms.validators import ValidationError
+
+        if isinstance(field.data, str) and len(field.data) > self.max:
+            raise ValidationError(too_long_message(field.label.text, self.max))

@@ -33,4 +33,5 @@ intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
 utc_datetime = Annotated[datetime, mapped_column(UTCDateTime())]
 utc_now = Annotated[datetime, mapped_column(UTCDateTime(), server_default=func.now())]
 yen = Annotated[int, mapped_column(BigInteger)]
+MAX_YEN = 10**15  # well inside BIGINT; no public contract is larger
 email_str = Annotated[str, mapped_column(String(254))]

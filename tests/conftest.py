@@ -91,7 +91,6 @@ def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str
         "MASTER_KEY": TEST_MASTER_KEY,
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_KIB": 64,
-        "LOGIN_SLOWDOWN_SECONDS": 0,
         "RATELIMIT_ENABLED": False,
         "OUTBOX_WORKER": False,
         "COMPLETION_BACKGROUND": False,  # the last signer's request runs the completion job itself

@@ -15,14 +15,23 @@ from portal.errors import DomainError, NotFound
 from portal.mail.worker import notify as notify_outbox
 from portal.security import role_required
 
+ROLES_LEAST_FIRST = (Role.STAFF, Role.APPROVER, Role.AUDITOR, Role.ADMIN)
+
 
 def _user_form(user: StaffUser | None = None) -> UserForm:
     form = UserForm(obj=user)
-    form.role.choices = [(role.value, label) for role, label in ROLE_LABELS.items()]
+    form.role.choices = [(role.value, ROLE_LABELS[role]) for role in ROLES_LEAST_FIRST]
+    if user is None and not form.role.data:
+        form.role.data = Role.STAFF.value
     form.department_id.choices = [
         (d.id, d.name) for d in db().scalars(select(Department).where(Department.is_active).order_by(Department.code))
     ]
     return form
+
+
+def _user_page(user: StaffUser, form: UserForm, **context: object) -> str:
+    locked = user.locked_until is not None and user.locked_until > clock.now()
+    return render_template("admin/user.html", user=user, form=form, locked=locked, **context)
 
 
 @bp.get("/users")
@@ -63,9 +72,9 @@ def edit_user(user_id: int) -> ResponseReturnValue:
     form = _user_form(user)
     if request.method == "GET":
         form.role.data = user.role.value
-        return render_template("admin/user.html", user=user, form=form)
+        return _user_page(user, form)
     if not form.validate_on_submit():
-        return render_template("admin/user.html", user=user, form=form), 422
+        return _user_page(user, form), 422
     department = db().get(Department, form.department_id.data)
     try:
         if department is None:
@@ -74,7 +83,7 @@ def edit_user(user_id: int) -> ResponseReturnValue:
                             role=Role(form.role.data), department=department, actor=current_user, now=clock.now())
     except DomainError as exc:
         db().rollback()
-        return render_template("admin/user.html", user=user, form=form, error=exc.message), 422
+        return _user_page(user, form, error=exc.message), 422
     db().commit()
     flash("ユーザー情報を更新しました。", "success")
     return redirect(url_for("admin.edit_user", user_id=user.id), 303)
@@ -96,6 +105,17 @@ def set_active(user_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.edit_user", user_id=user.id), 303)
 
 
+@bp.post("/users/<int:user_id>/unlock")
+@role_required(Role.ADMIN)
+def unlock_user(user_id: int) -> ResponseReturnValue:
+    user = service.get_user(db(), user_id)
+    unlocked = service.unlock(db(), user, actor=current_user, now=clock.now())
+    db().commit()
+    flash("ロックを解除しました。" if unlocked else "このアカウントはロックされていません。",
+          "success" if unlocked else "info")
+    return redirect(url_for("admin.edit_user", user_id=user.id), 303)
+
+
 @bp.post("/users/<int:user_id>/reset-mfa")
 @role_required(Role.ADMIN)
 def reset_mfa(user_id: int) -> ResponseReturnValue:
@@ -103,7 +123,7 @@ def reset_mfa(user_id: int) -> ResponseReturnValue:
     link = service.reset_mfa(db(), user, actor=current_user, now=clock.now())
     db().commit()
     notify_outbox()
-    return render_template("admin/user.html", user=user, form=_user_form(user), link=link)
+    return _user_page(user, _user_form(user), link=link)
 
 
 def _departments() -> list[Department]:

@@ -11,9 +11,9 @@ from portal.auth.models import Department, StaffUser
 from portal.contracts.models import PartyRole
 from portal.contracts.service import ContractInput, SignerInput
 from portal.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
+from portal.types import MAX_YEN
 
 MAX_SIGNERS = 10
-MAX_YEN = 10**15  # well inside BIGINT; no public contract is larger
 TEXT_LIMITS = {"business_name": 200, "counterparty_name": 200, "department": 100, "access_code": 100}
 SIGNER_LIMITS = {"organization": 200, "title": 100, "name": 100, "email": 254, "user_email": 254}
 DATES = ("transaction_date", "term_start", "term_end", "planned_conclusion_date")

@@ -19,6 +19,7 @@ class AuditAction(StrEnum):
     USER_UPDATED = "admin:user:updated"
     USER_DISABLED = "admin:user:disabled"
     USER_ENABLED = "admin:user:enabled"
+    USER_UNLOCKED = "admin:user:unlocked"
     DEPARTMENT_CREATED = "admin:department:created"
     DEPARTMENT_UPDATED = "admin:department:updated"
     STAFF_NETWORKS_CHANGED = "admin:staff-networks:changed"

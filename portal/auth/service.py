@@ -185,11 +185,6 @@ def _failed(session: Session, user: StaffUser, attempt: int, now: datetime, requ
     raise (LoginFailed if step == "password" else CodeRejected)(message)
 
 
-def slowdown_seconds(user_failures: int) -> float:
-    """Delay before answering a failed attempt: grows with consecutive failures, capped."""
-    return min(current_app.config["LOGIN_SLOWDOWN_SECONDS"] * user_failures, 5.0)
-
-
 def _logged_in(session: Session, user: StaffUser, now: datetime, request: RequestInfo, method: str) -> None:
     session.execute(update(StaffUser).where(StaffUser.id == user.id)
                     .values(failed_attempts=0, locked_until=None, last_login_at=now)
@@ -461,6 +456,23 @@ def set_active(session: Session, user: StaffUser, active: bool, *, actor: StaffU
     record(session, actor=Actor.staff(actor), now=now, subject=user,
            action=AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED)
     session.flush()
+
+
+def unlock(session: Session, user: StaffUser, *, actor: StaffUser, now: datetime) -> bool:
+    """Lift a lock after failed logins before it expires (the user phoned the help desk) and start the
+    count again. False when the account was not locked: nothing is changed or logged then."""
+    result = session.execute(
+        update(StaffUser)
+        .where(StaffUser.id == user.id, StaffUser.locked_until.is_not(None), StaffUser.locked_until > now)
+        .values(failed_attempts=0, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(user, ["failed_attempts", "locked_until"])
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    record(session, actor=Actor.staff(actor), action=AuditAction.USER_UNLOCKED, subject=user, now=now)
+    session.flush()
+    return True
 
 
 def reset_mfa(session: Session, user: StaffUser, *, actor: StaffUser, now: datetime) -> str:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
@@ -54,7 +53,6 @@ def login() -> ResponseReturnValue:
         return render_template("auth/login.html", form=form, error=exc.message), 429
     except service.LoginFailed as exc:
         db().commit()
-        _slow_down(form.email.data or "")
         return render_template("auth/login.html", form=form, error=exc.message), 422
     db().commit()
     if not user.is_mfa_enrolled:
@@ -101,7 +99,6 @@ def verify() -> ResponseReturnValue:
         return render_template("auth/verify.html", form=form, error=exc.message), 429
     except service.CodeRejected as exc:
         db().commit()
-        _slow_down(user.email)
         return render_template("auth/verify.html", form=form, error=exc.message), 422
     db().commit()
     return finish_login(user, session.get("pending_next"))
@@ -211,12 +208,6 @@ def _pending_user() -> StaffUser | None:
         return None
     return db().get(StaffUser, user_id)
 
-
-def _slow_down(email: str) -> None:
-    user = db().query(StaffUser).filter(StaffUser.email == email).one_or_none()
-    delay = service.slowdown_seconds(user.failed_attempts if user else 1)
-    if delay > 0:
-        time.sleep(delay)
 
 
 def safe_next(target: str | None) -> str | None:

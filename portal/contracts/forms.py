@@ -6,21 +6,25 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from portal.text import SingleLine
+from portal.text import MaxLength, SingleLine
+from portal.types import MAX_YEN
 from portal.usage_requests.rules import EmailAddress, NotFreeMail
 
 REQUIRED = "入力してください。"
+AMOUNT = f"0以上{MAX_YEN:,}以下の金額（円）を入力してください。"
+YEN_RANGE = NumberRange(min=0, max=MAX_YEN, message=AMOUNT)
+ACCESS_CODE = Length(min=4, max=32, message="アクセスコードは4文字以上32文字以内で入力してください。")
 DATE = "日付を YYYY-MM-DD の形式で入力してください。"
 ORDER_CHOICES = [("counterparty_first", "相手方 → 庁内（標準）"), ("agency_first", "庁内 → 相手方")]
 
 
 class ContractForm(FlaskForm):
-    business_name = StringField("業務名", validators=[DataRequired(REQUIRED), Length(max=200), SingleLine()])
+    business_name = StringField("業務名", validators=[DataRequired(REQUIRED), MaxLength(200), SingleLine()])
     counterparty_name = StringField("取引先（商号・名称）",
-                                    validators=[DataRequired(REQUIRED), Length(max=200), SingleLine()])
-    amount = IntegerField("契約金額（税込・円）", validators=[InputRequired(REQUIRED), NumberRange(min=0)])
+                                    validators=[DataRequired(REQUIRED), MaxLength(200), SingleLine()])
+    amount = IntegerField("契約金額（税込・円）", validators=[InputRequired(REQUIRED), YEN_RANGE])
     tax_amount = IntegerField("うち消費税及び地方消費税額（円）",
-                              validators=[InputRequired(REQUIRED), NumberRange(min=0)])
+                              validators=[InputRequired(REQUIRED), YEN_RANGE])
     transaction_date = DateField("取引年月日", validators=[InputRequired(DATE)])
     term_start = DateField("契約期間（開始）", validators=[Optional()])
     term_end = DateField("契約期間（終了）", validators=[Optional()])
@@ -29,21 +33,21 @@ class ContractForm(FlaskForm):
     paper_required_by_law = BooleanField("法令等により書面の契約書が必要")
     council_approval_required = BooleanField("議会の議決が必要")
     signer_organization = StringField("相手方の商号（署名者の所属）",
-                                      validators=[Optional(), Length(max=200), SingleLine()])
-    signer_title = StringField("契約締結権限者の役職", validators=[Length(max=100), SingleLine()])
+                                      validators=[Optional(), MaxLength(200), SingleLine()])
+    signer_title = StringField("契約締結権限者の役職", validators=[MaxLength(100), SingleLine()])
     signer_name = StringField("契約締結権限者の氏名",
-                              validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()])
+                              validators=[DataRequired(REQUIRED), MaxLength(100), SingleLine()])
     signer_email = EmailField("契約締結権限者のメールアドレス",
-                              validators=[DataRequired(REQUIRED), Length(max=254), EmailAddress(), NotFreeMail()])
+                              validators=[DataRequired(REQUIRED), MaxLength(254), EmailAddress(), NotFreeMail()])
     approver_email = SelectField("庁内の署名者（承認者・契約担当者）", validators=[DataRequired(REQUIRED)])
     signing_order = SelectField("署名の順番", choices=ORDER_CHOICES, default="counterparty_first")
     agency_address_reason = StringField(
-        "庁内のアドレスを相手方署名者にする理由（管理者のみ）", validators=[Optional(), Length(max=500), SingleLine()],
+        "庁内のアドレスを相手方署名者にする理由（管理者のみ）", validators=[Optional(), MaxLength(500), SingleLine()],
         description="相手方の署名者に職員や庁内ドメインのアドレスを指定するのは、例外の場合だけです。理由は操作ログに残ります。")
-    access_code = StringField("アクセスコード（任意）", validators=[Optional(), Length(min=4, max=32), SingleLine()],
+    access_code = StringField("アクセスコード（任意）", validators=[Optional(), ACCESS_CODE, SingleLine()],
                               description="設定すると、署名の際に入力が必要になります。メール以外の方法（電話など）で相手方に伝えてください。")
 
 
 class ApprovalForm(FlaskForm):
-    reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), Length(max=100), SingleLine()],
+    reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), MaxLength(100), SingleLine()],
                             description="例: 総契第123号（令和8年11月20日決裁）")

@@ -6,33 +6,33 @@ from datetime import date as date_type
 
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from portal.parsing import InvalidDate, parse_date
-from portal.text import SingleLine
+from portal.text import MaxLength, SingleLine
 
 
 class CorrectionForm(FlaskForm):
     """Empty fields are left as they are; only changed values become a new version."""
 
-    transaction_date = StringField("取引年月日", validators=[Optional()])
-    amount = StringField("金額（税込）", validators=[Optional()])
-    tax_amount = StringField("うち消費税額", validators=[Optional()])
-    counterparty_name = StringField("取引先", validators=[Optional(), Length(max=200), SingleLine()])
-    business_name = StringField("業務名", validators=[Optional(), Length(max=200), SingleLine()])
-    reason = TextAreaField("訂正の理由", validators=[DataRequired("訂正の理由を入力してください。"), Length(max=2000)])
+    transaction_date = StringField("取引年月日", validators=[Optional(), MaxLength(40)])
+    amount = StringField("金額（税込）", validators=[Optional(), MaxLength(40)])
+    tax_amount = StringField("うち消費税額", validators=[Optional(), MaxLength(40)])
+    counterparty_name = StringField("取引先", validators=[Optional(), MaxLength(200), SingleLine()])
+    business_name = StringField("業務名", validators=[Optional(), MaxLength(200), SingleLine()])
+    reason = TextAreaField("訂正の理由", validators=[DataRequired("訂正の理由を入力してください。"), MaxLength(2000)])
 
 
 class DeletionForm(FlaskForm):
-    reason = TextAreaField("削除の理由", validators=[DataRequired("削除の理由を入力してください。"), Length(max=2000)])
+    reason = TextAreaField("削除の理由", validators=[DataRequired("削除の理由を入力してください。"), MaxLength(2000)])
 
 
 class RetentionForm(FlaskForm):
     department = SelectField("所属", choices=[("", "全所属（既定）")], validate_choice=False)
-    contract_type = StringField("契約の種類（空欄はすべて）", validators=[Optional(), Length(max=50)])
+    contract_type = StringField("契約の種類（空欄はすべて）", validators=[Optional(), MaxLength(50)])
     years = IntegerField("保存年数", validators=[InputRequired("保存年数を入力してください。"),
                                                NumberRange(min=1, max=100, message="保存年数は年単位の整数です。")])
-    note = StringField("備考", validators=[Optional(), Length(max=500)])
+    note = StringField("備考", validators=[Optional(), MaxLength(500)])
 
 
 class _DateField(StringField):
@@ -48,5 +48,5 @@ class _DateField(StringField):
 
 
 class VerificationForm(FlaskForm):
-    period_from = _DateField("締結日（から）", render_kw={"placeholder": "令和7年4月1日"})
-    period_to = _DateField("締結日（まで）", render_kw={"placeholder": "令和8年3月31日"})
+    period_from = _DateField("締結日（から）", validators=[MaxLength(40)], render_kw={"placeholder": "令和7年4月1日"})
+    period_to = _DateField("締結日（まで）", validators=[MaxLength(40)], render_kw={"placeholder": "令和8年3月31日"})

@@ -16,6 +16,7 @@ from typing import Any
 from portal.contracts.models import ContractStatus
 from portal.errors import DomainError
 from portal.parsing import InvalidDate, parse_amount, parse_date_span
+from portal.text import too_long_message
 
 
 class AmountBasis(StrEnum):
@@ -74,6 +75,12 @@ class SearchCriteria:
 
 
 
+MAX_SEARCH_TEXT = 200
+SEARCH_LABELS = {"date_from": "取引年月日（から）", "date_to": "取引年月日（まで）", "amount_min": "金額（以上）",
+                 "amount_max": "金額（以下）", "counterparty": "取引先", "business_name": "業務名",
+                 "number": "契約番号"}
+
+
 def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page: int = 500) -> SearchCriteria:
     """Read the query-string keys date_from, date_to, amount_min, amount_max, amount_basis (incl|excl),
     counterparty, business_name, number, status (repeatable or comma-separated), department, history,
@@ -84,7 +91,11 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
     get = args.get
     texts = {key: str(get(key) or "").strip() for key in (
         "date_from", "date_to", "amount_min", "amount_max", "counterparty", "business_name", "number")}
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {
+        key: too_long_message(SEARCH_LABELS[key], MAX_SEARCH_TEXT) for key, value in texts.items()
+        if len(value) > MAX_SEARCH_TEXT}
+    if errors:
+        raise InvalidCriteria(errors)
     date_from = _date_bound(texts["date_from"], "date_from", 0, errors)
     date_to = _date_bound(texts["date_to"], "date_to", 1, errors)
     if date_from and date_to and date_from > date_to:

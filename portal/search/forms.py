@@ -6,22 +6,30 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SearchField, SelectField, SelectMultipleField
 
 from portal.contracts.models import STATUS_LABELS
-from portal.search.criteria import SORT_KEYS, AmountBasis, InvalidCriteria
+from portal.search.criteria import MAX_SEARCH_TEXT, SORT_KEYS, AmountBasis, InvalidCriteria
+from portal.text import MaxLength
+
+LIMIT = MaxLength(MAX_SEARCH_TEXT)  # enforced by parse_criteria; here it gives the inputs their maxlength
 
 
 class SearchForm(FlaskForm):
     class Meta:
         csrf = False
 
-    date_from = SearchField("取引年月日（から）", render_kw={"placeholder": "2025-08-01 / 令和7年8月1日 / R7.8.1"})
-    date_to = SearchField("取引年月日（まで）", render_kw={"placeholder": "2026-03-31 / 令和8年3月31日"})
-    amount_min = SearchField("金額（以上）", render_kw={"placeholder": "1,000,000", "inputmode": "numeric"})
-    amount_max = SearchField("金額（以下）", render_kw={"placeholder": "5,000,000", "inputmode": "numeric"})
+    date_from = SearchField("取引年月日（から）",
+                            validators=[LIMIT], render_kw={"placeholder": "2025-08-01 / 令和7年8月1日 / R7.8.1"})
+    date_to = SearchField("取引年月日（まで）",
+                            validators=[LIMIT], render_kw={"placeholder": "2026-03-31 / 令和8年3月31日"})
+    amount_min = SearchField("金額（以上）",
+                            validators=[LIMIT], render_kw={"placeholder": "1,000,000", "inputmode": "numeric"})
+    amount_max = SearchField("金額（以下）",
+                            validators=[LIMIT], render_kw={"placeholder": "5,000,000", "inputmode": "numeric"})
     amount_basis = RadioField("金額の基準", choices=[(b.value, b.label) for b in AmountBasis],
                               default=AmountBasis.TAX_INCLUDED.value)
-    counterparty = SearchField("取引先", render_kw={"placeholder": "㈱けいやく / ケイヤク商事"})
-    business_name = SearchField("業務名")
-    number = SearchField("契約番号")
+    counterparty = SearchField("取引先",
+                            validators=[LIMIT], render_kw={"placeholder": "㈱けいやく / ケイヤク商事"})
+    business_name = SearchField("業務名", validators=[LIMIT])
+    number = SearchField("契約番号", validators=[LIMIT])
     status = SelectMultipleField("状態", choices=[(s.value, label) for s, label in STATUS_LABELS.items()])
     department = SelectField("所属", choices=[("", "すべて")])
     history = BooleanField("訂正前の値も検索する")

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from portal.text import SingleLine
+from portal.text import MaxLength, SingleLine
 from portal.usage_requests.models import Channel
 from portal.usage_requests.rules import EmailAddress, NotFreeMail, PhoneNumber, normalize_phone
 
@@ -63,7 +63,7 @@ class UsageRequestForm(FlaskForm):
                     "フリーメールアドレスは不可とします。",
     )
     # Honeypot: hidden from people (CSS and aria-hidden), filled in by form-spamming robots.
-    website = StringField("ウェブサイト（入力しないでください）", filters=[_strip],
+    website = StringField("ウェブサイト（入力しないでください）", validators=[MaxLength(500)], filters=[_strip],
                           render_kw={"tabindex": "-1", "autocomplete": "off"})
 
     #: Fields validated one by one while the person types (htmx).

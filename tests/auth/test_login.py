@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal import clock
+from portal.audit.actions import AuditAction
 from portal.audit.models import AuditEvent
-from tests.conftest import post_form
+from portal.auth.models import Role, StaffUser
+from tests.conftest import post_form, reread
 from tests.factories import PASSWORD, login_as, make_staff, totp_code
 
 
@@ -132,3 +135,60 @@ def test_logout_ends_session(client, session):
     assert after.headers["Location"].startswith("/login")
     session.rollback()
     assert session.scalar(select(AuditEvent.action).where(AuditEvent.action == "staff:session:logout")) is not None
+
+
+def test_a_wrong_password_is_answered_without_holding_the_server(client, session, monkeypatch):
+    """The lock per account is the brake; a delayed answer would only tie up a server thread per guess."""
+    import time
+
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    user = make_staff(session)
+    for _ in range(3):
+        assert _password_step(client, user, "wrong password!!").status_code == 422
+    _password_step(client, user)
+    assert post_form(client, "/login/verify", {"code": "000000"}).status_code in (422, 429)
+    assert slept == []
+
+
+def test_admin_lifts_a_lock_before_it_expires(client, session, app):
+    admin = make_staff(session, role=Role.ADMIN, email="admin@pref.example.jp", name="管理 太郎")
+    user = make_staff(session)
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        _password_step(client, user, "wrong password!!")
+    assert _password_step(client, user).status_code == 429
+    login_as(client, admin)
+    page = client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    assert "ログイン失敗によりロック中" in page
+    assert "ロックを解除する" in page
+    response = post_form(client, f"/admin/users/{user.id}/unlock", {}, page=f"/admin/users/{user.id}")
+    assert response.status_code == 303
+    assert "ロックを解除しました。" in client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == AuditAction.USER_UNLOCKED.value)).all()
+    assert [(e.actor_user_id, e.subject_id) for e in events] == [(admin.id, str(user.id))]
+    # A second unlock changes nothing and logs nothing.
+    post_form(client, f"/admin/users/{user.id}/unlock", {}, page=f"/admin/users/{user.id}")
+    reread(session)
+    assert session.scalar(select(func.count()).select_from(AuditEvent)
+                          .where(AuditEvent.action == AuditAction.USER_UNLOCKED.value)) == 1
+    fresh = app.test_client()
+    assert _password_step(fresh, user).status_code == 302
+
+
+def test_only_an_admin_lifts_a_lock(client, session):
+    user = make_staff(session, locked_until=clock.now() + timedelta(minutes=10))
+    other = make_staff(session, role=Role.AUDITOR, email="kansa@pref.example.jp")
+    login_as(client, other)
+    assert client.post(f"/admin/users/{user.id}/unlock").status_code in (400, 403)
+    reread(session)
+    assert session.get(StaffUser, user.id).locked_until is not None
+
+
+def test_the_add_user_form_starts_at_the_least_role(client, session):
+    admin = make_staff(session, role=Role.ADMIN, email="admin@pref.example.jp")
+    login_as(client, admin)
+    html = client.get("/admin/users").get_data(as_text=True)
+    selected = re.search(r'<option[^>]*selected[^>]*value="(\w+)"|<option[^>]*value="(\w+)"[^>]*selected', html)
+    assert selected is not None
+    assert (selected.group(1) or selected.group(2)) == Role.STAFF.value
+    assert html.index('value="staff"') < html.index('value="admin"')

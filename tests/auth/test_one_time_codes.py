@@ -136,3 +136,29 @@ def test_parallel_wrong_passwords_are_checked_only_up_to_the_lock(gunicorn, sess
     reply = HttpClient(gunicorn.url).post_form("/login", {"email": user.email, "password": PASSWORD})
     assert reply.status == 429
     assert "分後に再度お試しください" in reply.text
+
+
+def test_two_admins_lifting_one_lock_at_once_log_it_once(gunicorn, session):
+    from datetime import timedelta
+
+    from portal import clock
+    from portal.auth.models import Role
+
+    user = make_staff(session, email="locked@pref.example.jp", locked_until=clock.now() + timedelta(minutes=10),
+                      failed_attempts=5)
+    admins = [make_staff(session, role=Role.ADMIN, email=f"admin{n}@pref.example.jp") for n in range(2)]
+    browsers = []
+    for admin in admins:
+        browser = HttpClient(gunicorn.url)
+        browser.login(admin)
+        browsers.append((browser, browser.csrf(f"/admin/users/{user.id}")))
+    replies = _at_once([
+        (lambda b=browser, t=token: b.post(f"/admin/users/{user.id}/unlock", {"csrf_token": t}))
+        for browser, token in browsers
+    ])
+    _no_server_errors(gunicorn, replies)
+    assert sum("ロックを解除しました。" in reply.text for reply in replies) == 1, [r.text[:200] for r in replies]
+    assert sum("ロックされていません" in reply.text for reply in replies) == 1
+    assert len(_events(session, AuditAction.USER_UNLOCKED, user)) == 1
+    assert reread(session).get(StaffUser, user.id).locked_until is None
+    assert HttpClient(gunicorn.url).post_form("/login", {"email": user.email, "password": PASSWORD}).status == 200
