@@ -186,6 +186,7 @@ MATRIX: dict[str, Entry] = {
     "POST /admin/users/<int:user_id>": entry(ADMIN),
     "POST /admin/users/<int:user_id>/active": entry(ADMIN),
     "POST /admin/users/<int:user_id>/reset-mfa": entry(ADMIN),
+    "POST /admin/users/<int:user_id>/unlock": entry(ADMIN),
     "GET /admin/departments": entry(ADMIN),
     "POST /admin/departments": entry(ADMIN),
     "GET /admin/departments/<int:department_id>": entry(ADMIN),
