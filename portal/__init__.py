@@ -61,6 +61,7 @@ def _register_blueprints(app: Flask) -> None:
         access,
         admin,
         api,
+        audit,
         auth,
         contracts,
         downloads,
@@ -79,5 +80,5 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     # Feature packages register their blueprints, CLI commands and periodic jobs themselves.
     for feature in (signing, usage_requests, contracts, signature_requests, downloads, search, preservation, api,
-                    webhooks):
+                    webhooks, audit):
         feature.init_app(app)

@@ -167,6 +167,9 @@ MATRIX: dict[str, Entry] = {
     "POST /preservation/verification": entry(AUDITOR),
     "GET /preservation/verification/<int:run_id>": entry(AUDITOR),
     "GET /preservation/verification/<int:run_id>/report.csv": entry(AUDITOR),
+    # The operation log (監査)
+    "GET /audit/": entry(AUDITOR),
+    "GET /audit/export.csv": entry(AUDITOR),
     # Search and exports
     "GET /search/": entry(STAFF),
     "GET /search/export.csv": entry(STAFF),

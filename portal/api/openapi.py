@@ -80,8 +80,9 @@ def _contract_schema() -> dict[str, Any]:
         "title": STR, "name": STR, "email": {"type": "string", "format": "email"},
         "status": {"type": "string", "enum": [s.value for s in PartyStatus]}, "signed_at": TIME_OR_NULL,
         "auth_methods": {"type": "array", "items": STR}}}
-    event = {"type": "object", "required": ["at", "action", "actor"], "properties": {
-        "at": {"type": "string", "format": "date-time"}, "action": STR, "actor": STR}}
+    event = {"type": "object", "required": ["at", "action", "actor", "description"], "properties": {
+        "at": {"type": "string", "format": "date-time"}, "action": STR, "actor": STR,
+        "description": {"type": "string", "description": "操作の内容（日本語の文）"}}}
     properties = {
         "id": INT, "number": {"type": "string", "description": "契約番号（所属コード-年-連番）"},
         "business_name": STR, "department": {"type": "string", "description": "所属コード"},

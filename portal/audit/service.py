@@ -21,10 +21,23 @@ class Actor:
     type: str
     label: str = ""
     user_id: int | None = None
+    # A staff member's role and department at the time of the act (kept in the event's details).
+    role: str = ""
+    department: str = ""
+    department_id: int | None = None
 
     @classmethod
     def staff(cls, user: Any) -> Actor:
-        return cls("staff", user.email, user.id)
+        department = getattr(user, "department", None)
+        return cls("staff", user.email, user.id, role=str(getattr(user, "role", "") or ""),
+                   department=getattr(department, "name", "") or "", department_id=getattr(department, "id", None))
+
+    def as_details(self) -> dict[str, Any]:
+        """The actor's role and department as the event's details hold them (nothing for non-staff)."""
+        if not self.role and self.department_id is None:
+            return {}
+        return {"actor_role": self.role, "actor_department": self.department,
+                "actor_department_id": self.department_id}
 
     @classmethod
     def signer(cls, email: str) -> Actor:
@@ -66,7 +79,7 @@ def record(
         subject_id=subject_id,
         ip=ip[:64],
         user_agent=user_agent[:1000],
-        details=details,
+        details={**actor.as_details(), **details},
     )
     session.add(event)
     return event

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
+from portal.audit.queries import EventRow, describe
 from portal.audit.service import Actor, RequestInfo, events_for, record
 from portal.auth import passwords
 from portal.auth.models import Department, Role, StaffUser
@@ -141,9 +142,9 @@ def waiting_for(session: Session, user: StaffUser) -> list[Contract]:
     return list(session.scalars(query))
 
 
-def history(session: Session, contract: Contract) -> list:
-    """The contract's timeline: every audit row about it, oldest first."""
-    return events_for(session, contract)
+def history(session: Session, contract: Contract) -> list[EventRow]:
+    """The contract's timeline: every audit row about it, oldest first, in the viewer's Japanese sentences."""
+    return describe(session, events_for(session, contract))
 
 
 # ---------------------------------------------------------------- draft

@@ -19,6 +19,7 @@ NAV = [
     ("preservation.verification_index", "一括検証", ("auditor",)),
     ("preservation.retention", "保存期間", ()),
     ("preservation.tombstones", "削除記録", ("auditor",)),
+    ("audit.index", "操作ログ", ("auditor",)),
     ("admin.users", "ユーザー管理", ()),
     ("admin.departments", "所属", ()),
     ("access.networks", "接続元の制限", ()),

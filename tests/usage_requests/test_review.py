@@ -148,8 +148,8 @@ def test_return_mails_the_reason_to_the_submitter(app, client, session, departme
     body = smtp_server.inbox.text(mail)
     assert "契約締結権限者の役職が空欄です。" in body
     assert "http://localhost/apply" in body
-    assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "staff:usage-request:returned")) == {
-        "reason": reason}
+    details = session.scalar(select(AuditEvent.details).where(AuditEvent.action == "staff:usage-request:returned"))
+    assert details["reason"] == reason
 
 
 def test_reviewed_request_cannot_be_reviewed_again(client, session, department, reviewer):
