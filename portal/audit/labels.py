@@ -55,6 +55,7 @@ LABELS: dict[A, Label] = {
     A.USER_UPDATED: _L("admin", "ユーザーの変更", "{actor} が {object} の氏名・役割・所属を変更しました"),
     A.USER_DISABLED: _L("admin", "ユーザーの停止", "{actor} が {object} のアカウントを停止しました"),
     A.USER_ENABLED: _L("admin", "ユーザーの再開", "{actor} が {object} のアカウントを再開しました"),
+    A.USER_UNLOCKED: _L("admin", "ロックの解除", "{actor} が {object} のアカウントのロックを解除しました"),
     A.DEPARTMENT_CREATED: _L("admin", "所属の作成", "{actor} が {object} を作成しました"),
     A.DEPARTMENT_UPDATED: _L("admin", "所属の変更", "{actor} が {object} を変更しました"),
     A.STAFF_NETWORKS_CHANGED: _L("admin", "接続元の制限の変更", "{actor} が職員の接続元の制限を変更しました"),
