@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check portal tests bench migrations
+	$(BIN)/ruff check portal tests bench migrations setup.py gunicorn.conf.py
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy

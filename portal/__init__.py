@@ -10,7 +10,7 @@ from flask import Flask
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
-    from portal import cli, db, errors, formatting, security, tokens
+    from portal import cli, db, errors, formatting, health, logging_setup, security, tokens
     from portal.auth import oidc
     from portal.config import check_production, ensure_instance_secrets, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
@@ -20,6 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get("PORTAL_INSTANCE_PATH") or None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     load_config(app, config)
+    logging_setup.configure(app)  # first: its request hooks run before every other one
     check_production(app)
     ensure_instance_secrets(app)
 
@@ -37,6 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     oidc.init_app(app)
     security.init_app(app)
     errors.register_error_handlers(app)
+    app.register_blueprint(health.bp)
     formatting.register_filters(app)
     _register_blueprints(app)
     cli.register(app)

@@ -147,6 +147,14 @@ DEFAULTS: dict[str, Any] = {
     "PERMANENT_SESSION_LIFETIME": 8 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,
     "TIMEZONE": "Asia/Tokyo",
+    # Serving, health and logs. gunicorn (portal/gunicorn_conf.py) reads the first five from PORTAL_* variables.
+    "BIND": "127.0.0.1:5000",
+    "WEB_PROCESSES": 2,
+    "WEB_THREADS": 8,
+    "FORWARDED_ALLOW_IPS": "127.0.0.1,::1",  # proxies whose X-Forwarded-Proto gunicorn believes
+    "ACCESS_LOG": "",  # gunicorn's own access line: empty off (the portal logs each request), "-" stdout, or a file
+    "LOG_LEVEL": "INFO",  # of the portal's loggers; libraries log warnings and errors
+    "READY_TSA_CHECK_SECONDS": 60,  # /readyz asks the TSA for a timestamp at most this often per process
 }
 
 SECRET_FILES = {"SECRET_KEY": "secret_key", "MASTER_KEY": "master_key"}

@@ -96,6 +96,9 @@ MATRIX: dict[str, Entry] = {
     "GET /pki/<name>.crt": entry(PUBLIC, name="root"),
     "GET /pki/crl/<name>.crl": entry(PUBLIC, name="root"),
     "GET /api/v1/openapi.json": entry(PUBLIC),
+    # For load balancers and the container's HEALTHCHECK (readiness answers 200 here: everything works)
+    "GET /healthz": entry(PUBLIC),
+    "GET /readyz": entry(PUBLIC),
     # Vendors: the usage request (利用申出)
     "GET /apply": entry(PUBLIC),
     "POST /apply": entry(PUBLIC),

@@ -11,6 +11,7 @@ from portal import clock
 from portal.db import db
 from portal.downloads import bp, service
 from portal.extensions import limiter
+from portal.logging_setup import identify
 from portal.security import request_info
 
 
@@ -18,6 +19,7 @@ from portal.security import request_info
 @limiter.limit("60/minute")
 def show(token: str) -> ResponseReturnValue:
     link = service.resolve_link(db(), token, now=clock.now())
+    identify(download_link_id=link.id)
     return render_template("downloads/show.html", link=link, contract=link.contract, token=token)
 
 
@@ -35,6 +37,7 @@ def certificate(token: str) -> ResponseReturnValue:
 
 def _send(token: str, document_id: int | None) -> ResponseReturnValue:
     link = service.resolve_link(db(), token, now=clock.now())
+    identify(download_link_id=link.id)
     filename, data = service.download(db(), link, document_id, now=clock.now(), request=request_info())
     db().commit()
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=filename)

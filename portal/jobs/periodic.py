@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal import clock
 from portal.db import run_transaction
 from portal.jobs import leases
+from portal.logging_setup import job_run
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # renewed by a heartbeat every LEASE / 3 while the job runs
@@ -65,7 +66,7 @@ def _run_if_due(factory: sessionmaker[Session], job: PeriodicJob, holder: str, n
         run_transaction(factory, lambda s: leases.renew(s, job.name, holder=holder, until=clock.now() + LEASE))
 
     error = ""
-    with leases.heartbeat(renew, LEASE.total_seconds() / 3):
+    with leases.heartbeat(renew, LEASE.total_seconds() / 3), job_run(job="periodic", kind=job.name) as entry:
         try:
             with factory() as session:
                 job.run(session)
@@ -73,6 +74,7 @@ def _run_if_due(factory: sessionmaker[Session], job: PeriodicJob, holder: str, n
         except Exception as exc:  # one broken job must not stop the others or mail delivery
             log.exception("periodic job %s failed", job.name)
             error = "".join(traceback.format_exception_only(exc)).strip()
+            entry["outcome"] = "failed"
     finished = now or clock.now()
     next_run = (next_period_start(moment, job.every_seconds) if not error
                 else finished + min(RETRY_FAILED, timedelta(seconds=job.every_seconds)))

@@ -27,6 +27,7 @@ from portal import clock
 from portal.db import run_transaction
 from portal.jobs import leases
 from portal.jobs.models import QueuedJob, QueuedJobStatus
+from portal.logging_setup import job_run
 
 log = logging.getLogger(__name__)
 WORKER_STOPPED = "処理していたワーカーが応答しなくなりました。"
@@ -141,11 +142,13 @@ def _run_one(factory: sessionmaker[Session], handlers: dict[str, Handler], job_i
                                     QueuedJob.status == QueuedJobStatus.RUNNING)
             .values(heartbeat_at=clock.now())))
 
-    with factory() as session:
+    with factory() as session, job_run(job="queued", job_id=job_id) as entry:
         job = session.get(QueuedJob, job_id)
         assert job is not None
+        entry.update(kind=job.kind, key=job.key, attempt=job.attempts)
         handler = handlers[job.kind]
         if job.attempts > handler.max_attempts:
+            entry["outcome"] = "gave_up"
             _give_up(session, handler, job, job.last_error or WORKER_STOPPED)
             return
         try:
@@ -158,11 +161,13 @@ def _run_one(factory: sessionmaker[Session], handlers: dict[str, Handler], job_i
                 if finished.rowcount != 1:  # type: ignore[attr-defined]
                     # Another worker took the job over (our heartbeat stopped): its run counts.
                     session.rollback()
+                    entry["outcome"] = "taken_over"
                     log.warning("queued job %s (%s) was taken over; result discarded", job_id, job.kind)
                     return
                 session.commit()
         except Exception as exc:
             session.rollback()
+            entry["outcome"] = "retry" if isinstance(exc, RetryLater) else "failed"
             if isinstance(exc, RetryLater):
                 log.warning("queued job %s (%s) will be retried: %s", job_id, handler.kind, exc)
             else:

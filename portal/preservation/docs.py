@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
@@ -11,9 +10,10 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from portal.errors import NotFound
+from portal.resources import bundled
 
 bp = Blueprint("docs", __name__, template_folder="templates", url_prefix="/help/docs")
-DOCS_DIR = Path(__file__).resolve().parent.parent.parent / "docs"
+DOCS_DIR = bundled("docs")
 # name → title; only these files are served (no path from the URL reaches the file system).
 DOCUMENTS = {
     "system-overview": "システム概要書",

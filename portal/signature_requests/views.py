@@ -36,6 +36,7 @@ from portal.db import db
 from portal.errors import DomainError
 from portal.extensions import limiter
 from portal.htmx import render_page_or_partial, wants_partial
+from portal.logging_setup import identify
 from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
 from portal.signature_requests import bp, service
@@ -59,6 +60,7 @@ class Target:
 
 
 def _token_target(req: SignatureRequest) -> Target:
+    identify(signer_party_id=req.party.id)
     contract = req.party.contract
     return Target("", {"token": _token()}, contract, req.party, contract.has_access_code)
 

@@ -45,6 +45,13 @@ class FileStore(Protocol):
 
     def keys(self) -> Iterator[str]: ...
 
+    def probe(self) -> None:
+        """Write, read back and remove a small object outside the documents (the readiness check).
+
+        Raises StorageError when the store cannot do all three.
+        """
+        ...
+
 
 class LocalEncryptedStore:
     """Files in a backend (a directory, or an S3 bucket), each sealed with its own data key; the header holds
@@ -127,6 +134,12 @@ class LocalEncryptedStore:
     def _check_key(self, key: str) -> None:
         if not _is_key(key):
             raise StorageError("invalid storage key")
+
+    def probe(self) -> None:
+        try:
+            self.backend.probe()
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
 
     def _path(self, key: str) -> Path:
         """The file of `key` in a local store."""
