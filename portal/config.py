@@ -76,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE_S3_TIMEOUT_SECONDS": 10,
     "STORAGE_S3_OBJECT_LOCK_DAYS": 0,  # > 0: every object kept this long in compliance mode (Object Lock)
     "PDF_MAX_BYTES": 50 * 1024 * 1024,
+    "PDF_MAX_PAGES": 500,  # per uploaded PDF: every page is an image on the signing page
+    "PDF_MAX_INFLATED_BYTES": 512 * 1024 * 1024,  # all Flate streams of one PDF, decompressed
+    "PDF_ALLOW_EMBEDDED_PDFS": False,  # True: a PDF may carry attachments that are themselves PDFs
     "PDF_FONT_FILE": "",
     "MAX_CONTENT_LENGTH": 110 * 1024 * 1024,
     # Signing (see docs/signing.md).
@@ -123,6 +126,9 @@ DEFAULTS: dict[str, Any] = {
     "COMPLETION_MAX_ATTEMPTS": 60,  # about two and a half days of retries before staff are told
     "ACCESS_CODE_MAX_ATTEMPTS": 5,  # wrong アクセスコード entries before the link locks
     "PAGE_IMAGE_WIDTH": 1000,  # px of the page images on the signing page
+    "PAGE_IMAGE_MAX_PIXELS": 6_000_000,  # a taller page is drawn narrower rather than bigger
+    "PAGE_RENDER_MEMORY_BYTES": 1024 * 1024 * 1024,  # address-space limit of the rendering process
+    "PAGE_RENDER_TIMEOUT_SECONDS": 120,  # one rendering process, all pages of a document
     # Search and preservation (電子帳簿保存法).
     "SEARCH_PAGE_SIZE": 50,  # results per page on the search screen and GET /api/v1/search
     "SEARCH_MAX_PAGE_SIZE": 500,  # largest per_page a caller may ask for

@@ -6,15 +6,23 @@ request then reads only the small image, never the whole revision; images are al
 (SHA-256, page, width) in process memory. A page not rendered yet (a job still queued, a width
 other than the default) is rendered from the revision on the spot. The bytes of a revision never
 change, so an image never goes stale.
+
+Drawing happens in a child process (render_child.py) with an address-space limit, so a page that
+amplifies memory (a 586-byte strip 60,000 px tall, a flate bomb) costs that process, not the web
+worker, and whatever it took is returned when it exits; no image has more than PAGE_IMAGE_MAX_PIXELS.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
+import struct
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pypdfium2 as pdfium
 from flask import Flask, current_app
@@ -23,16 +31,25 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.contracts.models import DocumentRevision, PageImage
-from portal.errors import NotFound
+from portal.errors import DomainError, NotFound
 from portal.signing.errors import InvalidPdf
 
 RENDER_JOB = "contracts.page_images"
+RENDER_CHILD = Path(__file__).with_name("render_child.py")
 
 _CACHE_ENTRIES = 512
 _cache: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
 _lock = threading.Lock()
 # pdfium is not thread-safe: one document operation at a time per process.
 _pdfium_lock = threading.Lock()
+
+
+class RenderFailed(DomainError):
+    """The rendering process could not draw the page (memory limit, time limit, unreadable PDF)."""
+
+    def __init__(self) -> None:
+        super().__init__("このページの画像を作成できませんでした（PDF が複雑すぎるか、壊れています）。"
+                         "PDF をダウンロードしてご確認ください。")
 
 
 def page_count(data: bytes) -> int:
@@ -146,41 +163,58 @@ def register(app: Flask) -> None:
 
 
 def _render_pages(data: bytes, width: int, *, skip: set[int]) -> Iterator[tuple[int, bytes]]:
-    """Every page but those in `skip`, one at a time from one opened document. pdfium is taken per page
-    (it is serialised per process), so pages requested meanwhile are not held up by the whole document."""
+    """Every page but those in `skip`, one at a time as the rendering process draws them."""
     with _pdfium_lock:
-        document = pdfium.PdfDocument(data)
+        try:
+            document = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise InvalidPdf() from exc
         count = len(document)
-    try:
-        for index in range(count):
-            if index in skip:
-                continue
-            with _pdfium_lock:
-                page = document[index]
-                picture = page.render(scale=width / page.get_width(), may_draw_forms=True).to_pil()
-                page.close()
-            yield index, _jpeg(picture)
-    finally:
-        with _pdfium_lock:
-            document.close()
+        document.close()
+    wanted = [index for index in range(count) if index not in skip]
+    if wanted:
+        yield from _run_renderer(data, width, wanted)
 
 
 def _render(data: bytes, index: int, width: int) -> bytes:
-    with _pdfium_lock:
-        document = pdfium.PdfDocument(data)
+    for _, image in _run_renderer(data, width, [index]):
+        return image
+    raise NotFound("指定されたページはありません。")
+
+
+def _run_renderer(data: bytes, width: int, pages: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(index, JPEG) per page from a render_child.py process. Raises RenderFailed when it fails."""
+    config = current_app.config
+    command = [sys.executable, "-I", str(RENDER_CHILD), str(int(config["PAGE_RENDER_MEMORY_BYTES"])), str(width),
+               str(int(config["PAGE_IMAGE_MAX_PIXELS"])), ",".join(map(str, pages))]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # noqa: S603
+                               stderr=subprocess.DEVNULL)
+    timer = threading.Timer(float(config["PAGE_RENDER_TIMEOUT_SECONDS"]), process.kill)
+    timer.start()
+    try:
+        assert process.stdin is not None
+        assert process.stdout is not None
         try:
-            if not 0 <= index < len(document):
-                raise NotFound("指定されたページはありません。")
-            page = document[index]
-            bitmap = page.render(scale=width / page.get_width(), may_draw_forms=True)
-            picture = bitmap.to_pil()
-            page.close()
-        finally:
-            document.close()
-    return _jpeg(picture)
-
-
-def _jpeg(picture: object) -> bytes:
-    output = io.BytesIO()
-    picture.convert("RGB").save(output, format="JPEG", quality=85, optimize=True)  # type: ignore[attr-defined]
-    return output.getvalue()
+            process.stdin.write(data)
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # the child died first: its exit status says why
+        while header := process.stdout.read(8):
+            if len(header) < 8:
+                break
+            index, length = struct.unpack(">II", header)
+            image = process.stdout.read(length)
+            if len(image) < length:
+                break
+            yield index, image
+        if process.wait() != 0:
+            raise RenderFailed()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None and not pipe.closed:
+                with contextlib.suppress(BrokenPipeError):
+                    pipe.close()

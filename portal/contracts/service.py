@@ -36,7 +36,9 @@ from portal.contracts.pages import page_count
 from portal.counterparties import service as counterparties
 from portal.counterparties.normalize import normalize_name
 from portal.errors import DomainError, NotFound
+from portal.signing.content import TooManyPages
 from portal.signing.inputs import check_pdf
+from portal.signing.pades import UploadRules, check_upload
 from portal.storage import get_store
 from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains, is_free_mail
 
@@ -289,12 +291,19 @@ def attach_document(session: Session, contract: Contract, *, filename: str, data
                     now: datetime, request: RequestInfo | None = None) -> ContractDocument:
     """Check, store (encrypted, with SHA-256) and append one PDF; voids a confirmed approval.
 
-    Raises TransitionRefused after sending, or a portal.signing.inputs error (NotAPdf, TruncatedPdf, EncryptedPdf,
-    CertifiedNoChanges, PdfTooLarge) with the message for the uploader.
+    Raises TransitionRefused after sending, or an InvalidPdf with the message for the uploader: from
+    portal.signing.inputs (NotAPdf, TruncatedPdf, EncryptedPdf, CertifiedNoChanges, PdfTooLarge) or
+    portal.signing.content (TooManyPages, ActiveContent, InflatesTooMuch, UnsignableStructure).
     """
     contract = _lock_editable(session, contract)
-    check_pdf(data, max_bytes=current_app.config["PDF_MAX_BYTES"])
+    config = current_app.config
+    check_pdf(data, max_bytes=config["PDF_MAX_BYTES"])
     pages = page_count(data)
+    if pages > config["PDF_MAX_PAGES"]:  # counted before the scan, which would read every page
+        raise TooManyPages(pages, config["PDF_MAX_PAGES"])
+    check_upload(data, UploadRules(max_bytes=config["PDF_MAX_BYTES"],
+                                   allow_embedded_pdfs=config["PDF_ALLOW_EMBEDDED_PDFS"],
+                                   max_inflated_bytes=config["PDF_MAX_INFLATED_BYTES"]))
     stored = get_store().put(data)
     position = max((d.position for d in contract.documents), default=0) + 1
     document = ContractDocument(position=position, filename=_safe_filename(filename), page_count=pages,

@@ -22,6 +22,11 @@ from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
+MIN_WIDTH, MAX_WIDTH = 100, 2000  # px of a page image asked for with ?w=
+
+
+class BadWidth(DomainError):
+    status_code = 400
 EDITORS = (Role.STAFF, Role.APPROVER)
 
 
@@ -148,10 +153,10 @@ def page(contract_id: int, document_id: int, page: int) -> ResponseReturnValue:
 
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     document = service.get_document(contract, document_id)
-    requested = request.args.get("w", "")
-    width = int(requested) if requested.isascii() and requested.isdigit() and len(requested) < 5 \
-        else current_app.config["PAGE_IMAGE_WIDTH"]
-    image = revision_page_image(db(), document.current, page - 1, width=min(max(width, 100), 2000),
+    requested = request.args.get("w", str(current_app.config["PAGE_IMAGE_WIDTH"]))
+    if not (requested.isascii() and requested.isdigit() and MIN_WIDTH <= int(requested[:5]) <= MAX_WIDTH):
+        raise BadWidth(f"画像の幅（w）は {MIN_WIDTH}〜{MAX_WIDTH} の半角数字で指定してください。")
+    image = revision_page_image(db(), document.current, page - 1, width=int(requested),
                                 page_count=document.page_count, read=service.read_revision)
     response = make_response(image)
     response.headers["Content-Type"] = "image/jpeg"

@@ -18,6 +18,9 @@ from .errors import InvalidPdf
 
 HEADER_WINDOW = 1024
 TRAILER_WINDOW = 2048
+# What pyhanko's reader raises on broken or hostile structure besides PdfReadError (a negative startxref,
+# an xref subsection of 10^8 entries, a /Root that is not a dictionary, nesting deeper than Python's stack).
+MALFORMED = (PdfReadError, ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
 
 
 class NotAPdf(InvalidPdf):
@@ -80,7 +83,7 @@ def _read(stream: BinaryIO, *, max_bytes: int) -> PdfFileReader:
     try:
         # strict=False: hybrid-reference files are common and otherwise unreadable.
         return PdfFileReader(stream, strict=False)
-    except PdfReadError as exc:
+    except MALFORMED as exc:
         raise TruncatedPdf() from exc
 
 
@@ -102,7 +105,7 @@ def open_checked(pdf: bytes | BinaryIO, *, max_bytes: int) -> PdfFileReader:
         if reader.encrypted:
             raise EncryptedPdf()
         certification = read_certification_data(reader)
-    except PdfReadError as exc:
+    except MALFORMED as exc:
         raise TruncatedPdf() from exc
     # ISO 32000-1 §12.8.2.2: DocMDP P=1 forbids any change, later signatures included.
     if certification is not None and certification.permission == MDPPerm.NO_CHANGES:

@@ -32,9 +32,11 @@ from pyhanko_certvalidator.fetchers.api import Fetchers
 
 from . import aio
 from .cms import TimestampMismatch
+from .content import ActiveContent, InflatesTooMuch, UnsignableStructure, check_page_tree, deepest_nesting, scan
 from .context import SigningContext
 from .errors import (
     CertificateExpired,
+    InvalidPdf,
     RevocationUnavailable,
     SigningError,
     SigningKeyUnavailable,
@@ -164,6 +166,63 @@ def sign_approval(
         raise _translate(exc) from exc
 
 
+@dataclass(frozen=True)
+class UploadRules:
+    """What an upload may be: PDF_MAX_BYTES, PDF_ALLOW_EMBEDDED_PDFS, PDF_MAX_INFLATED_BYTES."""
+
+    max_bytes: int
+    allow_embedded_pdfs: bool = False
+    max_inflated_bytes: int = 512 * 1024 * 1024
+
+
+def check_upload(pdf: bytes | BinaryIO, rules: UploadRules) -> None:
+    """Refuse, before anything is stored, a PDF that must not or cannot be signed later.
+
+    The file is opened as sign_approval() opens it, every object is scanned for active content
+    (portal.signing.content), and the incremental update of an approval signature is written to
+    memory (a dry run: no key, no timestamp), so a file that signing would fail on fails here.
+    Raises PdfTooLarge, NotAPdf, TruncatedPdf, EncryptedPdf, CertifiedNoChanges, ActiveContent,
+    InflatesTooMuch or UnsignableStructure, each with the message for the uploader.
+    """
+    stream = as_stream(pdf)
+    reader = open_checked(stream, max_bytes=rules.max_bytes)
+    try:
+        check_page_tree(reader)
+        scan(reader, allow_embedded_pdfs=rules.allow_embedded_pdfs, max_inflated_bytes=rules.max_inflated_bytes)
+        aio.run(_dry_run_signature(stream, reader))
+    except (ActiveContent, InflatesTooMuch, UnsignableStructure):
+        raise
+    except InvalidPdf:
+        raise
+    except Exception as exc:
+        if _caused_by(exc, RecursionError):  # pyhanko's parser recurses once per level of nesting
+            stream.seek(0)
+            raise UnsignableStructure(f"{deepest_nesting(stream.read())}の入れ子が深すぎる") from None
+        raise UnsignableStructure(f"内部の構造が壊れている（{type(exc).__name__}）") from exc
+
+
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    while exc is not None:
+        if isinstance(exc, kind):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+async def _dry_run_signature(stream: BinaryIO, reader: PdfFileReader) -> None:
+    """sign_approval()'s incremental write with a placeholder signature, into memory."""
+    from pyhanko.sign.signers.pdf_cms import ExternalSigner
+
+    metadata = signers.PdfSignatureMetadata(
+        field_name=_field_name(reader, "Signature"), md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES, reason="dry run", location=LOCATION,
+    )
+    placeholder = ExternalSigner(signing_cert=None, cert_registry=None, signature_value=bytes(256))
+    writer = IncrementalPdfFileWriter(stream, strict=False)
+    await signers.PdfSigner(metadata, signer=placeholder).async_digest_doc_for_signing(
+        writer, bytes_reserved=16 * 1024, output=io.BytesIO())
+
+
 def _translate(exc: Exception) -> SigningError:
     """Map a failure inside pyhanko, the TSA client or the key to what people are told."""
     from pkcs11.exceptions import PKCS11Error as Pkcs11LibraryError
@@ -256,7 +315,9 @@ __all__ = [
     "Approval",
     "SignatureReport",
     "SigningContext",
+    "UploadRules",
     "VerificationReport",
+    "check_upload",
     "finalize",
     "sign_approval",
     "verify",

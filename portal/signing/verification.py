@@ -42,7 +42,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from . import aio
 from .context import SigningContext
-from .inputs import as_stream, open_for_reading
+from .inputs import MALFORMED, TruncatedPdf, as_stream, open_for_reading
 
 ALLOWED_LATER_CHANGES = (
     ModificationLevel.NONE,
@@ -158,7 +158,10 @@ def verify(pdf: bytes | BinaryIO, *, context: SigningContext) -> VerificationRep
     """
     ctx = context
     reader = open_for_reading(as_stream(pdf), max_bytes=ctx.max_bytes)
-    return aio.run(_verify(reader, ctx))
+    try:
+        return aio.run(_verify(reader, ctx))
+    except MALFORMED as exc:  # objects are read lazily: a broken one shows up only here
+        raise TruncatedPdf() from exc
 
 
 async def _verify(reader: PdfFileReader, ctx: SigningContext) -> VerificationReport:

@@ -15,6 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import stream_encode_multipart
 
 from portal import clock
 from portal.auth.models import Department, Role, StaffUser
@@ -113,8 +115,13 @@ class World:
     def upload(self, contract_id: int, *files: tuple[bytes, str], client: FlaskClient | None = None) -> Any:
         client = client or self.staff_client
         token = csrf_from(client.get(f"/contracts/{contract_id}").get_data(as_text=True))
-        data = {"csrf_token": token, "files": [(io.BytesIO(content), name) for content, name in files]}
-        return client.post(f"/contracts/{contract_id}/documents", data=data, content_type="multipart/form-data")
+        data = MultiDict([("csrf_token", token)] + [
+            ("files", FileStorage(io.BytesIO(content), filename=name, content_type="application/pdf"))
+            for content, name in files])
+        # Encoded in memory: werkzeug would spool a large body to a temporary file that nobody closes.
+        body, length, boundary = stream_encode_multipart(data, use_tempfile=False)
+        return client.post(f"/contracts/{contract_id}/documents", input_stream=body, content_length=length,
+                           content_type=f"multipart/form-data; boundary={boundary}")
 
     def approve(self, contract_id: int, reference: str = "総契第123号", client: FlaskClient | None = None) -> Any:
         return post_form(client or self.approver_client, f"/contracts/{contract_id}/approve",

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session
 from portal.auth.models import Role
 from portal.signing.cli import verify_command
 from portal.signing.context import SigningContext
+from portal.signing.inputs import TruncatedPdf
 from portal.signing.pades import Approval, finalize, sign_approval
 from tests.conftest import csrf_from, login_as, make_staff
+from tests.signing import hostile_pdfs
 from tests.signing.conftest import BASE_URL, make_pdf
 
 
@@ -86,6 +88,16 @@ def test_verify_refuses_a_non_pdf_with_its_message(client: FlaskClient) -> None:
 
     assert response.status_code == 422
     assert "PDF ファイルではありません" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("make", [hostile_pdfs.malformed_xref, hostile_pdfs.negative_startxref,
+                                  hostile_pdfs.huge_xref_subsection, hostile_pdfs.root_not_a_dictionary,
+                                  hostile_pdfs.wrong_offsets], ids=lambda make: make.__name__)
+def test_verify_answers_a_broken_xref_with_its_message(client: FlaskClient, make: Any) -> None:
+    response = _upload(client, make())
+
+    assert response.status_code == 422
+    assert TruncatedPdf.default_message in response.get_data(as_text=True)
 
 
 def test_tsa_endpoint_speaks_rfc3161(client: FlaskClient) -> None:
