@@ -10,9 +10,12 @@ from flask import g, request
 
 from portal import clock
 from portal.api.problems import ApiProblem
+from portal.audit.actions import AuditAction
+from portal.audit.service import ANONYMOUS, Actor, record
 from portal.auth import api_tokens
 from portal.auth.models import ApiToken, ApiTokenScope, Role, StaffUser
 from portal.db import db
+from portal.security import request_info
 
 F = TypeVar("F", bound=Callable[..., Any])
 READERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
@@ -46,12 +49,20 @@ def _authenticate() -> ApiToken:
         raise ApiProblem("Authorization: Bearer <トークン> ヘッダーが必要です。", 401, "unauthorized",
                          headers={"WWW-Authenticate": CHALLENGE})
     session = db()
+    info = request_info()
     try:
         token = api_tokens.authenticate(session, value.strip(), now=clock.now())
     except api_tokens.InvalidApiToken as exc:
+        session.rollback()
+        record(session, actor=ANONYMOUS, action=AuditAction.API_TOKEN_REFUSED, ip=info.ip, user_agent=info.user_agent,
+               reason=exc.message, method=request.method, path=request.path[:300])
+        session.commit()
         raise ApiProblem(exc.message, 401, "invalid_token",
                          headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}) from None
-    session.commit()  # last_used_at, also when the request later fails or only reads
+    record(session, actor=Actor.staff(token.user), action=AuditAction.API_TOKEN_USED, subject=("api_tokens", token.id),
+           ip=info.ip, user_agent=info.user_agent, label=token.label, method=request.method,
+           path=request.path[:300])
+    session.commit()  # last_used_at and the use, also when the request later fails or only reads
     g.api_token = token
     return token
 

@@ -18,6 +18,8 @@ from portal.api import bp, idempotency, parsing
 from portal.api.auth import READERS, WRITERS, api_token_id, api_user, token_required
 from portal.api.problems import ApiProblem
 from portal.api.serializers import contract_json
+from portal.audit.actions import AuditAction
+from portal.audit.service import Actor, record
 from portal.auth.models import Role
 from portal.contracts import service
 from portal.contracts.models import Contract
@@ -40,6 +42,8 @@ def index() -> ResponseReturnValue:
     except InvalidCriteria as exc:
         raise ApiProblem(exc.message, 422, "invalid_filter", errors=exc.errors) from None
     page = search_contracts(db(), criteria, actor=api_user())
+    _record_read(AuditAction.API_SEARCHED, None, query=request.query_string.decode(errors="replace")[:2000],
+                 count=page.total)
     return jsonify({"contracts": [contract_json(c) for c in page.items], "total": page.total,
                     "page": page.page, "per_page": page.per_page, "pages": page.pages})
 
@@ -135,7 +139,16 @@ def send(contract_id: int) -> ResponseReturnValue:
 @bp.get("/contracts/<int:contract_id>")
 @token_required(*READERS)
 def show(contract_id: int) -> ResponseReturnValue:
-    return jsonify(contract_json(_load(contract_id), session=db()))
+    contract = _load(contract_id)
+    _record_read(AuditAction.API_CONTRACT_VIEWED, contract)
+    return jsonify(contract_json(contract, session=db()))
+
+
+def _record_read(action: AuditAction, contract: Contract | None, **details: Any) -> None:
+    info = request_info()
+    record(db(), actor=Actor.staff(api_user()), action=action, subject=contract, ip=info.ip,
+           user_agent=info.user_agent, token_id=api_token_id(), **details)
+    db().commit()
 
 
 @bp.get("/contracts/<int:contract_id>/documents/<int:n>")
@@ -145,8 +158,10 @@ def document(contract_id: int, n: int) -> ResponseReturnValue:
     found = next((d for d in contract.documents if d.position == n), None)
     if found is None:
         raise ApiProblem("この契約にその番号の文書はありません。", 404, "not_found")
-    return send_file(io.BytesIO(service.read_revision(found.current)), mimetype="application/pdf",
-                     download_name=found.filename)
+    data = service.read_revision(found.current)
+    _record_read(AuditAction.API_DOCUMENT_DOWNLOADED, contract, filename=found.filename,
+                 revision=found.current.number, sha256=found.current.sha256)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", download_name=found.filename)
 
 
 @bp.get("/openapi.json")

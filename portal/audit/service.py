@@ -69,6 +69,8 @@ def record(
 ) -> AuditEvent:
     """Add an audit row to the session's transaction, so it commits or rolls back with the change."""
     subject_type, subject_id = _describe(subject)
+    if not ip and not user_agent:
+        ip, user_agent = _current_request()
     event = AuditEvent(
         occurred_at=now or clock.now(),
         action=str(action),
@@ -83,6 +85,19 @@ def record(
     )
     session.add(event)
     return event
+
+
+def _current_request() -> tuple[str, str]:
+    """Where the HTTP request being served comes from, for an event whose caller passed neither IP nor
+    user agent: no event written while serving a request lacks them (jobs and the CLI have none)."""
+    from flask import has_request_context
+
+    if not has_request_context():
+        return "", ""
+    from portal.security import request_info
+
+    info = request_info()
+    return info.ip, info.user_agent
 
 
 def events_for(session: Session, subject: Any) -> list[AuditEvent]:

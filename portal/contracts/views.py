@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, flash, make_response, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -107,7 +109,16 @@ def _show_context(contract: Contract) -> dict:
 @role_required(*VIEWERS)
 def show(contract_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    _record_read(AuditAction.CONTRACT_VIEWED, contract)
     return render_template("contracts/show.html", **_show_context(contract))
+
+
+def _record_read(action: AuditAction, contract: Contract, **details: Any) -> None:
+    """Log a staff member's reading of a contract (page, page image, document, certificate); committed."""
+    info = request_info()
+    record(db(), actor=Actor.staff(current_user), action=action, subject=contract, ip=info.ip,
+           user_agent=info.user_agent, **details)
+    db().commit()
 
 
 def _status_panel(contract: Contract, *, error: str | None = None, status: int = 200) -> Response:
@@ -158,6 +169,8 @@ def page(contract_id: int, document_id: int, page: int) -> ResponseReturnValue:
         raise BadWidth(f"画像の幅（w）は {MIN_WIDTH}〜{MAX_WIDTH} の半角数字で指定してください。")
     image = revision_page_image(db(), document.current, page - 1, width=int(requested),
                                 page_count=document.page_count, read=service.read_revision)
+    _record_read(AuditAction.CONTRACT_PAGE_VIEWED, contract, filename=document.filename, page=page,
+                 revision=document.current.number)
     response = make_response(image)
     response.headers["Content-Type"] = "image/jpeg"
     response.headers["Cache-Control"] = "private, max-age=3600"
@@ -175,11 +188,8 @@ def download(contract_id: int, document_id: int) -> ResponseReturnValue:
     number = request.args.get("revision", type=int)
     revision = next((r for r in document.revisions if r.number == number), document.current)
     data = service.read_revision(revision)
-    info = request_info()
-    record(db(), actor=Actor.staff(current_user), action=AuditAction.CONTRACT_DOCUMENT_DOWNLOADED, subject=contract,
-           ip=info.ip, user_agent=info.user_agent, filename=document.filename, revision=revision.number,
-           sha256=revision.sha256)
-    db().commit()
+    _record_read(AuditAction.CONTRACT_DOCUMENT_DOWNLOADED, contract, filename=document.filename,
+                 revision=revision.number, sha256=revision.sha256)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
                      download_name=document.filename)
 
@@ -195,8 +205,10 @@ def certificate(contract_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     if not contract.certificate_key:
         raise NotFound("合意締結証明書はまだありません。")
-    return send_file(io.BytesIO(get_store().get(contract.certificate_key)), mimetype="application/pdf",
-                     as_attachment=True, download_name=f"合意締結証明書_{contract.number}.pdf")
+    data = get_store().get(contract.certificate_key)
+    filename = f"合意締結証明書_{contract.number}.pdf"
+    _record_read(AuditAction.CONTRACT_CERTIFICATE_DOWNLOADED, contract, filename=filename)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=filename)
 
 
 @bp.post("/<int:contract_id>/request-approval")

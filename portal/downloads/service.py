@@ -31,6 +31,12 @@ def resolve_link(session: Session, token: str, *, now: datetime) -> DownloadLink
     return link
 
 
+def record_opened(session: Session, link: DownloadLink, *, now: datetime, request: RequestInfo) -> None:
+    """Log that the completion link's page (the list of signed documents) was opened."""
+    record(session, actor=Actor.signer(link.recipient), action=AuditAction.CONTRACT_LINK_OPENED,
+           subject=link.contract, now=now, ip=request.ip, user_agent=request.user_agent, link_id=link.id)
+
+
 def download(session: Session, link: DownloadLink, document_id: int | None, *, now: datetime,
              request: RequestInfo) -> tuple[str, bytes]:
     """(filename, bytes) of a final document, or of the certificate when document_id is None; audited."""

@@ -20,6 +20,8 @@ from portal.security import request_info
 def show(token: str) -> ResponseReturnValue:
     link = service.resolve_link(db(), token, now=clock.now())
     identify(download_link_id=link.id)
+    service.record_opened(db(), link, now=clock.now(), request=request_info())
+    db().commit()
     return render_template("downloads/show.html", link=link, contract=link.contract, token=token)
 
 

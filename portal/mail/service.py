@@ -107,6 +107,12 @@ def view_message(session: Session, message_id: int, *, viewer: Any, now: datetim
     return message
 
 
+def record_list_viewed(session: Session, *, viewer: Any, now: datetime, request: RequestInfo, count: int) -> None:
+    """Log who opened the 送信メール list (recipients and subjects of the latest mails)."""
+    record(session, actor=Actor.staff(viewer), action=AuditAction.MAIL_LIST_VIEWED, now=now, ip=request.ip,
+           user_agent=request.user_agent, count=count)
+
+
 def readable_body(message: OutboxMessage) -> str:
     """The stored body with link tokens masked, also for rows queued before bodies were stored masked."""
     return mask_tokens(message.body)

@@ -18,8 +18,11 @@ ADMIN = "admin"
 @bp.get("/")
 @role_required(ADMIN)
 def index() -> ResponseReturnValue:
-    messages = db().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200))
-    return render_template("mail/admin/index.html", messages=list(messages))
+    messages = list(db().scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)))
+    service.record_list_viewed(db(), viewer=current_user, now=clock.now(), request=request_info(),
+                               count=len(messages))
+    db().commit()
+    return render_template("mail/admin/index.html", messages=messages)
 
 
 @bp.get("/<int:message_id>")

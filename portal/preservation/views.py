@@ -16,7 +16,7 @@ from portal.contracts import service as contracts
 from portal.contracts.pages import forget_images
 from portal.db import db
 from portal.errors import DomainError, NotFound
-from portal.htmx import hx_redirect, render_page_or_partial
+from portal.htmx import hx_redirect, render_page_or_partial, wants_partial
 from portal.preservation import bp, service, verification
 from portal.preservation.forms import CorrectionForm, DeletionForm, RetentionForm, VerificationForm
 from portal.preservation.models import RetentionPolicy, Tombstone, VerificationRun
@@ -30,6 +30,11 @@ VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
 @role_required(*VIEWERS)
 def history(contract_id: int) -> ResponseReturnValue:
     contract = contracts.get_for_staff(db(), contract_id, actor=current_user)
+    if not wants_partial():  # the panel of the contract page loads it too: that view is logged already
+        info = request_info()
+        record(db(), actor=Actor.staff(current_user), action=AuditAction.CONTRACT_HISTORY_VIEWED, subject=contract,
+               ip=info.ip, user_agent=info.user_agent)
+        db().commit()
     return render_page_or_partial(
         "preservation/history.html", "preservation/_history.html", contract=contract,
         versions=service.correction_history(db(), contract), labels=service.CORRECTABLE_FIELDS,

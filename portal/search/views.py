@@ -67,6 +67,10 @@ def index() -> ResponseReturnValue:
         return render_page_or_partial("search/index.html", "search/_results.html", status=422, results=None,
                                       errors=list(exc.errors.values()), criteria=None, **context)
     page = service.search_contracts(db(), criteria, actor=current_user)
+    info = request_info()
+    record(db(), actor=Actor.staff(current_user), action=AuditAction.SEARCH_PERFORMED, ip=info.ip,
+           user_agent=info.user_agent, query=request.query_string.decode(errors="replace")[:2000], count=page.total)
+    db().commit()
     return render_page_or_partial("search/index.html", "search/_results.html", results=page, criteria=criteria,
                                   errors=[], **context)
 

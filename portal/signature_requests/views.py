@@ -87,6 +87,8 @@ def _page_context(target: Target, document_id: int | None = None) -> dict[str, A
 def review(token: str) -> ResponseReturnValue:
     req = service.open_request(db(), token, now=clock.now())
     target = _token_target(req)
+    if req.status in (RequestStatus.COMPLETED, RequestStatus.DECLINED):
+        _record_review(target, status=str(req.status))
     if req.status is RequestStatus.COMPLETED:
         return render_template("signature_requests/done.html", message=ALREADY_SIGNED, **_page_context(target))
     if req.status is RequestStatus.DECLINED:
@@ -224,12 +226,16 @@ def staff_decline(party_id: int) -> ResponseReturnValue:
 def _review(target: Target, document_id: int | None = None) -> ResponseReturnValue:
     context = _page_context(target, document_id)
     if request.method == "GET" and not wants_partial():
-        info = request_info()
-        record(db(), actor=_actor(target.party), action=AuditAction.CONTRACT_REVIEWED, subject=target.contract,
-               ip=info.ip, user_agent=info.user_agent, party=target.party.position)
-        db().commit()
+        _record_review(target)
     return render_page_or_partial("signature_requests/review.html", "signature_requests/_document_tabs.html",
                                   **context)
+
+
+def _record_review(target: Target, **details: Any) -> None:
+    info = request_info()
+    record(db(), actor=_actor(target.party), action=AuditAction.CONTRACT_REVIEWED, subject=target.contract,
+           ip=info.ip, user_agent=info.user_agent, party=target.party.position, **details)
+    db().commit()
 
 
 def _actor(party: Party) -> Actor:
@@ -240,6 +246,11 @@ def _page(target: Target, document_id: int, page_number: int) -> ResponseReturnV
     document = contracts.get_document(target.contract, document_id)
     image = revision_page_image(db(), document.original, page_number - 1, width=current_app.config["PAGE_IMAGE_WIDTH"],
                                 page_count=document.page_count, read=contracts.read_revision)
+    info = request_info()
+    record(db(), actor=_actor(target.party), action=AuditAction.CONTRACT_PAGE_VIEWED, subject=target.contract,
+           ip=info.ip, user_agent=info.user_agent, filename=document.filename, page=page_number, revision=1,
+           party=target.party.position)
+    db().commit()
     response = make_response(image)
     response.headers["Content-Type"] = "image/jpeg"
     response.headers["Cache-Control"] = "private, max-age=3600"
