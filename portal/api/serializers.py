@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from portal.audit.labels import VIEWS
 from portal.audit.queries import describe
 from portal.audit.service import events_for
 from portal.contracts import service
@@ -37,7 +38,7 @@ def contract_json(contract: Contract, *, session: Session | None = None) -> dict
                     for p in contract.parties],
     }
     if session is not None:
-        events = events_for(session, contract)
+        events = [e for e in events_for(session, contract) if e.action not in VIEWS]
         body["events"] = [{"at": e.occurred_at.isoformat(), "action": e.action, "actor": e.actor_label,
                            "description": row.sentence}
                           for e, row in zip(events, describe(session, events), strict=True)]

@@ -175,6 +175,11 @@ ROLE_LABELS = {"admin": "管理者", "staff": "担当者", "approver": "承認�
                "auditor": "監査担当（閲覧のみ）"}
 
 
+# Views that repeat with every visit: in the operation log, but not in a contract's own 履歴.
+VIEWS = frozenset({A.CONTRACT_VIEWED, A.CONTRACT_PAGE_VIEWED, A.CONTRACT_HISTORY_VIEWED, A.API_CONTRACT_VIEWED,
+                   A.CONTRACT_REVIEWED, A.CONTRACT_LINK_OPENED})
+
+
 def label_for(action: str) -> Label:
     try:
         return LABELS[A(action)]

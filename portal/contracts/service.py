@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
+from portal.audit.labels import VIEWS
 from portal.audit.queries import EventRow, describe
 from portal.audit.service import Actor, RequestInfo, events_for, record
 from portal.auth import passwords
@@ -145,8 +146,8 @@ def waiting_for(session: Session, user: StaffUser) -> list[Contract]:
 
 
 def history(session: Session, contract: Contract) -> list[EventRow]:
-    """The contract's timeline: every audit row about it, oldest first, in the viewer's Japanese sentences."""
-    return describe(session, events_for(session, contract))
+    """The contract's timeline: its audit rows but mere views (those are in /audit), oldest first, as sentences."""
+    return describe(session, [e for e in events_for(session, contract) if e.action not in VIEWS])
 
 
 # ---------------------------------------------------------------- draft

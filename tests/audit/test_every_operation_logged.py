@@ -314,7 +314,8 @@ def _apply(ctx: Ctx) -> None:
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
 
 
-def _return_usage_request(ctx: Ctx) -> None:
+def _submitted(ctx: Ctx, *, confirmed: bool) -> Any:
+    """A usage request submitted (and confirmed by its authority) through the service."""
     session, app = ctx.world.session, ctx.world.app
     with app.app_context():
         submitted = usage_requests.submit(session, usage_requests.UsageRequestData(
@@ -323,12 +324,25 @@ def _return_usage_request(ctx: Ctx) -> None:
             contract_name="清掃", authority_title="代表取締役", authority_name="髙橋 一郎",
             authority_email="ichiro@modoshi.example.jp"), department=ctx._kei(), now=_now(),
             request=REQUEST_INFO)
-        usage_requests.confirm(session, submitted.usage_request, now=_now(), request=REQUEST_INFO)
+        if confirmed:
+            usage_requests.confirm(session, submitted.usage_request, now=_now(), request=REQUEST_INFO)
         session.commit()
-        request_id = submitted.usage_request.id
-    response = ctx.post("staff", f"/usage-requests/{request_id}/return", {"reason": "役職が空欄です"},
-                        page=f"/usage-requests/{request_id}")
-    assert response.status_code in (200, 303), response.get_data(as_text=True)[:500]
+    return submitted
+
+
+def _review_usage_request(kind: str) -> Callable[[Ctx], None]:
+    def run(ctx: Ctx) -> None:
+        request_id = _submitted(ctx, confirmed=True).usage_request.id
+        response = ctx.post("staff", f"/usage-requests/{request_id}/{kind}", {"reason": "役職が空欄です"},
+                            page=f"/usage-requests/{request_id}")
+        assert response.status_code in (200, 303), response.get_data(as_text=True)[:500]
+    return run
+
+
+def _confirm_usage_request(ctx: Ctx) -> None:
+    token = _submitted(ctx, confirmed=False).confirm_token
+    response = post_form(ctx.client("fresh"), f"/apply/confirm/{token}", {})
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
 
 
 def _now() -> Any:
@@ -397,7 +411,11 @@ OPERATIONS: dict[str, Op] = {
                              "usage_requests"),
     "usage request pdf": Op(_get("staff", "/usage-requests/{request_id}/form.pdf"), A.USAGE_REQUEST_PDF_DOWNLOADED,
                             "staff", "usage_requests"),
-    "usage request return": Op(_return_usage_request, A.USAGE_REQUEST_RETURNED, "staff", "usage_requests"),
+    "usage request confirm": Op(_confirm_usage_request, A.USAGE_REQUEST_CONFIRMED, "signer:ichiro@modoshi.example.jp",
+                                "usage_requests"),
+    "usage request accept": Op(_review_usage_request("accept"), A.USAGE_REQUEST_ACCEPTED, "staff", "usage_requests"),
+    "usage request return": Op(_review_usage_request("return"), A.USAGE_REQUEST_RETURNED, "staff", "usage_requests",
+                               (("reason", "役職が空欄です"),)),
     # Login, logout, failures, lockout, MFA and recovery codes
     "login": Op(lambda ctx: _login(ctx), A.LOGIN_SUCCEEDED, "new", "staff_users"),
     "logout": Op(_logout, A.LOGOUT, "new", "staff_users"),
@@ -430,6 +448,9 @@ OPERATIONS: dict[str, Op] = {
     "API bad token": Op(_api("/api/v1/contracts", token="not-a-token"), A.API_TOKEN_REFUSED, "anonymous"),
     "create webhook": Op(_webhook("create"), A.WEBHOOK_ENDPOINT_CREATED, "admin", "webhook_endpoints"),
     "change webhook": Op(_webhook("update"), A.WEBHOOK_ENDPOINT_UPDATED, "admin", "webhook_endpoints"),
+    "delete webhook": Op(_admin_post("/admin/webhooks/{spare_endpoint_id}/delete", {},
+                                     page="/admin/webhooks/{spare_endpoint_id}"),
+                         A.WEBHOOK_ENDPOINT_DELETED, "admin", "webhook_endpoints"),
     # Mails, and the log itself
     "mail list": Op(_get("admin", "/admin/mail/"), A.MAIL_LIST_VIEWED, "admin"),
     "mail view": Op(_get("admin", "/admin/mail/{message_id}"), A.MAIL_VIEWED, "admin", "outbox_messages"),

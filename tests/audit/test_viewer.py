@@ -98,12 +98,28 @@ def test_rows_are_japanese_sentences_never_codes(client: FlaskClient, session: S
 def test_the_contract_page_history_uses_the_same_sentences(client: FlaskClient, session: Session,
                                                            world: World) -> None:
     login_as(client, world.staff)
+    client.get(f"/contracts/{world.contract.id}")
 
     html = client.get(f"/contracts/{world.contract.id}").get_data(as_text=True)
 
     history = html.split("<h2>履歴</h2>", 1)[1]
     assert f"髙橋 一郎 が 契約 {world.contract.number} を作成しました" in history
     assert "staff:contract:created" not in history
+    assert "を閲覧しました" not in history  # views are in /audit, not in every contract's timeline
+    assert "全ての操作ログ" not in history  # the link to /audit is for auditors
+    reread(session)
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == str(AuditAction.CONTRACT_VIEWED))) == 2
+
+
+def test_auditors_reach_the_contracts_full_log_from_its_page(client: FlaskClient, world: World) -> None:
+    _auditor(client, world)
+
+    html = client.get(f"/contracts/{world.contract.id}").get_data(as_text=True)
+    rows = _rows(client, f"contract={world.contract.number}")
+
+    assert f'href="/audit/?contract={world.contract.number}"' in html
+    assert f"監査 太郎 が 契約 {world.contract.number} を閲覧しました" in rows
 
 
 T0 = datetime(2026, 4, 1, 3, 0, tzinfo=UTC)  # 令和8年4月1日 12:00 JST
