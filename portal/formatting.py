@@ -33,11 +33,12 @@ def jst(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(JST).strftime(fmt) if value else ""
 
 
-def jst_wareki(value: datetime | None) -> str:
+def jst_wareki(value: datetime | None, *, seconds: bool = False) -> str:
+    """令和8年12月2日 14:05 (JST); with seconds 令和8年12月2日 14:05:09."""
     if value is None:
         return ""
     local = value.astimezone(JST)
-    return f"{wareki(local)} {local:%H:%M}"
+    return f"{wareki(local)} {local:%H:%M:%S}" if seconds else f"{wareki(local)} {local:%H:%M}"
 
 
 def yen(amount: int | None) -> str:

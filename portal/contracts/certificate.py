@@ -1,103 +1,82 @@
-"""合意締結証明書 (completion certificate): a one-page-or-more A4 PDF listing the contract,
-every delivered document with its SHA-256, and each signer's name, e-mail, time, IP and
-authentication methods.
+"""合意締結証明書 (completion certificate): an archival A4 PDF (portal/printing/archival.py) listing the
+contract, who sent it and when, every delivered document with its SHA-256 before and after signing,
+and each signer's name, title, organisation, e-mail, authentication methods, time, IP and user agent.
 
-Written directly as PDF objects: Japanese text uses the predefined Adobe-Japan1 font
-HeiseiKakuGo-W5 with the UniJIS-UCS2-HW-H CMap (ISO 32000-1 §9.7.5.2), which Acrobat and poppler
-resolve without embedding a font file.
+completion.py signs it with the service key and makes it B-LTA like the documents.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
+from datetime import datetime
 
-PAGE_WIDTH, PAGE_HEIGHT = 595, 842  # A4 in points
-MARGIN = 56
-LINE_HEIGHT = 15
-WRAP_UNITS = 96  # half-width units (5 pt each at 10 pt) within the 483 pt between the margins
+from portal.contracts.models import AUTH_LABELS, Contract
+from portal.formatting import jst_wareki, wareki, yen
+from portal.printing.archival import ArchivalPdf, Metadata
+
+TITLE = "合意締結証明書"
+HASH_SIZE = 8.5  # pt: a SHA-256 in hex fits one line of the value column
 
 
 @dataclass(frozen=True)
-class Line:
-    text: str
-    size: int = 10
-    gap_before: int = 0
+class Issuer:
+    agency: str  # AGENCY_NAME
+    service: str  # SERVICE_NAME
+
+    @property
+    def name(self) -> str:
+        return f"{self.agency} {self.service}"
 
 
-def _units(char: str) -> int:
-    return 1 if ord(char) < 0x7F or 0xFF61 <= ord(char) <= 0xFF9F else 2
+def signature_reason(contract: Contract, issuer: Issuer) -> str:
+    """The /Reason of the service's signature on the certificate."""
+    return f"{issuer.name} が契約番号 {contract.number} の合意締結証明書を発行しました"
 
 
-def _wrap(text: str, limit: int) -> list[str]:
-    lines, current, used = [], "", 0
-    for char in text:
-        width = _units(char)
-        if used + width > limit and current:
-            lines.append(current)
-            current, used = "  ", 2
-        current += char
-        used += width
-    lines.append(current)
-    return lines
-
-
-def _encode(text: str) -> str:
-    # UCS-2: characters beyond the BMP cannot be shown with this CMap; 〓 (geta) marks them.
-    safe = "".join(c if ord(c) <= 0xFFFF else "〓" for c in text)
-    return safe.encode("utf-16-be").hex().upper()
-
-
-def render(lines: list[Line], *, title: str = "合意締結証明書") -> bytes:
-    """A PDF of the given lines, wrapped and paginated."""
-    pages: list[list[str]] = [[]]
-    y = PAGE_HEIGHT - MARGIN
-    for line in lines:
-        for chunk in _wrap(line.text, WRAP_UNITS * 10 // line.size):
-            y -= line.gap_before + LINE_HEIGHT * line.size // 10
-            if y < MARGIN:
-                pages.append([])
-                y = PAGE_HEIGHT - MARGIN - LINE_HEIGHT
-            pages[-1].append(f"BT /F1 {line.size} Tf {MARGIN} {y} Td <{_encode(chunk)}> Tj ET")
-            line = Line(line.text, line.size)  # the gap applies to the first chunk only
-    return _write(["\n".join(ops) for ops in pages], title)
-
-
-def _write(contents: list[str], title: str) -> bytes:
-    objects: list[bytes] = []
-
-    def add(body: str | bytes) -> int:
-        objects.append(body.encode() if isinstance(body, str) else body)
-        return len(objects)
-
-    catalog = add("<< /Type /Catalog /Pages 2 0 R >>")
-    pages_id = add("")  # filled below
-    font = add("<< /Type /Font /Subtype /Type0 /BaseFont /HeiseiKakuGo-W5 /Encoding /UniJIS-UCS2-HW-H "
-               "/DescendantFonts [4 0 R] >>")
-    add("<< /Type /Font /Subtype /CIDFontType0 /BaseFont /HeiseiKakuGo-W5 "
-        "/CIDSystemInfo << /Registry (Adobe) /Ordering (Japan1) /Supplement 2 >> /FontDescriptor 5 0 R "
-        "/DW 1000 /W [231 389 500 631 [500]] >>")
-    add("<< /Type /FontDescriptor /FontName /HeiseiKakuGo-W5 /Flags 4 /FontBBox [-92 -250 1010 922] "
-        "/ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 737 /StemV 114 >>")
-    info = add(f"<< /Title <FEFF{_encode(title)}> /Producer (keiyaku-portal) >>")
-    kids = []
-    for content in contents:
-        stream = content.encode("ascii")
-        stream_id = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        kids.append(add(f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}] "
-                        f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {stream_id} 0 R >>"))
-    objects[pages_id - 1] = (f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] "
-                             f"/Count {len(kids)} >>").encode()
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-              % (len(objects) + 1, catalog, info, xref))
-    return out.getvalue()
+def render(contract: Contract, *, issuer: Issuer, issued_at: datetime, completed_at: datetime,
+           final_digests: dict[int, str]) -> bytes:
+    """The unsigned certificate. `final_digests`: SHA-256 of each document's final (B-LTA) file, by document id."""
+    sheet = ArchivalPdf(Metadata(title=f"{TITLE} {contract.number}", author=issuer.name,
+                                 subject=contract.business_name),
+                        footer=f"{TITLE} 契約番号 {contract.number} ／ 発行 {issuer.name}")
+    sheet.text(TITLE, size=18, align="C", gap_mm=5)
+    sheet.text(f"{issuer.name}は、次の契約について、下記の署名者全員が電子署名の手続きを完了し、"
+               "合意が締結されたことを証明します。", gap_mm=5)
+    sender = contract.sent_by
+    sheet.heading("契約")
+    sheet.rows([
+        ("契約番号", contract.number),
+        ("業務名", contract.business_name),
+        ("取引先", contract.counterparty_name),
+        ("契約金額", f"{yen(contract.amount)}（うち消費税及び地方消費税額 {yen(contract.tax_amount)}）"),
+        ("取引年月日", wareki(contract.transaction_date)),
+        ("決裁番号", contract.approval_reference),
+        ("送信者", f"{sender.department.name} {sender.title} {sender.name}".replace("  ", " ") if sender else ""),
+        ("送信日時", jst_wareki(contract.sent_at, seconds=True)),
+        ("締結日時", jst_wareki(completed_at, seconds=True)),
+    ])
+    sheet.heading("文書")
+    for document in contract.documents:
+        sheet.text(f"{document.position}. {document.filename}（{document.page_count}ページ）", gap_mm=1)
+        sheet.rows([
+            ("署名前 SHA-256", document.original.sha256),
+            ("締結済み SHA-256", final_digests[document.id]),
+        ], size=HASH_SIZE, gap_mm=3)
+    sheet.heading("署名者（署名順）")
+    for party in contract.parties:
+        sheet.text(f"{party.position}. {party.role.label}", gap_mm=1)
+        sheet.rows([
+            ("氏名", party.name),
+            ("役職", party.title),
+            ("所属・商号", party.organization),
+            ("メールアドレス", party.email),
+            ("認証方法", "、".join(AUTH_LABELS.get(method, method) for method in party.auth_methods)),
+            ("署名日時", jst_wareki(party.signed_at, seconds=True)),
+            ("IPアドレス", party.signed_ip),
+            ("ユーザーエージェント", party.signed_user_agent),
+        ], gap_mm=3)
+    sheet.rule()
+    sheet.text(f"発行日時 {jst_wareki(issued_at, seconds=True)}　発行者 {issuer.name}", size=9, gap_mm=1)
+    sheet.text("この証明書には発行者の電子署名とタイムスタンプが付されています。署名前後の文書は上記の SHA-256 で"
+               "照合できます。", size=9)
+    return sheet.output()

@@ -21,9 +21,8 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, record
 from portal.contracts import certificate, lifecycle
-from portal.contracts.models import AUTH_LABELS, Contract, ContractStatus, DocumentRevision, RevisionKind
-from portal.contracts.signatures import finalize_bytes
-from portal.formatting import jst, wareki, yen
+from portal.contracts.models import Contract, ContractStatus, DocumentRevision, RevisionKind
+from portal.contracts.signatures import finalize_bytes, sign_issued_bytes
 from portal.storage import get_store
 
 COMPLETION_JOB = "contract-completion"
@@ -133,34 +132,10 @@ def register(app: Flask) -> None:
 
 def certificate_pdf(contract: Contract, *, now: datetime, completed_at: datetime,
                     final_digests: dict[int, str]) -> bytes:
-    """The unsigned 合意締結証明書: `final_digests` are the SHA-256 of each document's final file, by id."""
+    """The 合意締結証明書 signed by the service key (PAdES B-T); `final_digests` are the SHA-256 of each
+    document's final file, by id. finalize_bytes() then makes it B-LTA like the documents."""
     config = current_app.config
-    line = certificate.Line
-    lines = [
-        line("合意締結証明書", 18),
-        line(f"{config['AGENCY_NAME']} {config['SERVICE_NAME']}は、次の契約について、下記の署名者全員が"
-             "電子署名の手続きを完了し、合意が締結されたことを証明します。", gap_before=10),
-        line(f"契約番号: {contract.number}", gap_before=8),
-        line(f"業務名: {contract.business_name}"),
-        line(f"取引先: {contract.counterparty_name}"),
-        line(f"契約金額: {yen(contract.amount)}（うち消費税及び地方消費税額 {yen(contract.tax_amount)}）"),
-        line(f"取引年月日: {wareki(contract.transaction_date)}（{contract.transaction_date.isoformat()}）"),
-        line(f"締結日時: {jst(completed_at, '%Y-%m-%d %H:%M:%S')} JST"),
-        line(f"決裁番号: {contract.approval_reference}"),
-        line("文書（締結済みファイルの SHA-256）", 12, gap_before=10),
-    ]
-    for document in contract.documents:
-        lines.append(line(f"{document.position}. {document.filename}（{document.page_count}ページ）"))
-        lines.append(line(f"   締結済み SHA-256: {final_digests[document.id]}"))
-        lines.append(line(f"   原本 SHA-256: {document.original.sha256}"))
-    lines.append(line("署名者（署名順）", 12, gap_before=10))
-    for party in contract.parties:
-        methods = "、".join(AUTH_LABELS.get(m, m) for m in party.auth_methods)
-        lines.append(line(f"{party.position}. {party.role.label}: {party.display_name}", gap_before=4))
-        lines.append(line(f"   メールアドレス: {party.email}"))
-        signed_at = jst(party.signed_at, "%Y-%m-%d %H:%M:%S")
-        lines.append(line(f"   署名日時: {signed_at} JST  IPアドレス: {party.signed_ip}"))
-        lines.append(line(f"   認証方法: {methods}"))
-    lines.append(line(f"発行日時: {jst(now, '%Y-%m-%d %H:%M:%S')} JST  発行者: {config['AGENCY_NAME']} "
-                      f"{config['SERVICE_NAME']}", gap_before=10))
-    return certificate.render(lines)
+    issuer = certificate.Issuer(agency=config["AGENCY_NAME"], service=config["SERVICE_NAME"])
+    unsigned = certificate.render(contract, issuer=issuer, issued_at=now, completed_at=completed_at,
+                                  final_digests=final_digests)
+    return sign_issued_bytes(unsigned, reason=certificate.signature_reason(contract, issuer))

@@ -407,6 +407,7 @@ def send(session: Session, contract: Contract, *, actor: StaffUser, now: datetim
         raise SendingNotOpen(refusal, status=contract.status, action=Action.SEND)
     party = _first_waiting(contract)
     contract.sent_at = now
+    contract.sent_by = actor
     _apply(session, contract, Action.SEND, next_signer_status(party), actor=Actor.staff(actor), now=now,
            request=request, requested=party, digest=contract.approved_digest)
     return party

@@ -161,6 +161,7 @@ class Contract(Base):
     created_at: Mapped[utc_datetime]
     updated_at: Mapped[utc_datetime]
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))  # who sent it (the certificate)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     certificate_key: Mapped[str | None] = mapped_column(String(64))  # 合意締結証明書 in the store
     certificate_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -169,6 +170,7 @@ class Contract(Base):
     counterparty: Mapped[Counterparty | None] = relationship()
     created_by: Mapped[StaffUser] = relationship(foreign_keys=[created_by_id])
     approved_by: Mapped[StaffUser | None] = relationship(foreign_keys=[approved_by_id])
+    sent_by: Mapped[StaffUser | None] = relationship(foreign_keys=[sent_by_id])
     documents: Mapped[list[ContractDocument]] = relationship(
         back_populates="contract", order_by="ContractDocument.position", cascade="all, delete-orphan"
     )

@@ -44,3 +44,8 @@ def finalize_bytes(data: bytes) -> bytes:
 
 def verify_bytes(data: bytes) -> pades.VerificationReport:
     return pades.verify(data, context=context())
+
+
+def sign_issued_bytes(data: bytes, *, reason: str) -> bytes:
+    """A document the service issues (the certificate), signed by the service key (PAdES B-T)."""
+    return pades.sign_issued(data, reason=reason, context=context())

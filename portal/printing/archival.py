@@ -112,6 +112,9 @@ class ArchivalPdf:
                             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(gap_mm)
 
+    def heading(self, text: str, *, size: float = 12.0) -> None:
+        self.text(text, size=size, gap_mm=1.5)
+
     def rows(self, rows: list[tuple[str, str]], *, label_width_mm: float = LABEL_WIDTH_MM, size: float = 10.5,
              gap_mm: float = 5.0) -> None:
         """A two-column ruled table: label, value; each row as tall as its value needs."""

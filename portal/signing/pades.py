@@ -135,6 +135,19 @@ def sign_approval(
     TimestampUnavailable, SigningKeyUnavailable or CertificateExpired; on any error
     nothing is returned and ``output`` is left as it was.
     """
+    return _sign(pdf, approval.reason(), context=context, output=output)
+
+
+def sign_issued(pdf: bytes, *, reason: str, context: SigningContext | None = None) -> bytes:
+    """Sign a document the service itself issues (the 合意締結証明書): PAdES B-T by the service key,
+    the /Reason saying what was issued. Raises as sign_approval()."""
+    signed = _sign(pdf, reason, context=context, output=None)
+    assert signed is not None
+    return signed
+
+
+def _sign(pdf: bytes | BinaryIO, reason: str, *, context: SigningContext | None,
+          output: BinaryIO | None) -> bytes | None:
     ctx = context or _default_context()
     stream = as_stream(pdf)
     reader = open_checked(stream, max_bytes=ctx.max_bytes)
@@ -143,7 +156,7 @@ def sign_approval(
         field_name=_field_name(reader, "Signature"),
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
-        reason=approval.reason(),
+        reason=reason,
         location=LOCATION,
     )
 
@@ -320,5 +333,6 @@ __all__ = [
     "check_upload",
     "finalize",
     "sign_approval",
+    "sign_issued",
     "verify",
 ]

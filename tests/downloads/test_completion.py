@@ -8,12 +8,10 @@ from datetime import timedelta
 import pytest
 
 from portal import clock
-from portal.contracts import certificate
 from portal.contracts.completion import complete_contract
 from portal.contracts.lifecycle import TransitionRefused as NotCompleted
-from portal.contracts.models import ContractStatus, RevisionKind
+from portal.contracts.models import ContractStatus
 from portal.contracts.signatures import verify_bytes
-from tests.contracts.fixtures import make_pdf
 
 
 def _download_path(world, recipient: str) -> str:
@@ -44,23 +42,6 @@ def test_completion_requires_every_signer(app, world):
         complete_contract(world.session, contract, now=clock.now())
     world.refresh()
     assert world.contract(contract_id).status is ContractStatus.AWAITING_AGENCY
-
-
-def test_certificate_lists_the_delivered_files_hash_and_the_signers(app, world):
-    contract_id = world.completed_contract(make_pdf("a"), make_pdf("b", 2))
-    contract = world.contract(contract_id)
-    path = _download_path(world, "yamada@keiyaku-shoji.co.jp")
-    data = world.signer_client.get(f"{path}/certificate").data
-    assert hashlib.sha256(data).hexdigest() == contract.certificate_sha256
-    for document in contract.documents:
-        assert document.current.kind is RevisionKind.FINAL
-        delivered = world.signer_client.get(f"{path}/documents/{document.id}").data
-        assert certificate._encode(hashlib.sha256(delivered).hexdigest()).encode() in data
-    for text in ("山田 太郎", "yamada@keiyaku-shoji.co.jp", "岡山 花子", "メール認証（署名依頼メールのリンク）",
-                 "ワンタイムパスワード（TOTP）", contract.number):
-        assert certificate._encode(text).encode() in data, text
-    with app.app_context():
-        assert verify_bytes(data).is_valid
 
 
 def test_tampered_download_fails_verification(app, world):

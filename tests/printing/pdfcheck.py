@@ -8,10 +8,10 @@ output intent with its ICC profile, embedded fonts, a file identifier, no encryp
 from __future__ import annotations
 
 import io
-import re
 import subprocess
 import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -47,6 +47,26 @@ def fonts_of(data: bytes) -> list[tuple[str, str]]:
     return rows
 
 
+XMP_NAMESPACES = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
+}
+ANNOT_PRINT, ANNOT_HIDDEN, ANNOT_INVISIBLE, ANNOT_NOVIEW = 4, 2, 1, 32
+
+
+def pdfa_identification(xmp: str) -> tuple[str, str]:
+    """(part, conformance) from the XMP packet, written as elements or as attributes (both are RDF)."""
+    description = ElementTree.fromstring(xmp.split("?>", 1)[1].rsplit("<?xpacket", 1)[0]).find(
+        ".//rdf:Description", XMP_NAMESPACES)
+    assert description is not None, xmp
+    found = []
+    for name in ("part", "conformance"):
+        key = f"{{{XMP_NAMESPACES['pdfaid']}}}{name}"
+        element = description.find(f"pdfaid:{name}", XMP_NAMESPACES)
+        found.append(description.get(key) if element is None else (element.text or ""))
+    return found[0] or "", found[1] or ""
+
+
 def assert_archival(data: bytes) -> None:
     fonts = fonts_of(data)
     assert fonts, "no font at all"
@@ -59,12 +79,23 @@ def assert_archival(data: bytes) -> None:
     assert str(intents[0]["/S"]) == "/GTS_PDFA1"
     profile = intents[0]["/DestOutputProfile"]
     assert profile.data[36:40] == b"acsp"  # an ICC profile header
-    xmp = root["/Metadata"].data.decode("utf-8")
-    assert re.search(r"<pdfaid:part>2</pdfaid:part>", xmp)
-    assert re.search(r"<pdfaid:conformance>B</pdfaid:conformance>", xmp)
+    metadata = root["/Metadata"]
+    assert "/Filter" not in metadata, "the XMP stream must be readable without decoding"
+    xmp = metadata.data.decode("utf-8")
+    assert "bytes=" not in xmp.split("?>", 1)[0]
+    assert pdfa_identification(xmp) == ("2", "B")
     assert reader.trailer["/ID"]
     assert "/JavaScript" not in root.get("/Names", {})
+    assert "/AA" not in root
     open_action = root.get("/OpenAction")
     assert open_action is None or isinstance(open_action, list), "an open action other than a destination"
+    for page in reader.root["/Pages"]["/Kids"]:
+        for annotation in page.get_object().get("/Annots", []):
+            annotation = annotation.get_object()
+            flags = int(annotation.get("/F", 0))
+            assert flags & ANNOT_PRINT, annotation
+            assert not flags & (ANNOT_HIDDEN | ANNOT_INVISIBLE | ANNOT_NOVIEW), annotation
+            rect = [float(v) for v in annotation["/Rect"]]
+            assert "/AP" in annotation or (rect[2] - rect[0]) * (rect[3] - rect[1]) == 0, annotation
     info = run_tool("pdfinfo", data)
     assert "Encrypted:       no" in info
