@@ -80,6 +80,10 @@ DEFAULTS: dict[str, Any] = {
     "PDF_MAX_INFLATED_BYTES": 512 * 1024 * 1024,  # all Flate streams of one PDF, decompressed
     "PDF_ALLOW_EMBEDDED_PDFS": False,  # True: a PDF may carry attachments that are themselves PDFs
     "PDF_FONT_FILE": "",
+    # Visible signature stamps (R18): off, every signature is invisible. On: a small box in the page margin
+    # (text: contracts/signature_stamp.txt), at this corner of the last page per kind of document.
+    "SIGNATURE_STAMP": False,
+    "SIGNATURE_STAMP_CORNERS": {"contract": "bottom-right", "certificate": "bottom-left"},
     "MAX_CONTENT_LENGTH": 110 * 1024 * 1024,
     # Signing (see docs/signing.md).
     "SIGNING_BACKEND": "local",
@@ -187,6 +191,16 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = str(app.config["PUBLIC_BASE_URL"]).startswith("https://")
     if not app.config["MAIL_DEFAULT_SENDER"]:
         app.config["MAIL_DEFAULT_SENDER"] = (app.config["SERVICE_NAME"], app.config["MAIL_FROM_ADDRESS"])
+    _check_stamp_corners(app.config["SIGNATURE_STAMP_CORNERS"])
+
+
+STAMP_CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")
+
+
+def _check_stamp_corners(corners: Any) -> None:
+    if not isinstance(corners, dict) or any(value not in STAMP_CORNERS for value in corners.values()):
+        raise SystemExit("keiyaku-portal: 起動を中止しました: PORTAL_SIGNATURE_STAMP_CORNERS は文書の種類ごとの隅"
+                         f"（{' / '.join(STAMP_CORNERS)}）です（例: {{\"contract\": \"bottom-right\"}}）。")
 
 
 def _read_setting_files(config: dict[str, Any]) -> None:

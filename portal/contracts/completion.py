@@ -22,7 +22,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, record
 from portal.contracts import certificate, lifecycle
 from portal.contracts.models import Contract, ContractStatus, DocumentRevision, RevisionKind
-from portal.contracts.signatures import finalize_bytes, sign_issued_bytes
+from portal.contracts.signatures import finalize_bytes, sign_issued_bytes, stamp
 from portal.storage import get_store
 
 COMPLETION_JOB = "contract-completion"
@@ -138,4 +138,5 @@ def certificate_pdf(contract: Contract, *, now: datetime, completed_at: datetime
     issuer = certificate.Issuer(agency=config["AGENCY_NAME"], service=config["SERVICE_NAME"])
     unsigned = certificate.render(contract, issuer=issuer, issued_at=now, completed_at=completed_at,
                                   final_digests=final_digests)
-    return sign_issued_bytes(unsigned, reason=certificate.signature_reason(contract, issuer))
+    shown = stamp("certificate", what="発行", signer=issuer.name, at=now)
+    return sign_issued_bytes(unsigned, reason=certificate.signature_reason(contract, issuer), stamp=shown)

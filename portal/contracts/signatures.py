@@ -6,7 +6,9 @@ so calling it per operation is cheap and works whether or not the signing packag
 
 from __future__ import annotations
 
-from flask import current_app
+from datetime import datetime
+
+from flask import current_app, render_template
 
 from portal.contracts.models import Contract, ContractDocument, Party, PartyRole
 from portal.signing import pades
@@ -30,12 +32,33 @@ def approval_for(party: Party, *, now: object) -> pades.Approval:
 
 
 def approve_documents(contract: Contract, party: Party, *, now: object) -> list[tuple[ContractDocument, bytes]]:
-    """sign_approval() on the current revision of every document; raises before returning anything."""
+    """sign_approval() on the current revision of every document; raises before returning anything.
+
+    With SIGNATURE_STAMP each signature is also shown as a stamp on the last page (see stamp())."""
     ctx = context()
     store = get_store()
     approval = approval_for(party, now=now)
-    return [(document, pades.sign_approval(store.get(document.current.storage_key), approval, context=ctx))
+    shown = stamp("contract", what="承認", signer=approval.name, at=approval.approved_at, slot=party.position - 1)
+    return [(document, pades.sign_approval(store.get(document.current.storage_key), approval, context=ctx,
+                                           stamp=shown))
             for document in contract.documents]
+
+
+def stamp(kind: str, *, what: str, signer: str, at: datetime, slot: int = 0) -> pades.Stamp | None:
+    """The visible stamp of a signature when SIGNATURE_STAMP is on (None: invisible, the default).
+
+    `kind` picks the corner in SIGNATURE_STAMP_CORNERS ("contract" documents, the "certificate");
+    the text is the template contracts/signature_stamp.txt. Raises FontMissing without the PDF font."""
+    config = current_app.config
+    if not config["SIGNATURE_STAMP"]:
+        return None
+    from portal.formatting import jst_wareki
+    from portal.printing.archival import font_file
+
+    corners = config["SIGNATURE_STAMP_CORNERS"]
+    text = render_template("contracts/signature_stamp.txt", what=what, signer=signer,
+                           signed_at=jst_wareki(at, seconds=True)).strip()
+    return pades.Stamp(text=text, font_file=str(font_file()), corner=corners.get(kind, "bottom-right"), slot=slot)
 
 
 def finalize_bytes(data: bytes) -> bytes:
@@ -46,6 +69,6 @@ def verify_bytes(data: bytes) -> pades.VerificationReport:
     return pades.verify(data, context=context())
 
 
-def sign_issued_bytes(data: bytes, *, reason: str) -> bytes:
+def sign_issued_bytes(data: bytes, *, reason: str, stamp: pades.Stamp | None = None) -> bytes:
     """A document the service issues (the certificate), signed by the service key (PAdES B-T)."""
-    return pades.sign_issued(data, reason=reason, context=context())
+    return pades.sign_issued(data, reason=reason, context=context(), stamp=stamp)

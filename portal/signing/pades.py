@@ -12,15 +12,18 @@ import datetime as dt
 import io
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, BinaryIO, overload
 
 import aiohttp
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_signer import PdfTBSDocument
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation import DocumentSecurityStore, collect_validation_info
+from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
     InsufficientRevinfoError,
@@ -70,6 +73,92 @@ class Approval:
         return f"{self.name} 様 {self.email} が {when} +09:00 JST に承認しました"
 
 
+STAMP_WIDTH, STAMP_HEIGHT, STAMP_EDGE, STAMP_GAP = 170.0, 40.0, 12.0, 6.0  # points: 60 × 14 mm, 4 mm from the edge
+STAMP_CORNERS = ("bottom-right", "bottom-left", "top-right", "top-left")  # as portal.config.STAMP_CORNERS
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A visible signature: `text` in a small box at a corner of a page, in the margin, beside the stamps
+    already there (`slot` 0 is at the corner, 1 next to it, ...). It is an annotation: the page content
+    the signature covers is not changed."""
+
+    text: str
+    font_file: str
+    corner: str = "bottom-right"
+    page: int = -1  # 0-based; negative counts from the last page
+    slot: int = 0
+
+    def __post_init__(self) -> None:
+        if self.corner not in STAMP_CORNERS:
+            raise ValueError(f"corner must be one of {', '.join(STAMP_CORNERS)}")
+
+    def box(self, media_box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+        left, bottom, right, top = media_box
+        step = (STAMP_WIDTH + STAMP_GAP) * self.slot
+        if self.corner.endswith("right"):
+            x1 = max(left, right - STAMP_EDGE - STAMP_WIDTH - step)
+        else:
+            x1 = min(right - STAMP_WIDTH, left + STAMP_EDGE + step)
+        y1 = bottom + STAMP_EDGE if self.corner.startswith("bottom") else top - STAMP_EDGE - STAMP_HEIGHT
+        return round(x1), round(y1), round(x1 + STAMP_WIDTH), round(y1 + STAMP_HEIGHT)
+
+
+def _media_box(reader: PdfFileReader, page: int) -> tuple[float, float, float, float]:
+    node = reader.find_page_for_modification(page)[0].get_object()
+    while "/MediaBox" not in node and "/Parent" in node:
+        node = node["/Parent"]
+    left, bottom, right, top = (float(value) for value in node.get("/MediaBox", (0, 0, 595, 842)))
+    return left, bottom, right, top
+
+
+@cache
+def _font_bytes(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _stamp_font(path: str) -> Any:
+    """pyhanko's OpenType (HarfBuzz) font engine over the font read once per process (pyhanko's own factory
+    leaves a file handle open per signature), in PDF text space units: pyhanko writes glyph widths in the
+    font's units, which spreads the glyphs apart for a font not of 1000 units per em (IPAmj明朝 has 2048)."""
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+
+    class Accumulator(GlyphAccumulator):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._to_text_space = 1000 / self.units_per_em
+            self.units_per_em = 1000
+            self.hb_font.scale = (1000, 1000)
+
+        def _get_cid_and_width(self, glyph_id: int) -> tuple[int, int]:
+            if glyph_id not in self._glyphs:
+                cid, width = super()._get_cid_and_width(glyph_id)
+                self._glyphs[glyph_id] = (cid, round(width * self._to_text_space))
+            return self._glyphs[glyph_id]
+
+    class Factory(GlyphAccumulatorFactory):
+        def create_font_engine(self, writer: Any, obj_stream: Any = None) -> GlyphAccumulator:
+            if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
+                obj_stream = writer.prepare_object_stream()
+            return Accumulator(writer=writer, font_handle=io.BytesIO(_font_bytes(self.font_file)),
+                               font_size=self.font_size, bcp47_lang_code="ja", obj_stream=obj_stream)
+
+    return Factory(path)
+
+
+def _stamp_spec(reader: PdfFileReader, field_name: str, stamp: Stamp) -> tuple[fields.SigFieldSpec, TextStampStyle]:
+    count = int(reader.root["/Pages"]["/Count"])
+    page = stamp.page % count if count else 0
+    spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=stamp.box(_media_box(reader, page)))
+    style = TextStampStyle(
+        stamp_text=stamp.text.replace("%", "%%"),
+        text_box_style=TextBoxStyle(font=_stamp_font(stamp.font_file), font_size=7, leading=9),
+        border_width=1,
+    )
+    return spec, style
+
+
 def _is_timestamp_failure(exc: BaseException) -> bool:
     while exc is not None:
         if isinstance(
@@ -114,10 +203,12 @@ def _check_certificate(signer: Signer, now: dt.datetime) -> None:
 
 
 @overload
-def sign_approval(pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None) -> bytes: ...
+def sign_approval(pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None,
+                  stamp: Stamp | None = None) -> bytes: ...
 @overload
 def sign_approval(
-    pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None, output: BinaryIO
+    pdf: bytes | BinaryIO, approval: Approval, *, context: SigningContext | None = None, output: BinaryIO,
+    stamp: Stamp | None = None,
 ) -> None: ...
 def sign_approval(
     pdf: bytes | BinaryIO,
@@ -125,8 +216,9 @@ def sign_approval(
     *,
     context: SigningContext | None = None,
     output: BinaryIO | None = None,
+    stamp: Stamp | None = None,
 ) -> bytes | None:
-    """Add one invisible PAdES B-T signature by the service key, incrementally.
+    """Add one PAdES B-T signature by the service key, incrementally: invisible, or shown as `stamp`.
 
     Returns the signed PDF, or writes it to ``output`` (then returns None); ``output``
     must be readable and seekable (``open(path, "w+b")``) so large files are hashed
@@ -135,36 +227,38 @@ def sign_approval(
     TimestampUnavailable, SigningKeyUnavailable or CertificateExpired; on any error
     nothing is returned and ``output`` is left as it was.
     """
-    return _sign(pdf, approval.reason(), context=context, output=output)
+    return _sign(pdf, approval.reason(), context=context, output=output, stamp=stamp)
 
 
-def sign_issued(pdf: bytes, *, reason: str, context: SigningContext | None = None) -> bytes:
+def sign_issued(pdf: bytes, *, reason: str, context: SigningContext | None = None, stamp: Stamp | None = None) -> bytes:
     """Sign a document the service itself issues (the 合意締結証明書): PAdES B-T by the service key,
     the /Reason saying what was issued. Raises as sign_approval()."""
-    signed = _sign(pdf, reason, context=context, output=None)
+    signed = _sign(pdf, reason, context=context, output=None, stamp=stamp)
     assert signed is not None
     return signed
 
 
 def _sign(pdf: bytes | BinaryIO, reason: str, *, context: SigningContext | None,
-          output: BinaryIO | None) -> bytes | None:
+          output: BinaryIO | None, stamp: Stamp | None) -> bytes | None:
     ctx = context or _default_context()
     stream = as_stream(pdf)
     reader = open_checked(stream, max_bytes=ctx.max_bytes)
     _check_certificate(ctx.signer, dt.datetime.now(dt.UTC))
+    field_name = _field_name(reader, "Signature")
     metadata = signers.PdfSignatureMetadata(
-        field_name=_field_name(reader, "Signature"),
+        field_name=field_name,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
         reason=reason,
         location=LOCATION,
     )
+    spec, style = _stamp_spec(reader, field_name, stamp) if stamp else (None, None)
 
     template = ctx.cms_template()
 
     async def make(out: BinaryIO) -> None:
         writer = IncrementalPdfFileWriter(stream, strict=False)
-        pdf_signer = signers.PdfSigner(metadata, signer=template.signer)
+        pdf_signer = signers.PdfSigner(metadata, signer=template.signer, stamp_style=style, new_field_spec=spec)
         prepared, _, written = await pdf_signer.async_digest_doc_for_signing(
             writer, bytes_reserved=ctx.reserved_sizes()[0], output=out
         )
@@ -328,6 +422,7 @@ __all__ = [
     "Approval",
     "SignatureReport",
     "SigningContext",
+    "Stamp",
     "UploadRules",
     "VerificationReport",
     "check_upload",

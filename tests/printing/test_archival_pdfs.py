@@ -8,10 +8,10 @@ from portal.printing.archival import ArchivalPdf, FontMissing, Metadata
 from tests.printing.pdfcheck import assert_archival, require_font, run_tool
 
 
-def test_blank_form_is_archival_and_offered_on_the_apply_page(app, client):
+def test_blank_form_is_archival_and_offered_on_the_apply_and_help_pages(app, client):
     require_font()
-    page = client.get("/apply").get_data(as_text=True)
-    assert 'href="/apply/form.pdf"' in page
+    for page in ("/apply", "/help"):
+        assert 'href="/apply/form.pdf"' in client.get(page).get_data(as_text=True), page
     response = client.get("/apply/form.pdf")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/pdf"
