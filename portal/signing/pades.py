@@ -12,7 +12,7 @@ import datetime as dt
 import io
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from typing import Any, BinaryIO, overload
 
 import aiohttp
@@ -112,15 +112,38 @@ def _media_box(reader: PdfFileReader, page: int) -> tuple[float, float, float, f
     return left, bottom, right, top
 
 
-@cache
-def _font_bytes(path: str) -> bytes:
-    with open(path, "rb") as file:
-        return file.read()
+STAMP_BASE_CHARS = frozenset("0123456789:：/年月日時分秒 ")
 
 
-def _stamp_font(path: str) -> Any:
-    """pyhanko's OpenType (HarfBuzz) font engine over the font read once per process (pyhanko's own factory
-    leaves a file handle open per signature), in PDF text space units: pyhanko writes glyph widths in the
+@lru_cache(maxsize=32)
+def _font_subset(path: str, chars: frozenset[str]) -> bytes:
+    """The glyphs of `chars` from the font file, as a small TrueType font.
+
+    Parsing the whole font takes seconds for a large CJK font (IPAmj明朝: 46 MB); one signature over several
+    documents stamps the same text, so the subset is made once and kept."""
+    from fontTools import subset, ttLib
+
+    options = subset.Options()
+    options.glyph_names = False
+    options.layout_features = ["*"]
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    options.recalc_timestamp = False
+    font = ttLib.TTFont(path, lazy=True, recalcTimestamp=False)
+    try:
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text="".join(sorted(chars | STAMP_BASE_CHARS)))
+        subsetter.subset(font)
+        out = io.BytesIO()
+        font.save(out)
+        return out.getvalue()
+    finally:
+        font.close()
+
+
+def _stamp_font(path: str, text: str) -> Any:
+    """pyhanko's OpenType (HarfBuzz) font engine over the subset of the font for `text` (pyhanko's own factory
+    reads the whole file and leaves it open), in PDF text space units: pyhanko writes glyph widths in the
     font's units, which spreads the glyphs apart for a font not of 1000 units per em (IPAmj明朝 has 2048)."""
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 
@@ -141,7 +164,7 @@ def _stamp_font(path: str) -> Any:
         def create_font_engine(self, writer: Any, obj_stream: Any = None) -> GlyphAccumulator:
             if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
                 obj_stream = writer.prepare_object_stream()
-            return Accumulator(writer=writer, font_handle=io.BytesIO(_font_bytes(self.font_file)),
+            return Accumulator(writer=writer, font_handle=io.BytesIO(_font_subset(self.font_file, frozenset(text))),
                                font_size=self.font_size, bcp47_lang_code="ja", obj_stream=obj_stream)
 
     return Factory(path)
@@ -153,7 +176,7 @@ def _stamp_spec(reader: PdfFileReader, field_name: str, stamp: Stamp) -> tuple[f
     spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=stamp.box(_media_box(reader, page)))
     style = TextStampStyle(
         stamp_text=stamp.text.replace("%", "%%"),
-        text_box_style=TextBoxStyle(font=_stamp_font(stamp.font_file), font_size=7, leading=9),
+        text_box_style=TextBoxStyle(font=_stamp_font(stamp.font_file, stamp.text), font_size=7, leading=9),
         border_width=1,
     )
     return spec, style

@@ -5,10 +5,11 @@ blank for vendors who submit by mail or post. Both are archival PDFs (portal/pri
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from portal.formatting import jst_wareki, wareki
-from portal.printing.archival import ArchivalPdf, Metadata
+from portal.printing.archival import ArchivalPdf, Metadata, font_file
 
 INTRO = ("{agency}と電子契約サービスを利用して行う契約締結における契約締結権限者および契約締結に使用する"
          "メールアドレスは、次のとおりです。")
@@ -71,7 +72,15 @@ def render_usage_request(usage_request: Any, *, addressee: str) -> bytes:
 
 
 def render_blank_form(*, addressee: str) -> bytes:
-    """The empty 別記様式 to print, fill in by hand and send by mail or post."""
+    """The empty 別記様式 to print, fill in by hand and send by mail or post.
+
+    Kept per process: it only depends on the addressee and the font, and loading the font costs seconds
+    (measured in bench/printing.py), too much for a public page."""
+    return _blank_form(addressee, str(font_file()))
+
+
+@lru_cache(maxsize=8)
+def _blank_form(addressee: str, font: str) -> bytes:
     sheet = ArchivalPdf(Metadata(title="電子契約利用申出書（別記様式）", author=_agency(addressee)))
     blank = "\n\n"
     _form(
