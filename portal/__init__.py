@@ -78,8 +78,9 @@ def _register_blueprints(app: Flask) -> None:
     )
 
     access.init_app(app)
-    for module in (home, auth, admin, mail):
+    for module in (home, auth, mail):
         app.register_blueprint(module.bp)
+    admin.init_app(app)
     # Feature packages register their blueprints, CLI commands and periodic jobs themselves.
     for feature in (signing, usage_requests, contracts, signature_requests, downloads, search, preservation, api,
                     webhooks, audit):

@@ -146,6 +146,7 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_YEARS_DEFAULT": 10,  # when no RetentionPolicy matches (R26)
     "RETENTION_YEARS_MINIMUM": 7,  # 法人税法: 7 years; policies below this are refused
     "VERIFICATION_BACKGROUND": True,  # False: 一括検証 runs inside the request (tests, small sites)
+    "AUDIT_CHECKPOINT_SECONDS": 24 * 3600,  # how often the operation log's head is verified and timestamped
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/Proto (0 = not behind one).
     "PROXY_FIX_HOPS": 0,
     "STAFF_ALLOWED_NETWORKS": "",

@@ -86,3 +86,6 @@ class AuditAction(StrEnum):
     # The operation log's own viewer (監査)
     AUDIT_VIEWED = "staff:audit:viewed"
     AUDIT_EXPORTED = "staff:audit:exported"
+    # The operation log's own integrity (hash chain, timestamped checkpoints)
+    AUDIT_CHECKPOINT_CREATED = "system:audit:checkpoint-created"
+    AUDIT_INTEGRITY_VIEWED = "admin:audit:integrity-viewed"

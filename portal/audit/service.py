@@ -1,4 +1,5 @@
-"""record() is the only way to write the operation log; there is no update or delete API."""
+"""record() is the only way to write the operation log; there is no update API, and events are deleted
+only with their contract after its retention period, leaving a tombstone event (chain.delete_for_retention)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.audit import chain  # noqa: F401  (its listeners chain the events when a transaction commits)
 from portal.audit.actions import AuditAction
 from portal.audit.models import AuditEvent
 
@@ -67,7 +69,10 @@ def record(
     now: datetime | None = None,
     **details: Any,
 ) -> AuditEvent:
-    """Add an audit row to the session's transaction, so it commits or rolls back with the change."""
+    """Add an audit row to the session's transaction, so it commits or rolls back with the change.
+
+    When the transaction commits, the row gets its place in the hash chain (portal.audit.chain).
+    """
     subject_type, subject_id = _describe(subject)
     if not ip and not user_agent:
         ip, user_agent = _current_request()

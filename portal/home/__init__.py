@@ -27,6 +27,7 @@ NAV = [
     ("admin.api_token_list", "API トークン", ()),
     ("webhooks.index", "Webhook", ()),
     ("signing.admin_status", "署名設定", ()),
+    ("admin.integrity", "操作ログの検証", ("auditor",)),
 ]
 
 

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import Table, delete, or_, select
 from sqlalchemy.orm import Session
 
+from portal.audit import chain as audit_chain
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
 from portal.auth.models import Department, Role, StaffUser
@@ -98,7 +99,8 @@ def delete_after_retention(session: Session, contract: Contract, *, reason: str,
     """Delete a contract whose retention period has ended, leaving a tombstone and an audit event.
 
     The tombstone keeps the metadata, every document revision's SHA-256 and the corrections, so the
-    deletion itself stays provable. Raises RetentionRefused (not an admin, or signing still open),
+    deletion itself stays provable. The contract's audit events go with it; the audit event of the
+    deletion lists their positions and hashes in the hash chain, which still verifies. Raises RetentionRefused (not an admin, or signing still open),
     InvalidRetention (no reason), RetentionNotEnded (on or before the last day of retention).
     """
     if actor.role != Role.ADMIN:
@@ -126,9 +128,12 @@ def delete_after_retention(session: Session, contract: Contract, *, reason: str,
     )
     session.add(tombstone)
     info = request or RequestInfo()
+    # The contract's operation log is kept exactly as long as the contract; this event is its tombstone.
+    deleted_events = audit_chain.delete_for_retention(session, "contracts", str(contract.id))
     record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_DELETED_AFTER_RETENTION,
            subject=("contracts", contract.id), now=now, ip=info.ip, user_agent=info.user_agent,
-           number=contract.number, retention_ended_on=ends.isoformat(), reason=reason.strip())
+           number=contract.number, retention_ended_on=ends.isoformat(), reason=reason.strip(),
+           **{audit_chain.DELETED_KEY: deleted_events})
     contract_id = contract.id
     session.flush()
     session.expunge(contract)
