@@ -100,8 +100,9 @@ def delete_after_retention(session: Session, contract: Contract, *, reason: str,
 
     The tombstone keeps the metadata, every document revision's SHA-256 and the corrections, so the
     deletion itself stays provable. The contract's audit events go with it; the audit event of the
-    deletion lists their positions and hashes in the hash chain, which still verifies. Raises RetentionRefused (not an admin, or signing still open),
-    InvalidRetention (no reason), RetentionNotEnded (on or before the last day of retention).
+    deletion lists their positions and hashes in the hash chain, which still verifies.
+    Raises RetentionRefused (not an admin, or signing still open), InvalidRetention (no reason),
+    RetentionNotEnded (on or before the last day of retention).
     """
     if actor.role != Role.ADMIN:
         raise RetentionRefused("保存期間経過後の削除は管理者だけが行えます。")

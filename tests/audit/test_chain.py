@@ -4,6 +4,7 @@ first event edited, deleted, inserted or cut off, with the checkpoint that prove
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 
@@ -13,7 +14,16 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.audit import chain
-from tests.audit.helpers import CHECKPOINTS, EVENTS, HEAD, append_events, chain_rows, edit_details, flask_audit, tampering
+from tests.audit.helpers import (
+    CHECKPOINTS,
+    EVENTS,
+    HEAD,
+    append_events,
+    chain_rows,
+    edit_details,
+    flask_audit,
+    tampering,
+)
 
 HOSTILE_DETAILS = {
     "quote": "\"'\\</script>", "emoji": "👩‍💼", "kanji": "髙﨑", "separator": "\u2028\u2029", "big": 2**62,
@@ -46,7 +56,7 @@ def test_an_untouched_log_verifies_with_its_count(app: Flask, session: Session) 
     rows = chain_rows(session)
     assert [row.chain_seq for row in rows] == list(range(1, 10))
     assert rows[0].prev_hash == chain.GENESIS
-    assert all(later.prev_hash == earlier.event_hash for earlier, later in zip(rows, rows[1:], strict=False))
+    assert all(later.prev_hash == earlier.event_hash for earlier, later in itertools.pairwise(rows))
     assert session.execute(select(HEAD.c.seq, HEAD.c.event_hash)).one() == (9, rows[-1].event_hash)
 
 
