@@ -173,6 +173,7 @@ MATRIX: dict[str, Entry] = {
     # The operation log (監査)
     "GET /audit/": entry(AUDITOR),
     "GET /audit/export.csv": entry(AUDITOR),
+    "GET /admin/audit-integrity": entry(AUDITOR),
     # Search and exports
     "GET /search/": entry(STAFF),
     "GET /search/export.csv": entry(STAFF),

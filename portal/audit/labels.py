@@ -139,6 +139,9 @@ LABELS: dict[A, Label] = {
     # The log itself
     A.AUDIT_VIEWED: _L("audit", "操作ログの閲覧", "{actor} が操作ログを閲覧しました"),
     A.AUDIT_EXPORTED: _L("audit", "操作ログの出力", "{actor} が操作ログを CSV で出力しました"),
+    A.AUDIT_CHECKPOINT_CREATED: _L("audit", "操作ログのチェックポイント",
+                                   "{actor} が操作ログを検証し、タイムスタンプ付きのチェックポイントを作成しました"),
+    A.AUDIT_INTEGRITY_VIEWED: _L("audit", "操作ログの検証結果の閲覧", "{actor} が操作ログの検証結果を閲覧しました"),
 }
 
 # A code written by another version of the portal still reads as a sentence, never as the code.
