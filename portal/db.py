@@ -215,6 +215,10 @@ def init_app(app: Flask) -> None:
     _retry_requests_on_transient_errors(app)
 
 
+# The answer when every retry failed, set by portal.errors: the Japanese 503 page.
+TRANSIENT_FAILURE_PAGE = "portal.transient_failure_page"
+
+
 def _retry_requests_on_transient_errors(app: Flask) -> None:
     """A request hit by a transient database error is run again with a fresh session.
 
@@ -242,9 +246,8 @@ def _retry_requests_on_transient_errors(app: Flask) -> None:
                     upload.stream.seek(0)
                 if attempt < attempts:
                     time.sleep(_backoff(attempt))
-        from portal.errors import render_error
-
-        response = app.make_response(render_error(503))
+        give_up = app.extensions.get(TRANSIENT_FAILURE_PAGE)
+        response = app.make_response(give_up() if give_up else ("しばらくしてからもう一度お試しください。", 503))
         response.headers["Retry-After"] = "2"
         return app.finalize_request(response)
 

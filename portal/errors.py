@@ -93,6 +93,10 @@ def _renderer_for_path() -> ErrorRenderer | None:
 
 
 def register_error_handlers(app: Flask) -> None:
+    from portal.db import TRANSIENT_FAILURE_PAGE
+
+    app.extensions[TRANSIENT_FAILURE_PAGE] = lambda: render_error(503)
+
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException) -> ResponseReturnValue:
         if renderer := _renderer_for_path():

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +46,9 @@ class Handler:
     on_give_up: Callable[[Session, QueuedJob], object] | None
 
 
+WAKE_AFTER_COMMIT = "portal.jobs.wake"
+
+
 def register_handler(app: Flask, kind: str, run: Callable[[Session, QueuedJob], object], *,
                      max_attempts: int = 20, retry_base_seconds: float = 30,
                      on_give_up: Callable[[Session, QueuedJob], object] | None = None) -> None:
@@ -69,15 +72,7 @@ def enqueue(session: Session, kind: str, key: str | int, payload: dict[str, Any]
         kind=kind, key=str(key), payload=payload or {}, status=QueuedJobStatus.PENDING, attempts=0,
         run_after=run_after or now, claimed_by="", last_error="", created_at=now,
     ).on_conflict_do_nothing(index_elements=["kind", "key"]))
-    session.info["portal.jobs.wake"] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_worker(session: Session) -> None:
-    if session.info.pop("portal.jobs.wake", False):
-        from portal.jobs import worker
-
-        worker.wake()
+    session.info[WAKE_AFTER_COMMIT] = True  # portal.jobs.worker wakes this process's worker then
 
 
 def _due(now: datetime, kinds: list[str]) -> Any:

@@ -14,6 +14,10 @@ import threading
 from collections.abc import Callable
 
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from portal.jobs.queue import WAKE_AFTER_COMMIT, run_queued_jobs
 
 log = logging.getLogger(__name__)
 _WORKER_KEY = "portal.background_worker"
@@ -28,7 +32,6 @@ def register_task(app: Flask, name: str, task: Callable[[], object]) -> None:
 def run_round(app: Flask) -> dict[str, object]:
     """One round: due periodic jobs, due queued jobs, then every task. Returns what each part did."""
     from portal.jobs.periodic import run_due_jobs
-    from portal.jobs.queue import run_queued_jobs
 
     done: dict[str, object] = {"periodic": run_due_jobs(), "queued": run_queued_jobs()}
     for name, task in app.extensions.get("portal.worker_tasks", {}).items():
@@ -88,6 +91,12 @@ def init_app(app: Flask) -> None:
     """Start the worker with the app, except inside `flask` commands (init, db upgrade, worker itself)."""
     if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
         start(app)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    if session.info.pop(WAKE_AFTER_COMMIT, False):
+        wake()
 
 
 def wake() -> None:
