@@ -8,13 +8,17 @@ import os
 import shutil
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from portal import clock, create_app, migrate
 from portal.db import make_engine
@@ -152,15 +156,36 @@ class read_only:  # noqa: N801 (used as a context manager)
             self.directory.chmod(0o755)
 
 
-def test_a_database_behind_the_migrations_head_makes_the_portal_not_ready(
-        tmp_path: Path, app_config: dict[str, Any]) -> None:
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+@pytest.fixture
+def old_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A new database of the same kind, migrated only to an older revision (an installation not yet upgraded)."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+        drop = None
+    else:
+        base = make_url(database_url)
+        name = f"keiyaku_old_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+        drop = (admin, name)
     engine = make_engine(url)
     with engine.begin() as connection:
-        from alembic import command
+        command.upgrade(migrate.alembic_config(connection), "0013_page_images")
+    engine.dispose()
+    yield url
+    if drop is not None:
+        admin, name = drop
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
-        command.upgrade(migrate.alembic_config(connection), "0013_page_images")  # an older installation
-    app = create_app(portal_config(url, tmp_path / "instance", **app_config))
+
+def test_a_database_behind_the_migrations_head_makes_the_portal_not_ready(
+        tmp_path: Path, old_database: str, app_config: dict[str, Any]) -> None:
+    app = create_app(portal_config(old_database, tmp_path / "instance", **app_config))
+    engine = make_engine(old_database)
     try:
         status, body = ready(app.test_client())
         assert (status, failed(body)) == (503, {"database"})
