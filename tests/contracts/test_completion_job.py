@@ -17,6 +17,7 @@ from portal.contracts.models import ContractStatus, DocumentRevision, RevisionKi
 from portal.jobs.models import QueuedJob, QueuedJobStatus
 from portal.jobs.queue import run_now
 from tests.contracts.fixtures import break_tsa, make_pdf
+from tests.printing.pdfcheck import require_font
 
 
 @pytest.fixture
@@ -178,3 +179,24 @@ def test_a_completion_given_up_is_logged_and_the_cli_completes_it(app, world, mo
     assert "1 件のうち 1 件" in result.output
     assert world.contract(contract_id).status is ContractStatus.COMPLETED
     assert len(world.outbox("signature_completed")) == 2
+
+
+def test_without_the_pdf_font_completion_waits_with_the_reason_and_completes_once_it_is_there(app, world, tmp_path):
+    require_font()
+    contract_id = _sign_both(world)
+    configured = app.config["PDF_FONT_FILE"]
+    app.config["PDF_FONT_FILE"] = str(tmp_path / "missing.ttf")
+    with app.app_context():
+        assert run_now(COMPLETION_JOB, contract_id)
+    world.refresh()
+    job = world.session.scalar(select(QueuedJob).where(QueuedJob.kind == COMPLETION_JOB))
+    assert job.status is QueuedJobStatus.PENDING
+    assert "IPAmj明朝" in job.last_error
+    assert "PORTAL_PDF_FONT_FILE" in job.last_error
+    assert world.contract(contract_id).status is ContractStatus.COMPLETING
+    assert _finals(world) == 0
+
+    app.config["PDF_FONT_FILE"] = configured
+    with app.app_context():
+        assert run_now(COMPLETION_JOB, contract_id)
+    assert world.contract(contract_id).status is ContractStatus.COMPLETED

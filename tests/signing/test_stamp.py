@@ -12,7 +12,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from portal.printing.archival import FONT_CANDIDATES
 from portal.signing.context import SigningContext
 from portal.signing.pades import Approval, Stamp, finalize, sign_approval, verify
-from tests.printing.pdfcheck import require_font
+from tests.printing.pdfcheck import require_font, run_tool
 from tests.signing.conftest import make_pdf
 
 
@@ -26,6 +26,22 @@ def _widgets(data: bytes) -> list[tuple[list[float], bool]]:
     reader = PdfFileReader(io.BytesIO(data))
     page = reader.root["/Pages"]["/Kids"][-1].get_object()
     return [([float(v) for v in a.get_object()["/Rect"]], "/AP" in a.get_object()) for a in page.get("/Annots", [])]
+
+
+def _stamp_glyph_widths(data: bytes) -> list[float]:
+    """Every glyph width (/W) of the fonts in the stamps' appearances, in text space (1000 = one em)."""
+    reader = PdfFileReader(io.BytesIO(data))
+    page = reader.root["/Pages"]["/Kids"][-1].get_object()
+    widths: list[float] = []
+    for annotation in page.get("/Annots", []):
+        appearance = annotation.get_object().get("/AP")
+        if appearance is None:
+            continue
+        for font in appearance["/N"]["/Resources"].get("/Font", {}).values():
+            for descendant in font.get_object()["/DescendantFonts"]:
+                entries = list(descendant.get_object()["/W"])
+                widths.extend(float(w) for entry in entries if isinstance(entry, list) for w in entry)
+    return widths
 
 
 def _pixels(data: bytes, *, with_annotations: bool) -> tuple[int, int, bytes]:
@@ -59,6 +75,13 @@ def test_stamps_sit_side_by_side_in_the_margin_and_leave_the_content_as_it_was(
                            stamp=Stamp(text="電子署名 岡山県 髙橋 一郎", font_file=font, slot=1))
     final = finalize(second, context=context)
     assert verify(final, context=context).is_valid
+
+    widths = _stamp_glyph_widths(final)
+    assert widths
+    assert max(widths) <= 1000, "glyphs wider than an em: the stamp's letters would stand apart"
+    text = run_tool("pdftotext", final)
+    for line in ("電子署名 株式会社𠮷野家", "﨑山 太郎 令和8年12月2日", "電子署名 岡山県 髙橋 一郎"):
+        assert line in text, text  # as written, without gaps between the glyphs
 
     rects = [rect for rect, appearance in _widgets(final) if appearance]
     assert len(rects) == 2
