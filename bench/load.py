@@ -41,6 +41,7 @@ from portal import create_app, migrate
 from portal.audit.models import AuditEvent
 from portal.contracts.models import Contract, ContractStatus
 from portal.db import make_engine
+from portal.instance import initialised
 from portal.mail.models import OutboxMessage, OutboxStatus
 from tests.contracts.fixtures import World, make_pdf
 from tests.factories import PASSWORD, make_staff, totp_code
@@ -62,10 +63,10 @@ def prepare(url: str, instance: Path, smtp: SmtpServer, vendors: int, staff: int
     with engine.begin() as connection:
         migrate.upgrade(connection)
     engine.dispose()
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(instance), "DATABASE_URL": url,
+    app = create_app(initialised({"TESTING": True, "INSTANCE_PATH": str(instance), "DATABASE_URL": url,
                       "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 64,
                       "RATELIMIT_ENABLED": False, "OUTBOX_WORKER": False, "PUBLIC_BASE_URL": "http://localhost",
-                      **smtp.settings})
+                      **smtp.settings}))
     session = app.extensions["portal.session_factory"]()
     session.info["app"] = app
     world = World(app, session)

@@ -36,6 +36,7 @@ from portal.auth.models import Department, Role, StaffUser
 from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, RevisionKind
 from portal.counterparties.normalize import normalize_name
 from portal.db import make_engine
+from portal.instance import initialised
 
 PLACES = ["岡山", "倉敷", "津山", "玉野", "笠岡", "井原", "総社", "高梁", "新見", "備前", "瀬戸内", "赤磐", "真庭",
           "美作", "浅口", "吉備", "児島", "水島", "牛窓", "蒜山", "旭川", "吉井", "高梁川", "鷲羽", "後楽"]
@@ -126,8 +127,8 @@ def run(url: str, contracts: int, repeats: int) -> None:
     print(f"loaded {contracts:,} contracts in {time.perf_counter() - started:.1f} s")
     engine.dispose()
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"TESTING": True, "INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": url,
-                          "SECRET_KEY": "bench", "MASTER_KEY": "00" * 31 + "01", "OUTBOX_WORKER": False})
+        app = create_app(initialised({"TESTING": True, "INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": url,
+                          "SECRET_KEY": "bench", "MASTER_KEY": "00" * 31 + "01", "OUTBOX_WORKER": False}))
         measure(app, departments, rng, repeats)
         app.extensions["portal.engine"].dispose()
 

@@ -12,7 +12,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
     from portal import cli, db, errors, formatting, health, logging_setup, security, tokens
     from portal.auth import oidc
-    from portal.config import check_production, ensure_instance_secrets, load_config
+    from portal.config import check_initialised, check_production, ensure_instance_secrets, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
 
     tokens.mask_tokens_in_logs()
@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging_setup.configure(app)  # first: its request hooks run before every other one
     check_production(app)
     ensure_instance_secrets(app)
+    check_initialised(app)
 
     if app.config["PROXY_FIX_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -49,11 +49,22 @@ def db_check() -> None:
 @click.command("init")
 @with_appcontext
 def init_command() -> None:
-    """Prepare instance/, migrate, and print the first-run setup URL when no admin exists."""
+    """Create the secrets and the built-in PKI once (the only way on PostgreSQL), migrate, and print the
+    first-run setup URL when no admin exists."""
+    from pathlib import Path
+
     from portal import migrate
     from portal.auth import service as auth_service
+    from portal.instance import initialise, shares_database
 
     _connected()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    created = initialise(app.config, Path(app.instance_path))
+    for path in created:
+        click.echo(f"作成しました: {path}")
+    if created and shares_database(app.config):
+        click.echo("PostgreSQL: すべてのサーバーとワーカーで、この instance/ と PKI_DIR（または同じ値の "
+                   "PORTAL_SECRET_KEY_FILE・PORTAL_MASTER_KEY_FILE）を使ってください。")
     with db.engine().begin() as connection:
         migrate.upgrade(connection)
     session = db.db()

@@ -1,14 +1,12 @@
 """Settings: defaults in code → instance/config.py → PORTAL_* environment → the test mapping.
 
-Every key is documented in docs/settings.md. Secrets are never defaults: they are generated into
-instance/ at first start (mode 0600) by ensure_instance_secrets().
+Every key is documented in docs/settings.md. Secrets are never defaults: on SQLite they are generated into
+instance/ at first start (mode 0600) by ensure_instance_secrets(); on PostgreSQL by `flask init` only.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -168,7 +166,6 @@ DEFAULTS: dict[str, Any] = {
     "READY_TSA_CHECK_SECONDS": 60,  # /readyz asks the TSA for a timestamp at most this often per process
 }
 
-SECRET_FILES = {"SECRET_KEY": "secret_key", "MASTER_KEY": "master_key"}
 # Settings that may instead be read from a file named by PORTAL_<NAME>_FILE (container secrets).
 FILE_SETTINGS = ("SECRET_KEY", "MASTER_KEY", "DATABASE_URL", "MAIL_PASSWORD", "OIDC_CLIENT_SECRET",
                  "SIGNING_PKCS11_PIN", "TSA_PASSWORD", "STORAGE_S3_ACCESS_KEY_ID", "STORAGE_S3_SECRET_ACCESS_KEY",
@@ -255,12 +252,6 @@ def production_problems(config: dict[str, Any]) -> list[str]:
                         "通信を暗号化するため https:// の URL を設定してください。")
     if base.scheme == "https" and not config.get("SESSION_COOKIE_SECURE"):
         problems.append("PORTAL_SESSION_COOKIE_SECURE が false です。https で運用するときは true にしてください。")
-    if database.scheme.startswith("postgresql"):
-        instance = Path(str(config.get("INSTANCE_PATH") or ""))
-        for key, filename in SECRET_FILES.items():
-            if not config.get(key) and not (instance / filename).exists():
-                problems.append(f"PORTAL_{key}（または PORTAL_{key}_FILE）が設定されていません。PostgreSQL では"
-                                "複数のサーバーが同じ値を使うため、その場で生成せず、全サーバーに同じ値を設定してください。")
     return problems
 
 
@@ -272,18 +263,44 @@ def check_production(app: Flask) -> None:
 
 
 def ensure_instance_secrets(app: Flask) -> None:
-    """Create instance/ and generate missing secrets there with mode 0600.
+    """Create instance/ and read the secrets there (mode 0600), generating missing ones on SQLite only.
 
-    A secret already given by configuration (PORTAL_SECRET_KEY, the test mapping) wins.
+    A secret already given by configuration (PORTAL_SECRET_KEY, the test mapping) wins. On PostgreSQL a
+    missing one stays missing: `flask init` creates it (portal/instance.py), or the operator sets it.
     """
-    instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
-    for key, filename in SECRET_FILES.items():
-        if app.config.get(key):
-            continue
-        path = instance / filename
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-        app.config[key] = path.read_text().strip()
+    from portal.instance import read_secrets, shares_database
+
+    read_secrets(app.config, Path(app.instance_path), generate=not shares_database(app.config))
+
+
+def check_initialised(app: Flask) -> None:
+    """On PostgreSQL, refuse to start without the shared secrets and PKI (one line, exit status 1); only
+    `flask init` and `flask db` may run before them."""
+    from portal.instance import missing, shares_database
+
+    if not shares_database(app.config) or _cli_command() in ("init", "db"):
+        return
+    problems = missing(app.config, Path(app.instance_path))
+    if problems:
+        raise SystemExit(f"keiyaku-portal: 起動を中止しました: {problems[0]}")
+
+
+def _cli_command() -> str | None:
+    """The `flask` subcommand the app is being created for, or None outside the Flask CLI (gunicorn).
+
+    Flask creates the app while it resolves the command's name, before click records it, so the name is
+    read from the command line: the first word after the options of `flask` itself.
+    """
+    import sys
+
+    import click
+
+    if click.get_current_context(silent=True) is None:
+        return None
+    words = iter(sys.argv[1:])
+    for word in words:
+        if word in ("--app", "-A", "--env-file", "-e"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None

@@ -98,8 +98,27 @@ def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str
         "PUBLIC_BASE_URL": "http://localhost",
         "SERVER_NAME": None,
     }
+    if database_url.startswith("postgresql"):  # nothing shared is generated on PostgreSQL: as `flask init` does
+        config["PKI_DIR"] = shared_pki_dir()
     config.update(overrides)
     return config
+
+
+_shared_pki: list[str] = []
+
+
+def shared_pki_dir() -> str:
+    """A built-in PKI created once per test run, the way `flask init` creates it."""
+    if not _shared_pki:
+        import tempfile
+
+        from portal.signing.service import ensure_pki
+
+        directory = str(Path(tempfile.mkdtemp(prefix="portal-pki-")) / "pki")
+        ensure_pki({"PKI_DIR": directory, "PUBLIC_BASE_URL": "http://localhost", "AGENCY_NAME": "岡山県",
+                    "SERVICE_NAME": "けいやくポータル"})
+        _shared_pki.append(directory)
+    return _shared_pki[0]
 
 
 @pytest.fixture

@@ -105,7 +105,8 @@ def test_users_create_cli_refuses_an_unknown_department(app, session):
     assert [d.name for d in session.scalars(select(Department))] == ["総務部 契約課"]
 
 
-def test_secrets_are_generated_with_mode_0600(tmp_path, database_url):
+def test_secrets_are_generated_with_mode_0600_on_sqlite(tmp_path):
+    database_url = f"sqlite:///{tmp_path}/portal.sqlite3"
     app = create_app({"INSTANCE_PATH": str(tmp_path / "inst"), "DATABASE_URL": database_url, "TESTING": True,
                       "OUTBOX_WORKER": False})
     for name in ("secret_key", "master_key"):

@@ -109,8 +109,13 @@ def test_secrets_and_the_database_url_can_come_from_files(database_url, tmp_path
     app.extensions["portal.engine"].dispose()
 
 
-def test_a_postgresql_production_with_its_secrets_set_starts():
+def test_a_postgresql_production_with_its_secrets_and_pki_set_starts(tmp_path):
+    from portal.instance import missing
+    from tests.conftest import shared_pki_dir
+
     config = {"PUBLIC_BASE_URL": "https://keiyaku.pref.example.jp", "SESSION_COOKIE_SECURE": True,
-              "DATABASE_URL": "postgresql+psycopg://portal@db.pref.example.jp/keiyaku", "INSTANCE_PATH": "/nonexistent"}
-    assert len(production_problems(config)) == 2
-    assert production_problems({**config, "SECRET_KEY": "x", "MASTER_KEY": "y"}) == []
+              "DATABASE_URL": "postgresql+psycopg://portal@db.pref.example.jp/keiyaku",
+              "PKI_DIR": str(tmp_path / "pki")}
+    assert production_problems(config) == []
+    assert len(missing(config, tmp_path)) == 3
+    assert missing({**config, "SECRET_KEY": "x", "MASTER_KEY": "y", "PKI_DIR": shared_pki_dir()}, tmp_path) == []

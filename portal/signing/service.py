@@ -43,7 +43,8 @@ SIGNING_KEYS = (
     "SIGNING_CHAIN_PATH", "SIGNING_TRUST_ROOTS", "SIGNING_CERT_YEARS", "TSA_URL", "TSA_USERNAME", "TSA_PASSWORD",
     "TSA_TIMEOUT", "TSA_ACCREDITED_URLS", "PDF_MAX_BYTES", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME",
 )
-DEFAULTS: dict[str, Any] = {key: PORTAL_DEFAULTS[key] for key in SIGNING_KEYS} | {"PKI_DIR": "instance/pki"}
+DEFAULTS: dict[str, Any] = ({key: PORTAL_DEFAULTS[key] for key in SIGNING_KEYS}
+                             | {"PKI_DIR": "instance/pki", "DATABASE_URL": ""})
 
 _lock = threading.Lock()
 _configured: tuple[tuple[Any, ...], SigningContext] | None = None
@@ -85,8 +86,22 @@ def local_crl_source(pki: local_pki.LocalPki) -> LocalCrlSource:
     return source
 
 
-def ensure_pki(settings: Mapping[str, Any]) -> local_pki.LocalPki:
-    """Create (first start) or load the built-in PKI in PKI_DIR."""
+class PkiNotInitialised(RuntimeError):
+    """The built-in PKI is not there and may not be created here (PostgreSQL: `flask init` creates it)."""
+
+
+def pki_exists(settings: Mapping[str, Any]) -> bool:
+    return (Path(str(_setting(settings, "PKI_DIR"))) / local_pki._METADATA_FILE).exists()
+
+
+def ensure_pki(settings: Mapping[str, Any], *, create: bool = True) -> local_pki.LocalPki:
+    """Load the built-in PKI in PKI_DIR, creating it first when missing and `create`.
+
+    Raises PkiNotInitialised when it is missing and `create` is false.
+    """
+    if not create and not pki_exists(settings):
+        raise PkiNotInitialised(f"内蔵 PKI（{_setting(settings, 'PKI_DIR')}）がありません。"
+                                "flask --app portal:create_app init で作成してください。")
     return local_pki.ensure_local_pki(
         _setting(settings, "PKI_DIR"),
         agency_name=_setting(settings, "AGENCY_NAME") or _setting(settings, "SERVICE_NAME"),
@@ -157,7 +172,8 @@ def build_context(settings: Mapping[str, Any]) -> SigningContext:
     Raises SigningKeyUnavailable for an unreadable PKCS#12 file, ValueError for an
     unknown SIGNING_BACKEND.
     """
-    pki = ensure_pki(settings)
+    # Several servers on one PostgreSQL must share one CA and its keys: never made here on the fly.
+    pki = ensure_pki(settings, create=not str(_setting(settings, "DATABASE_URL")).startswith("postgresql"))
     signer = _build_signer(settings, pki)
     crl_source = local_crl_source(pki)
     timeout = float(_setting(settings, "TSA_TIMEOUT"))

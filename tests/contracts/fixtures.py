@@ -56,7 +56,13 @@ def make_pdf(text: str = "Contract", pages: int = 1) -> bytes:
 
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("pki"))
+    """The built-in PKI, created as `flask init` creates it (apps on PostgreSQL never create one)."""
+    from portal.signing.service import ensure_pki
+
+    directory = str(tmp_path_factory.mktemp("pki"))
+    ensure_pki({"PKI_DIR": directory, "PUBLIC_BASE_URL": "http://localhost", "AGENCY_NAME": "岡山県",
+                "SERVICE_NAME": "けいやくポータル"})
+    return directory
 
 
 @pytest.fixture

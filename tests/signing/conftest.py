@@ -29,7 +29,11 @@ BASE_URL = "http://portal.test"
 
 @pytest.fixture(scope="session")
 def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pki")
+    """The built-in PKI, created as `flask init` creates it (apps on PostgreSQL never create one)."""
+    directory = tmp_path_factory.mktemp("pki")
+    service.ensure_pki({"PKI_DIR": str(directory), "PUBLIC_BASE_URL": BASE_URL, "AGENCY_NAME": "テスト市",
+                        "SERVICE_NAME": "テスト市電子契約"})
+    return directory
 
 
 @pytest.fixture(scope="session")
