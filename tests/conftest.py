@@ -7,6 +7,7 @@ is emptied after each test instead of rolling back a savepoint.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -68,6 +69,26 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     url = base.set(database=name).render_as_string(hide_password=False)
     try:
         _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def throwaway_postgres(prefix: str, *, migrated: bool = True) -> Iterator[str]:
+    """A PostgreSQL database of its own (created, migrated, dropped after); fails under CI without one."""
+    require(bool(POSTGRES_URL), "PostgreSQL is not configured (set PORTAL_TEST_POSTGRES_URL)")
+    base = make_url(POSTGRES_URL)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        if migrated:
+            _migrate(url)
         yield url
     finally:
         with admin.connect() as conn:

@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from portal import create_app
 from portal.signing import service as signing
-from tests.conftest import POSTGRES_URL, require
+from tests.conftest import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,18 +28,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A throw-away PostgreSQL database (`flask init` migrates it)."""
-    require(bool(POSTGRES_URL), "PostgreSQL is not configured (set PORTAL_TEST_POSTGRES_URL)")
-    base = make_url(POSTGRES_URL)
-    name = f"keiyaku_init_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres("keiyaku_init", migrated=False) as url:
+        yield url
 
 
 def _flask(command: list[str], env: dict[str, str], *, wait: bool = True) -> Any:

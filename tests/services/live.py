@@ -155,6 +155,7 @@ class Reply:
     status: int
     text: str
     headers: dict[str, str]
+    content: bytes = b""
 
 
 class HttpClient:
@@ -215,6 +216,8 @@ class HttpClient:
     def _send(self, request: urllib.request.Request) -> Reply:
         try:
             with self._opener.open(request, timeout=120) as response:
-                return Reply(response.status, response.read().decode("utf-8", "replace"), dict(response.headers))
+                content = response.read()
+                return Reply(response.status, content.decode("utf-8", "replace"), dict(response.headers), content)
         except urllib.error.HTTPError as error:
-            return Reply(error.code, error.read().decode("utf-8", "replace"), dict(error.headers))
+            content = error.read()
+            return Reply(error.code, content.decode("utf-8", "replace"), dict(error.headers), content)
