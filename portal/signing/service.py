@@ -43,8 +43,7 @@ SIGNING_KEYS = (
     "SIGNING_CHAIN_PATH", "SIGNING_TRUST_ROOTS", "SIGNING_CERT_YEARS", "TSA_URL", "TSA_USERNAME", "TSA_PASSWORD",
     "TSA_TIMEOUT", "TSA_ACCREDITED_URLS", "PDF_MAX_BYTES", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME",
 )
-DEFAULTS: dict[str, Any] = ({key: PORTAL_DEFAULTS[key] for key in SIGNING_KEYS}
-                             | {"PKI_DIR": "instance/pki", "DATABASE_URL": ""})
+DEFAULTS: dict[str, Any] = {key: PORTAL_DEFAULTS[key] for key in SIGNING_KEYS} | {"PKI_DIR": "instance/pki"}
 
 _lock = threading.Lock()
 _configured: tuple[tuple[Any, ...], SigningContext] | None = None
@@ -173,7 +172,7 @@ def build_context(settings: Mapping[str, Any]) -> SigningContext:
     unknown SIGNING_BACKEND.
     """
     # Several servers on one PostgreSQL must share one CA and its keys: never made here on the fly.
-    pki = ensure_pki(settings, create=not str(_setting(settings, "DATABASE_URL")).startswith("postgresql"))
+    pki = ensure_pki(settings, create=not str(settings.get("DATABASE_URL") or "").startswith("postgresql"))
     signer = _build_signer(settings, pki)
     crl_source = local_crl_source(pki)
     timeout = float(_setting(settings, "TSA_TIMEOUT"))
