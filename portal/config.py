@@ -120,6 +120,12 @@ DEFAULTS: dict[str, Any] = {
     "USAGE_REQUEST_ADDRESSEE": "",
     # Contracts: eligibility, deadlines and links.
     "MAX_TERM_YEARS": 10,  # longer terms are not e-contracted (R12)
+    # 契約の種類 offered on every contract; retention policies and the rules below refer to these names.
+    "CONTRACT_TYPES": ["委託", "物品", "工事", "賃貸借", "その他"],
+    # Types that need the counterparty's recorded prior 承諾 before sending (建設業法 19条3項, R9).
+    "CONSENT_REQUIRED_CONTRACT_TYPES": ["工事"],
+    # More than 0: refuse a contract whose term plus its type's retention exceeds this many years (R12).
+    "MAX_TERM_PLUS_RETENTION_YEARS": 0,
     "REMINDER_DAYS_BEFORE": [3, 1],  # reminders to the current signer before 締結予定日 (R15)
     "DOWNLOAD_LINK_DAYS": 14,  # completion mail download links (R17)
     # Completion (B-LTA, certificate, 締結済み) runs in the worker; false: in the last signer's request.

@@ -86,6 +86,7 @@ def make_contract(
     signer_email: str = "yamada@keiyaku-shoji.co.jp",
     agency_first: bool = False,
     documents: dict[str, bytes] | None = None,
+    contract_type: str = "委託",
 ) -> Contract:
     """A 下書き of staff's department made by the real services (numbered, audited), committed.
 
@@ -103,6 +104,7 @@ def make_contract(
         amount=amount, tax_amount=amount // 11, transaction_date=today, term_start=today,
         term_end=today + timedelta(days=180), planned_conclusion_date=today + timedelta(days=14),
         signers=[agency_signer, counterparty_signer] if agency_first else [counterparty_signer, agency_signer],
+        contract_type=contract_type,
     )
     with session.info["app"].app_context():
         now = clock.now()

@@ -152,6 +152,7 @@ MATRIX: dict[str, Entry] = {
     "GET /contracts/<int:contract_id>/documents/<int:document_id>/pages/<int:page>.jpg": entry(CONTRACT_VIEWER),
     "GET /contracts/<int:contract_id>/documents/<int:document_id>/download": entry(CONTRACT_VIEWER),
     "GET /contracts/<int:contract_id>/certificate": entry(CONTRACT_VIEWER),
+    "POST /contracts/<int:contract_id>/consent": entry(CONTRACT_EDITOR),
     "POST /contracts/<int:contract_id>/request-approval": entry(CONTRACT_EDITOR),
     "POST /contracts/<int:contract_id>/approve": entry(CONTRACT_APPROVER),
     "POST /contracts/<int:contract_id>/send": entry(CONTRACT_EDITOR),

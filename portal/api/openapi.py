@@ -80,12 +80,17 @@ def _contract_schema() -> dict[str, Any]:
         "title": STR, "name": STR, "email": {"type": "string", "format": "email"},
         "status": {"type": "string", "enum": [s.value for s in PartyStatus]}, "signed_at": TIME_OR_NULL,
         "auth_methods": {"type": "array", "items": STR}}}
+    consent = {"type": "object", "required": ["by", "on", "method"], "properties": {
+        "by": STR, "on": DATE, "method": STR}}
     event = {"type": "object", "required": ["at", "action", "actor", "description"], "properties": {
         "at": {"type": "string", "format": "date-time"}, "action": STR, "actor": STR,
         "description": {"type": "string", "description": "操作の内容（日本語の文）"}}}
     properties = {
         "id": INT, "number": {"type": "string", "description": "契約番号（所属コード-年-連番）"},
         "business_name": STR, "department": {"type": "string", "description": "所属コード"},
+        "contract_type": {"type": "string", "description": "契約の種類"},
+        "consent": {"oneOf": [{"type": "null"}, consent], "description": "相手方の事前の承諾（工事）"},
+        "amends": {"type": ["string", "null"], "description": "変更前の契約の契約番号（変更契約のとき）"},
         "counterparty_name": STR, "amount": {"type": "integer", "description": "税込金額（円）"},
         "tax_amount": {"type": "integer", "description": "うち消費税額（円）"},
         "tax_excluded_amount": {"type": "integer", "description": "税抜金額（円）"},
@@ -113,9 +118,14 @@ def _metadata_schema() -> dict[str, Any]:
         "email": text(254, "相手方の署名者のメールアドレス"),
         "user_email": text(254, "庁内の署名者（承認者）のアカウントのメールアドレス")}}
     return {"type": "object", "additionalProperties": False, "required": [
-        "business_name", "counterparty_name", "amount", "transaction_date", "planned_conclusion_date", "signers"],
+        "business_name", "contract_type", "counterparty_name", "amount", "transaction_date",
+        "planned_conclusion_date", "signers"],
         "properties": {
             "business_name": text(200, "業務名"),
+            "contract_type": text(50, "契約の種類（設定 CONTRACT_TYPES のいずれか: 委託・物品・工事・賃貸借・その他）"),
+            "consent": {"type": "object", "additionalProperties": False, "required": ["by", "on", "method"],
+                        "description": "相手方の事前の承諾（工事の請負契約は送信前に必須）", "properties": {
+                            "by": text(200, "承諾した方"), "on": DATE, "method": text(100, "承諾の方法")}},
             "department": text(100, "所属コードまたは所属名。トークンの職員の所属のみ（省略可）"),
             "counterparty_name": text(200, "取引先"),
             "amount": {"type": "integer", "minimum": 0, "description": "税込金額（円）"},

@@ -9,18 +9,19 @@ from typing import Any
 from portal.api.problems import ApiProblem
 from portal.auth.models import Department, StaffUser
 from portal.contracts.models import PartyRole
-from portal.contracts.service import ContractInput, SignerInput
+from portal.contracts.service import ConsentInput, ContractInput, SignerInput
 from portal.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from portal.types import MAX_YEN
 
 MAX_SIGNERS = 10
-TEXT_LIMITS = {"business_name": 200, "counterparty_name": 200, "department": 100, "access_code": 100}
+TEXT_LIMITS = {"business_name": 200, "contract_type": 50, "counterparty_name": 200, "department": 100,
+               "access_code": 100}
 SIGNER_LIMITS = {"organization": 200, "title": 100, "name": 100, "email": 254, "user_email": 254}
 DATES = ("transaction_date", "term_start", "term_end", "planned_conclusion_date")
-REQUIRED = ("business_name", "counterparty_name", "amount", "transaction_date", "planned_conclusion_date",
-            "signers")
+REQUIRED = ("business_name", "contract_type", "counterparty_name", "amount", "transaction_date",
+            "planned_conclusion_date", "signers")
 FLAGS = ("auto_renewal", "paper_required_by_law", "council_approval_required")
-KNOWN = {*TEXT_LIMITS, *DATES, *REQUIRED, *FLAGS, "tax_amount"}
+KNOWN = {*TEXT_LIMITS, *DATES, *REQUIRED, *FLAGS, "tax_amount", "consent"}
 
 
 def _text(value: Any, key: str, limit: int, errors: dict[str, str]) -> str:
@@ -114,6 +115,7 @@ def contract_input(metadata: Any, user: StaffUser) -> ContractInput:
     dates = {key: _date(metadata.get(key), key, errors) for key in DATES}
     flags = {key: _flag(metadata.get(key), key, errors) for key in FLAGS}
     signers = _signers(metadata.get("signers"), errors) if "signers" not in errors else []
+    consent = _consent(metadata.get("consent"), errors)
     if errors:
         raise ApiProblem("契約の内容に誤りがあります: " + " ".join(errors.values()), 422, "invalid_metadata",
                          errors=errors)
@@ -126,7 +128,24 @@ def contract_input(metadata: Any, user: StaffUser) -> ContractInput:
         amount=amount, tax_amount=tax_amount, transaction_date=transaction_date, term_start=dates["term_start"],
         term_end=dates["term_end"], planned_conclusion_date=planned, access_code=texts["access_code"],
         signers=signers, auto_renewal=flags["auto_renewal"], paper_required_by_law=flags["paper_required_by_law"],
-        council_approval_required=flags["council_approval_required"])
+        council_approval_required=flags["council_approval_required"], contract_type=texts["contract_type"],
+        consent=consent)
+
+
+def _consent(value: Any, errors: dict[str, str]) -> ConsentInput | None:
+    """{"by": "山田 太郎（代表取締役）", "on": "2026-11-20", "method": "承諾書（書面）"} or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"by", "on", "method"}:
+        errors["consent"] = "consent は by・on・method を持つオブジェクトで指定してください。"
+        return None
+    by = _text(value.get("by"), "consent.by", 200, errors)
+    method = _text(value.get("method"), "consent.method", 100, errors)
+    on = _date(value.get("on"), "consent.on", errors)
+    if on is None:
+        errors.setdefault("consent.on", "consent.on は必須です。")
+        return None
+    return ConsentInput(by=by, on=on, method=method)
 
 
 def _own_department(wanted: str, user: StaffUser) -> Department:

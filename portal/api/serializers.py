@@ -21,6 +21,10 @@ def contract_json(contract: Contract, *, session: Session | None = None) -> dict
     """With `session`, the contract's audit events are included (the single-contract endpoint)."""
     body: dict[str, Any] = {
         "id": contract.id, "number": contract.number, "business_name": contract.business_name,
+        "contract_type": contract.contract_type,
+        "consent": {"by": contract.consent_by, "on": _iso(contract.consent_on), "method": contract.consent_method}
+        if contract.has_consent else None,
+        "amends": contract.amends.number if contract.amends else None,
         "department": contract.department.code, "counterparty_name": contract.counterparty_name,
         "amount": contract.amount, "tax_amount": contract.tax_amount,
         "tax_excluded_amount": contract.tax_excluded_amount,

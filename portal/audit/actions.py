@@ -32,6 +32,7 @@ class AuditAction(StrEnum):
     CONTRACT_HISTORY_VIEWED = "staff:contract:history-viewed"
     CONTRACT_PAGE_VIEWED = "contract:page:viewed"
     CONTRACT_CERTIFICATE_DOWNLOADED = "staff:contract:certificate-download"
+    CONTRACT_CONSENT_RECORDED = "staff:contract:consent-recorded"
     CONTRACT_STAFF_SIGNER_ALLOWED = "admin:contract:staff-address-as-counterparty"
     CONTRACT_DOCUMENT_ADDED = "staff:contract:document-added"
     CONTRACT_DOCUMENT_REMOVED = "staff:contract:document-removed"

@@ -17,6 +17,16 @@ COUNCIL_APPROVAL = "議会の議決を要する契約は、電子契約の対象
 COUNTERPARTY_DECLINED = "契約相手方が電子契約による締結を希望していないため、電子契約の対象外です。"
 
 
+def term_plus_retention_too_long(limit: int, retention_years: int) -> str:
+    return (f"契約期間と保存期間（{retention_years}年）の合計が{limit}年を超えるため、電子契約の対象外です。"
+            "保存期間の設定または契約期間を確認してください。")
+
+
+def consent_missing(contract_type: str) -> str:
+    return (f"{contract_type}の契約は、電子契約によることについて相手方の事前の承諾（建設業法第19条第3項）を"
+            "記録してから送信してください。承諾した方・承諾日・承諾の方法を入力します。")
+
+
 def term_too_long(max_years: int) -> str:
     return f"契約期間が{max_years}年を超える契約は、電子契約の対象外です。"
 
@@ -43,9 +53,13 @@ def add_years(day: date, years: int) -> date:
 
 
 def ineligibility_reasons(
-    contract: ContractTerms, *, counterparty_declined: bool = False, max_term_years: int = 10
+    contract: ContractTerms, *, counterparty_declined: bool = False, max_term_years: int = 10,
+    retention_years: int = 0, max_term_plus_retention_years: int = 0,
 ) -> list[str]:
-    """One Japanese reason per rule the contract breaks; empty when it may be e-contracted."""
+    """One Japanese reason per rule the contract breaks; empty when it may be e-contracted.
+
+    With max_term_plus_retention_years above 0, the record of a contract must also be disposable within
+    that many years of the term's start: kept `retention_years` after the term ends (R12)."""
     reasons = []
     if contract.paper_required_by_law:
         reasons.append(PAPER_BY_LAW)
@@ -54,6 +68,10 @@ def ineligibility_reasons(
     elif contract.term_start is not None and contract.term_end >= add_years(contract.term_start, max_term_years):
         # A term from 2026-04-01 to 2036-03-31 is exactly ten years; one more day is over.
         reasons.append(term_too_long(max_term_years))
+    if (max_term_plus_retention_years > 0 and contract.term_start is not None and contract.term_end is not None
+            and add_years(contract.term_end, retention_years)
+            > add_years(contract.term_start, max_term_plus_retention_years)):
+        reasons.append(term_plus_retention_too_long(max_term_plus_retention_years, retention_years))
     if contract.auto_renewal:
         reasons.append(AUTO_RENEWAL)
     if contract.council_approval_required:

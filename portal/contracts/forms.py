@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from portal.contracts.models import CONSENT_METHODS
 from portal.text import MaxLength, SingleLine
 from portal.types import MAX_YEN
 from portal.usage_requests.rules import EmailAddress, NotFreeMail
@@ -18,7 +19,15 @@ DATE = "日付を YYYY-MM-DD の形式で入力してください。"
 ORDER_CHOICES = [("counterparty_first", "相手方 → 庁内（標準）"), ("agency_first", "庁内 → 相手方")]
 
 
-class ContractForm(FlaskForm):
+class _ConsentFields:
+    consent_by = StringField("承諾した方（相手方の氏名・役職）", validators=[Optional(), MaxLength(200), SingleLine()])
+    consent_on = DateField("承諾日", validators=[Optional()])
+    consent_method = SelectField("承諾の方法", choices=[("", "選択してください"), *[(m, m) for m in CONSENT_METHODS]],
+                                 validators=[Optional()])
+
+
+class ContractForm(_ConsentFields, FlaskForm):
+    contract_type = SelectField("契約の種類", validators=[DataRequired("契約の種類を選択してください。")])
     business_name = StringField("業務名", validators=[DataRequired(REQUIRED), MaxLength(200), SingleLine()])
     counterparty_name = StringField("取引先（商号・名称）",
                                     validators=[DataRequired(REQUIRED), MaxLength(200), SingleLine()])
@@ -46,6 +55,15 @@ class ContractForm(FlaskForm):
         description="相手方の署名者に職員や庁内ドメインのアドレスを指定するのは、例外の場合だけです。理由は操作ログに残ります。")
     access_code = StringField("アクセスコード（任意）", validators=[Optional(), ACCESS_CODE, SingleLine()],
                               description="設定すると、署名の際に入力が必要になります。メール以外の方法（電話など）で相手方に伝えてください。")
+
+
+class ConsentForm(_ConsentFields, FlaskForm):
+    """The counterparty's prior 承諾, recorded on the contract page when it came after the draft."""
+
+
+class AmendmentForm(FlaskForm):
+    amendment_reason = TextAreaField("変更の理由", validators=[Optional(), MaxLength(2000)],
+                                     description="例: 履行期間の延長（令和9年3月31日まで）")
 
 
 class ApprovalForm(FlaskForm):

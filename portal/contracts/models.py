@@ -123,6 +123,10 @@ AUTH_LABELS = {
 }
 
 
+# How the counterparty gave its prior 承諾 to contracting electronically (Contract.consent_method).
+CONSENT_METHODS = ("承諾書（書面）", "電子メール", "電子契約利用申出書", "その他")
+
+
 class RevisionKind(StrEnum):
     ORIGINAL = "original"  # as uploaded
     SIGNED = "signed"  # after one party's approval signature (PAdES B-T)
@@ -137,6 +141,14 @@ class Contract(Base):
     id: Mapped[intpk]
     number: Mapped[str] = mapped_column(String(40), unique=True)  # 契約番号: department code-year-serial
     business_name: Mapped[str] = mapped_column(String(200))  # 業務名
+    contract_type: Mapped[str] = mapped_column(String(50), default="", index=True)  # 契約の種類 (CONTRACT_TYPES)
+    # The counterparty's prior 承諾 to e-contracting, where the type needs it (工事: 建設業法 19条3項).
+    consent_by: Mapped[str] = mapped_column(String(200), default="")  # who consented (name, title)
+    consent_on: Mapped[date | None] = mapped_column(Date)
+    consent_method: Mapped[str] = mapped_column(String(100), default="")  # how: 承諾書, 電子メール …
+    # 変更契約 (R16): the completed contract this one amends; the original itself is never changed.
+    amends_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"), index=True)
+    amendment_reason: Mapped[str] = mapped_column(Text, default="")
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     counterparty_id: Mapped[int | None] = mapped_column(ForeignKey("counterparties.id"), index=True)
     counterparty_name: Mapped[str] = mapped_column(String(200))  # 取引先, as written
@@ -168,6 +180,8 @@ class Contract(Base):
 
     department: Mapped[Department] = relationship(lazy="joined")
     counterparty: Mapped[Counterparty | None] = relationship()
+    amends: Mapped[Contract | None] = relationship(remote_side="Contract.id", back_populates="amendments")
+    amendments: Mapped[list[Contract]] = relationship(back_populates="amends", order_by="Contract.id")
     created_by: Mapped[StaffUser] = relationship(foreign_keys=[created_by_id])
     approved_by: Mapped[StaffUser | None] = relationship(foreign_keys=[approved_by_id])
     sent_by: Mapped[StaffUser | None] = relationship(foreign_keys=[sent_by_id])
@@ -190,6 +204,10 @@ class Contract(Base):
     @property
     def has_access_code(self) -> bool:
         return bool(self.access_code_hash)
+
+    @property
+    def has_consent(self) -> bool:
+        return bool(self.consent_by and self.consent_on and self.consent_method)
 
 
 class ContractDocument(Base):

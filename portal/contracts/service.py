@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
@@ -24,6 +24,7 @@ from portal.clock import JST
 from portal.contracts import eligibility, lifecycle, numbering
 from portal.contracts.lifecycle import Action
 from portal.contracts.models import (
+    CONSENT_METHODS,
     Contract,
     ContractDocument,
     ContractStatus,
@@ -37,6 +38,7 @@ from portal.contracts.pages import page_count
 from portal.counterparties import service as counterparties
 from portal.counterparties.normalize import normalize_name
 from portal.errors import DomainError, NotFound
+from portal.preservation.retention import retention_years_for
 from portal.signing.content import TooManyPages
 from portal.signing.inputs import check_pdf
 from portal.signing.pades import UploadRules, check_upload
@@ -54,6 +56,10 @@ class ContractNotEligible(DomainError):
 
 class InvalidContract(DomainError):
     """Metadata or signers are incomplete or inconsistent."""
+
+
+class ConsentAlreadyRecorded(DomainError):
+    status_code = 409
 
 
 class ApprovalRefused(DomainError):
@@ -96,6 +102,21 @@ class ContractInput:
     signers: list[SignerInput] = field(default_factory=list)
     # An administrator's reason for naming a staff or agency address as the counterparty's signer.
     agency_address_reason: str = ""
+    contract_type: str = ""  # one of CONTRACT_TYPES
+    consent: ConsentInput | None = None  # the counterparty's prior 承諾, where the type needs it (R9)
+    amends: Contract | None = None  # 変更契約: the completed contract this one amends (R16)
+    amendment_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    """The counterparty's prior 承諾 to contracting electronically: who gave it, when, and how."""
+
+    by: str
+    on: date
+    method: str
+
+
 
 
 # ---------------------------------------------------------------- loading
@@ -161,10 +182,17 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
     FreeMailRefused for the counterparty signer's address.
     """
     _check_amounts(data)
+    contract_type = _checked_type(data.contract_type)
+    if data.consent is not None:
+        _check_consent(data.consent, now)
+    if data.amends is not None:
+        _check_amendment(data.amends, data.amendment_reason, actor)
     counterparty = counterparties.upsert_counterparty(session, name=data.counterparty_name, now=now)
     reasons = eligibility.ineligibility_reasons(
         data, counterparty_declined=counterparty.declined_e_contract,
         max_term_years=current_app.config["MAX_TERM_YEARS"],
+        retention_years=retention_years_for(session, department_id=data.department.id, contract_type=contract_type),
+        max_term_plus_retention_years=int(current_app.config["MAX_TERM_PLUS_RETENTION_YEARS"]),
     )
     if reasons:
         raise ContractNotEligible(reasons)
@@ -176,6 +204,12 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
         number=numbering.next_number(session, data.department, now=now,
                                      fmt=current_app.config["CONTRACT_NUMBER_FORMAT"]),
         business_name=data.business_name.strip(),
+        contract_type=contract_type,
+        consent_by=data.consent.by.strip() if data.consent else "",
+        consent_on=data.consent.on if data.consent else None,
+        consent_method=data.consent.method.strip() if data.consent else "",
+        amends=data.amends,
+        amendment_reason=data.amendment_reason.strip() if data.amends else "",
         department=data.department,
         counterparty=counterparty,
         counterparty_name=data.counterparty_name.strip(),
@@ -206,8 +240,71 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
                reason=data.agency_address_reason.strip())
     record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_CREATED, subject=contract, now=now,
            ip=info.ip, user_agent=info.user_agent, number=contract.number, business_name=contract.business_name,
-           amount=contract.amount, signers=[p.email for p in contract.parties])
+           amount=contract.amount, contract_type=contract.contract_type, signers=[p.email for p in contract.parties],
+           **({"amends": data.amends.number, "amendment_reason": contract.amendment_reason} if data.amends else {}))
+    if contract.has_consent:
+        _record_consent_event(session, contract, actor=actor, now=now, request=info)
     return contract
+
+
+def _checked_type(contract_type: str) -> str:
+    allowed = list(current_app.config["CONTRACT_TYPES"])
+    if contract_type.strip() not in allowed:
+        raise InvalidContract(f"契約の種類を選択してください（{'・'.join(allowed)}）。")
+    return contract_type.strip()
+
+
+def consent_required(contract: Contract) -> bool:
+    return contract.contract_type in current_app.config["CONSENT_REQUIRED_CONTRACT_TYPES"]
+
+
+def _check_consent(consent: ConsentInput, now: datetime) -> None:
+    if not consent.by.strip():
+        raise InvalidContract("承諾した方（相手方の氏名・役職）を入力してください。")
+    if consent.method.strip() not in CONSENT_METHODS:
+        raise InvalidContract("承諾の方法を選択してください。")
+    if consent.on > now.astimezone(JST).date():
+        raise InvalidContract("承諾日が未来の日付になっています。")
+
+
+def _check_amendment(original: Contract, reason: str, actor: StaffUser) -> None:
+    if original.status is not ContractStatus.COMPLETED:
+        raise InvalidContract("変更契約は、締結済みの契約に対してだけ作成できます。")
+    if not can_view(original, actor):
+        raise NotFound("契約が見つかりません。")
+    if not reason.strip():
+        raise InvalidContract("変更の理由を入力してください。")
+    if len(reason) > 2000:
+        raise InvalidContract("変更の理由は2000文字以内で入力してください。")
+
+
+def record_consent(session: Session, contract: Contract, consent: ConsentInput, *, actor: StaffUser,
+                   now: datetime, request: RequestInfo | None = None) -> None:
+    """Record the counterparty's prior 承諾 before sending (R9). The first record stands: a second one,
+    also from a concurrent request, is refused (ConsentAlreadyRecorded); after sending it is too late."""
+    _check_consent(consent, now)
+    if contract.status not in (ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL, ContractStatus.APPROVED):
+        raise InvalidContract("送信後の契約には承諾を記録できません。")
+    result = session.execute(
+        update(Contract)
+        .where(Contract.id == contract.id, Contract.consent_on.is_(None),
+               Contract.status.in_([ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL, ContractStatus.APPROVED]))
+        .values(consent_by=consent.by.strip(), consent_on=consent.on, consent_method=consent.method.strip(),
+                updated_at=now)
+        .execution_options(synchronize_session=False))
+    session.expire(contract, ["consent_by", "consent_on", "consent_method", "updated_at", "status"])
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise ConsentAlreadyRecorded("相手方の承諾はすでに記録されています。")
+    _record_consent_event(session, contract, actor=actor, now=now, request=request or RequestInfo())
+
+
+def _record_consent_event(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,
+                          request: RequestInfo) -> None:
+    record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_CONSENT_RECORDED, subject=contract,
+           now=now, ip=request.ip, user_agent=request.user_agent, consent_by=contract.consent_by,
+           consent_on=contract.consent_on.isoformat() if contract.consent_on else None,
+           consent_method=contract.consent_method)
+    session.flush()
 
 
 def _check_amounts(data: ContractInput) -> None:
@@ -424,7 +521,12 @@ def send_for_signature(session: Session, contract: Contract, *, actor: StaffUser
         contract,
         counterparty_declined=bool(contract.counterparty and contract.counterparty.declined_e_contract),
         max_term_years=current_app.config["MAX_TERM_YEARS"],
+        retention_years=retention_years_for(session, department_id=contract.department_id,
+                                            contract_type=contract.contract_type),
+        max_term_plus_retention_years=int(current_app.config["MAX_TERM_PLUS_RETENTION_YEARS"]),
     )
+    if consent_required(contract) and not contract.has_consent:
+        reasons.append(eligibility.consent_missing(contract.contract_type))
     if reasons:
         raise ContractNotEligible(reasons)
     if not is_approved(contract):

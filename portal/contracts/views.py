@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, make_response, render_template, request, send_file, url_for
+from flask import Response, current_app, flash, make_response, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -14,16 +14,17 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Role, StaffUser
 from portal.contracts import bp, lifecycle, service
-from portal.contracts.forms import ApprovalForm, ContractForm
+from portal.contracts.forms import AmendmentForm, ApprovalForm, ConsentForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
 from portal.contracts.pages import queue_rendering, revision_page_image
 from portal.db import db
-from portal.errors import DomainError
+from portal.errors import DomainError, NotFound
 from portal.htmx import hx_redirect, render_page_or_partial
 from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
+CONSENT_STATUSES = (ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL, ContractStatus.APPROVED)
 MIN_WIDTH, MAX_WIDTH = 100, 2000  # px of a page image asked for with ?w=
 
 
@@ -45,8 +46,10 @@ def index() -> ResponseReturnValue:
                                   selected=selected)
 
 
-def _contract_form() -> ContractForm:
-    form = ContractForm()
+def _contract_form(original: Contract | None = None) -> ContractForm:
+    form = ContractForm(data=_amendment_defaults(original) if original and request.method == "GET" else None)
+    types = list(current_app.config["CONTRACT_TYPES"])
+    form.contract_type.choices = [("", "選択してください"), *[(t, t) for t in types]]
     approvers = db().scalars(select(StaffUser).where(StaffUser.is_active, StaffUser.role.in_([Role.APPROVER]))
                              .order_by(StaffUser.name))
     form.approver_email.choices = [(u.email, f"{u.name}（{u.department.name} {u.title}）".replace(" ）", "）"))
@@ -56,26 +59,69 @@ def _contract_form() -> ContractForm:
     return form
 
 
+def _amendment_defaults(original: Contract) -> dict[str, object]:
+    """A 変更契約 starts from the original's metadata and signers; staff change what the amendment changes."""
+    counterparty = next((p for p in original.parties if p.role is PartyRole.COUNTERPARTY), None)
+    agency = next((p for p in original.parties if p.role is PartyRole.AGENCY), None)
+    return {
+        "business_name": f"{original.business_name}（変更契約）"[:200], "contract_type": original.contract_type,
+        "counterparty_name": original.counterparty_name, "amount": original.amount,
+        "tax_amount": original.tax_amount, "term_start": original.term_start, "term_end": original.term_end,
+        "signer_organization": counterparty.organization if counterparty else "",
+        "signer_title": counterparty.title if counterparty else "", "signer_name": counterparty.name if counterparty
+        else "", "signer_email": counterparty.email if counterparty else "",
+        "approver_email": agency.email if agency else None,
+        "signing_order": "agency_first" if original.parties and original.parties[0].role is PartyRole.AGENCY
+        else "counterparty_first",
+    }
+
+
+def _original(contract_id: str | None) -> Contract | None:
+    """The completed contract named by ?amends=, if the user may see it (else 404)."""
+    if not contract_id:
+        return None
+    if not contract_id.isdigit() or len(contract_id) > 18:
+        raise NotFound("契約が見つかりません。")
+    return service.get_for_staff(db(), int(contract_id), actor=current_user)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def new() -> ResponseReturnValue:
-    form = _contract_form()
-    if not form.validate_on_submit():
+    original = _original(request.args.get("amends"))
+    form = _contract_form(original)
+    amendment = AmendmentForm() if original else None
+    page = {"form": form, "original": original, "amendment": amendment}
+    if not form.validate_on_submit() or (amendment is not None and not amendment.validate()):
         status = 422 if request.method == "POST" else 200
-        return render_page_or_partial("contracts/new.html", "contracts/_form.html", status=status, form=form)
+        return render_page_or_partial("contracts/new.html", "contracts/_form.html", status=status, **page)
     try:
-        contract = service.create_draft(db(), _input_from(form), actor=current_user, now=clock.now(),
-                                        request=request_info())
+        contract = service.create_draft(db(), _input_from(form, original, amendment), actor=current_user,
+                                        now=clock.now(), request=request_info())
     except DomainError as exc:
         db().rollback()
         return render_page_or_partial("contracts/new.html", "contracts/_form.html", status=exc.status_code,
-                                      form=form, error=exc.message)
+                                      error=exc.message, **page)
     db().commit()
     flash("下書きを保存しました。PDF 文書をアップロードしてください。", "success")
     return hx_redirect(url_for("contracts.show", contract_id=contract.id))
 
 
-def _input_from(form: ContractForm) -> service.ContractInput:
+def _consent_from(form: ContractForm | ConsentForm) -> service.ConsentInput | None:
+    if not (form.consent_by.data or form.consent_on.data or form.consent_method.data):
+        return None
+    if form.consent_on.data is None:
+        raise InvalidConsent("承諾日を入力してください。")
+    return service.ConsentInput(by=form.consent_by.data or "", on=form.consent_on.data,
+                                method=form.consent_method.data or "")
+
+
+class InvalidConsent(DomainError):
+    pass
+
+
+def _input_from(form: ContractForm, original: Contract | None = None,
+                amendment: AmendmentForm | None = None) -> service.ContractInput:
     counterparty = service.SignerInput(role=PartyRole.COUNTERPARTY, organization=form.signer_organization.data or "",
                                        title=form.signer_title.data or "", name=form.signer_name.data or "",
                                        email=form.signer_email.data or "")
@@ -90,7 +136,9 @@ def _input_from(form: ContractForm) -> service.ContractInput:
         auto_renewal=form.auto_renewal.data, paper_required_by_law=form.paper_required_by_law.data,
         council_approval_required=form.council_approval_required.data, access_code=form.access_code.data or "",
         signers=signers,
-        agency_address_reason=_agency_address_reason(form))
+        agency_address_reason=_agency_address_reason(form),
+        contract_type=form.contract_type.data or "", consent=_consent_from(form),
+        amends=original, amendment_reason=(amendment.amendment_reason.data or "") if amendment else "")
 
 
 def _agency_address_reason(form: ContractForm) -> str:
@@ -100,7 +148,11 @@ def _agency_address_reason(form: ContractForm) -> str:
 
 def _show_context(contract: Contract) -> dict:
     can = lifecycle.permissions(contract, current_user)
+    needs_consent = (service.consent_required(contract) and not contract.has_consent
+                     and contract.status in CONSENT_STATUSES and current_user.has_role(*EDITORS))
     return {"contract": contract, "events": service.history(db(), contract), "approval_form": ApprovalForm(),
+            "consent_form": ConsentForm(formdata=None) if needs_consent else None,
+            "can_amend": contract.status is ContractStatus.COMPLETED and current_user.has_role(*EDITORS),
             "can": can, "can_edit": current_user.has_role(*EDITORS),
             "sending_refusal": lifecycle.sending_refusal(contract, clock.now()) if can["send"] else None}
 
@@ -209,6 +261,24 @@ def certificate(contract_id: int) -> ResponseReturnValue:
     filename = f"合意締結証明書_{contract.number}.pdf"
     _record_read(AuditAction.CONTRACT_CERTIFICATE_DOWNLOADED, contract, filename=filename)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=filename)
+
+
+@bp.post("/<int:contract_id>/consent")
+@role_required(*EDITORS)
+def consent(contract_id: int) -> ResponseReturnValue:
+    contract = service.get_for_staff(db(), contract_id, actor=current_user)
+    form = ConsentForm()
+    if not form.validate_on_submit():
+        errors = [str(e) for field in form for e in field.errors]
+        return _status_panel(contract, error=errors[0] if errors else "入力内容を確認してください。", status=422)
+
+    def record_it() -> None:
+        given = _consent_from(form)
+        if given is None:
+            raise InvalidConsent("承諾した方・承諾日・承諾の方法を入力してください。")
+        service.record_consent(db(), contract, given, actor=current_user, now=clock.now(), request=request_info())
+
+    return _act(contract, record_it, "相手方の承諾を記録しました。")
 
 
 @bp.post("/<int:contract_id>/request-approval")

@@ -29,7 +29,7 @@ class DeletionForm(FlaskForm):
 
 class RetentionForm(FlaskForm):
     department = SelectField("所属", choices=[("", "全所属（既定）")], validate_choice=False)
-    contract_type = StringField("契約の種類（空欄はすべて）", validators=[Optional(), MaxLength(50)])
+    contract_type = SelectField("契約の種類", choices=[("", "すべての種類")], validators=[Optional()])
     years = IntegerField("保存年数", validators=[InputRequired("保存年数を入力してください。"),
                                                NumberRange(min=1, max=100, message="保存年数は年単位の整数です。")])
     note = StringField("備考", validators=[Optional(), MaxLength(500)])

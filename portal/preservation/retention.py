@@ -41,10 +41,14 @@ class InvalidRetention(DomainError):
 
 def retention_years(session: Session, contract: Contract) -> int:
     """Years from the most specific policy: department + type, department, type, default; at least the minimum."""
-    contract_type = getattr(contract, "contract_type", "") or ""
+    return retention_years_for(session, department_id=contract.department_id, contract_type=contract.contract_type)
+
+
+def retention_years_for(session: Session, *, department_id: int, contract_type: str) -> int:
+    """retention_years() for a contract of this department and type, before it exists (eligibility, R12)."""
     policies = session.scalars(select(RetentionPolicy).where(
-        or_(RetentionPolicy.department_id == contract.department_id, RetentionPolicy.department_id.is_(None)),
-        RetentionPolicy.contract_type.in_({"", contract_type}),
+        or_(RetentionPolicy.department_id == department_id, RetentionPolicy.department_id.is_(None)),
+        RetentionPolicy.contract_type.in_({"", contract_type or ""}),
     )).all()
 
     def rank(policy: RetentionPolicy) -> tuple[bool, bool]:

@@ -112,6 +112,7 @@ def retention() -> ResponseReturnValue:
     form = RetentionForm()
     departments = db().scalars(select(Department).order_by(Department.code)).all()
     form.department.choices = [("", "全所属（既定）"), *[(str(d.id), f"{d.code} {d.name}") for d in departments]]
+    form.contract_type.choices = [("", "すべての種類"), *[(t, t) for t in current_app.config["CONTRACT_TYPES"]]]
     error = None
     status = 200
     if form.validate_on_submit():

@@ -56,6 +56,7 @@ class SearchCriteria:
     counterparty: str = ""
     business_name: str = ""
     number: str = ""
+    contract_type: str = ""
     statuses: tuple[ContractStatus, ...] = ()
     department_id: int | None = None
     include_history: bool = False  # also match values replaced by a metadata correction
@@ -78,7 +79,7 @@ class SearchCriteria:
 MAX_SEARCH_TEXT = 200
 SEARCH_LABELS = {"date_from": "取引年月日（から）", "date_to": "取引年月日（まで）", "amount_min": "金額（以上）",
                  "amount_max": "金額（以下）", "counterparty": "取引先", "business_name": "業務名",
-                 "number": "契約番号"}
+                 "number": "契約番号", "contract_type": "契約の種類"}
 
 
 def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page: int = 500) -> SearchCriteria:
@@ -90,7 +91,8 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
     """
     get = args.get
     texts = {key: str(get(key) or "").strip() for key in (
-        "date_from", "date_to", "amount_min", "amount_max", "counterparty", "business_name", "number")}
+        "date_from", "date_to", "amount_min", "amount_max", "counterparty", "business_name", "number",
+        "contract_type")}
     errors: dict[str, str] = {
         key: too_long_message(SEARCH_LABELS[key], MAX_SEARCH_TEXT) for key, value in texts.items()
         if len(value) > MAX_SEARCH_TEXT}
@@ -118,6 +120,7 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
     return SearchCriteria(
         date_from=date_from, date_to=date_to, amount_min=amount_min, amount_max=amount_max, amount_basis=basis,
         counterparty=texts["counterparty"], business_name=texts["business_name"], number=texts["number"],
+        contract_type=texts["contract_type"],
         statuses=statuses, department_id=department_id,
         include_history=str(get("history") or "") in ("1", "on", "true"),
         sort=sort if sort in SORT_KEYS else "date", descending=str(get("order") or "desc") != "asc",

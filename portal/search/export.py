@@ -18,7 +18,7 @@ from portal.storage import StorageError, TamperedFile
 
 # 電帳法 一括ダウンロード: the columns the issue lists, in this order.
 CSV_COLUMNS = ["取引年月日", "金額(税込)", "税額", "金額(税抜)", "取引先", "業務名", "契約番号", "ファイル名",
-               "SHA-256", "締結日時", "タイムスタンプ時刻"]
+               "SHA-256", "締結日時", "タイムスタンプ時刻", "契約の種類", "状態", "変更前の契約番号"]
 BOM = "\ufeff"
 _CHUNK_ROWS = 500
 
@@ -29,6 +29,7 @@ def csv_line(row: ExportRow) -> list[str]:
         text_cell(row.counterparty_name), text_cell(row.business_name), text_cell(row.number),
         text_cell(row.filename), row.sha256 or "",
         jst(row.completed_at, "%Y-%m-%dT%H:%M:%S+09:00"), jst(row.timestamp_at, "%Y-%m-%dT%H:%M:%S+09:00"),
+        text_cell(row.contract_type), row.status.label if row.status else "", text_cell(row.amends_number),
     ]
 
 

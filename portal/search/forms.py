@@ -30,6 +30,7 @@ class SearchForm(FlaskForm):
                             validators=[LIMIT], render_kw={"placeholder": "㈱けいやく / ケイヤク商事"})
     business_name = SearchField("業務名", validators=[LIMIT])
     number = SearchField("契約番号", validators=[LIMIT])
+    contract_type = SelectField("契約の種類", choices=[("", "すべて")], validate_choice=False)
     status = SelectMultipleField("状態", choices=[(s.value, label) for s, label in STATUS_LABELS.items()])
     department = SelectField("所属", choices=[("", "すべて")])
     history = BooleanField("訂正前の値も検索する")

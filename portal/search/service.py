@@ -13,11 +13,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
 
 from portal.auth.models import Role, StaffUser
-from portal.contracts.models import Contract, ContractDocument, DocumentRevision, Party
+from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, Party
 from portal.counterparties.normalize import normalize_name
 from portal.preservation.models import MetadataCorrection, VerificationResult
 from portal.search import fulltext
@@ -81,6 +81,9 @@ class ExportRow:
     storage_key: str | None
     completed_at: datetime | None
     timestamp_at: datetime | None
+    contract_type: str = ""
+    status: ContractStatus | None = None
+    amends_number: str | None = None  # 変更契約: the original's 契約番号
 
     @property
     def tax_excluded_amount(self) -> int:
@@ -179,6 +182,7 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
         .group_by(DocumentRevision.document_id)
         .subquery()
     )
+    amended = aliased(Contract)
     checked = (
         select(VerificationResult.revision_id, func.max(VerificationResult.timestamp_at).label("timestamp_at"))
         .group_by(VerificationResult.revision_id)
@@ -189,8 +193,10 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
             Contract.id, Contract.transaction_date, Contract.amount, Contract.tax_amount,
             Contract.counterparty_name, Contract.business_name, Contract.number,
             ContractDocument.filename, DocumentRevision.sha256, DocumentRevision.storage_key,
-            Contract.completed_at, checked.c.timestamp_at,
+            Contract.completed_at, checked.c.timestamp_at, Contract.contract_type, Contract.status,
+            amended.number,
         )
+        .outerjoin(amended, amended.id == Contract.amends_id)
         .outerjoin(ContractDocument, ContractDocument.contract_id == Contract.id)
         .outerjoin(current, current.c.document_id == ContractDocument.id)
         .outerjoin(DocumentRevision, and_(DocumentRevision.document_id == ContractDocument.id,
@@ -234,6 +240,8 @@ def _filters(criteria: SearchCriteria, dialect: str) -> list[ColumnElement[bool]
             MetadataCorrection.old_value.contains(needle, autoescape=True), history))
     if criteria.number:
         conditions.append(func.upper(Contract.number).contains(criteria.number.upper(), autoescape=True))
+    if criteria.contract_type:
+        conditions.append(Contract.contract_type == criteria.contract_type)
     if criteria.statuses:
         conditions.append(Contract.status.in_(criteria.statuses))
     if criteria.department_id:

@@ -37,6 +37,7 @@ def _criteria() -> SearchCriteria:
 
 def _form() -> SearchForm:
     form = SearchForm(formdata=request.args)
+    form.contract_type.choices = [("", "すべて"), *[(t, t) for t in current_app.config["CONTRACT_TYPES"]]]
     if service.sees_everything(current_user):
         departments = db().scalars(select(Department).order_by(Department.code))
         form.department.choices = [("", "すべて"), *[(str(d.id), f"{d.code} {d.name}") for d in departments]]

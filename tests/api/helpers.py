@@ -25,7 +25,8 @@ def bearer(token: str, **headers: str) -> dict[str, str]:
 
 def metadata(world: Any, **overrides: Any) -> dict[str, Any]:
     data = {
-        "business_name": "道路清掃業務委託", "department": "KEI", "counterparty_name": "株式会社けいやく商事",
+        "business_name": "道路清掃業務委託", "contract_type": "委託", "department": "KEI",
+        "counterparty_name": "株式会社けいやく商事",
         "amount": 550000, "tax_amount": 50000, "transaction_date": today().isoformat(),
         "term_start": today().isoformat(), "term_end": (today() + timedelta(days=180)).isoformat(),
         "planned_conclusion_date": (today() + timedelta(days=7)).isoformat(),

@@ -94,6 +94,7 @@ class World:
     def contract_form(self, **overrides: Any) -> dict[str, Any]:
         data: dict[str, Any] = {
             "business_name": "庁舎清掃業務委託",
+            "contract_type": "委託",
             "counterparty_name": "株式会社けいやく商事",
             "amount": "1100000",
             "tax_amount": "100000",

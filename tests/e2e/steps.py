@@ -218,7 +218,7 @@ def make_contract(app: Flask, session: Session, staff: StaffUser, approver: Staf
         business_name=business_name, department=staff.department, counterparty_name=counterparty,
         amount=amount, tax_amount=amount // 11, transaction_date=today(), term_start=today(),
         term_end=today() + timedelta(days=180), planned_conclusion_date=today() + timedelta(days=14),
-        signers=signers,
+        signers=signers, contract_type="委託",
     )
     with app.app_context():
         contract = contracts.create_draft(session, data, actor=staff, now=clock.now())
