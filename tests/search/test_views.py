@@ -85,7 +85,8 @@ def test_csv_export_has_bom_and_the_columns(client: FlaskClient, session: Sessio
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == CSV_COLUMNS == ["取引年月日", "金額(税込)", "税額", "金額(税抜)", "取引先", "業務名", "契約番号",
-                                      "ファイル名", "SHA-256", "締結日時", "タイムスタンプ時刻"]
+                                      "ファイル名", "SHA-256", "締結日時", "タイムスタンプ時刻", "契約の種類", "状態",
+                                      "変更前の契約番号"]
     assert [r[6] for r in rows[1:]] == ["A-2019-0001", "A-2019-0002", "B-2025-0001"]
     first = rows[1]
     assert first[:8] == ["2019-04-30", "1100000", "100000", "1000000", "株式会社ケイヤク商事", "庁舎清掃業務",
