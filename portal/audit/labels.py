@@ -77,7 +77,8 @@ LABELS: dict[A, Label] = {
     A.CONTRACT_REVIEWED: _L("contract-read", "署名ページの閲覧", "{actor} が {object} の署名ページを開きました"),
     # Contracts: the procedure
     A.CONTRACT_CREATED: _L("contract", "契約の作成", "{actor} が {object} を作成しました"),
-    A.CONTRACT_CONSENT_RECORDED: _L("contract", "相手方の承諾の記録", "{actor} が {object} について相手方の事前の承諾を記録しました"),
+    A.CONTRACT_CONSENT_RECORDED: _L("contract", "相手方の承諾の記録",
+                                    "{actor} が {object} について相手方の事前の承諾を記録しました"),
     A.CONTRACT_STAFF_SIGNER_ALLOWED: _L("contract", "職員アドレスの署名者の許可",
                                         "{actor} が {object} で職員のアドレスを取引先の署名者として許可しました"),
     A.CONTRACT_DOCUMENT_ADDED: _L("contract", "文書の追加", "{actor} が {object} に文書を追加しました"),

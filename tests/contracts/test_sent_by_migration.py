@@ -39,7 +39,7 @@ def test_existing_contracts_take_their_sender_from_the_audit_log(tmp_path):
         for user_id in (1, 2):
             connection.execute(SENT, {"now": NOW, "user": user_id, "contract": "1"})
     with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "0018_contract_sent_by")
+        command.upgrade(alembic_config(connection), "0019_contract_sent_by")
         senders = dict(connection.execute(text("SELECT id, sent_by_id FROM contracts")).all())
     engine.dispose()
     assert senders == {1: 2, 2: None}

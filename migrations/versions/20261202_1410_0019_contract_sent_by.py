@@ -4,8 +4,8 @@ Why: the 合意締結証明書 names who sent the contract (staff member and dep
 Until now only the audit log knew; existing contracts take it from their latest 'staff:contract:sent'
 event (the audit log itself is left as it is).
 
-Revision ID: 0018_contract_sent_by
-Revises: 0017_outbox_masked_links
+Revision ID: 0019_contract_sent_by
+Revises: 0018_audit_chain
 Create Date: 2026-12-02 14:00:00
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0018_contract_sent_by'
-down_revision = '0017_outbox_masked_links'
+revision = '0019_contract_sent_by'
+down_revision = '0018_audit_chain'
 branch_labels = None
 depends_on = None
 

@@ -5,8 +5,8 @@ retention" rule and per-type retention need a type (R12, R26), and an amendment 
 completed contract it changes (R16). Existing contracts get an empty type: their retention stays
 the department's or the default policy's until staff correct the type.
 
-Revision ID: 0018_contract_types
-Revises: 0017_outbox_masked_links
+Revision ID: 0020_contract_types
+Revises: 0019_contract_sent_by
 Create Date: 2026-12-02 14:00:00
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0018_contract_types'
-down_revision = '0017_outbox_masked_links'
+revision = '0020_contract_types'
+down_revision = '0019_contract_sent_by'
 branch_labels = None
 depends_on = None
 
