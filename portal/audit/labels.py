@@ -42,7 +42,7 @@ LABELS: dict[A, Label] = {
     A.LOGOUT: _L("login", "ログアウト", "{actor} がログアウトしました"),
     A.MFA_ENROLLED: _L("login", "二要素認証の登録", "{actor} が認証アプリを登録しました"),
     A.MFA_FAILED: _L("login", "二要素認証の失敗", "{actor} の確認コードが誤っていました"),
-    A.MFA_RECOVERY_USED: _L("login", "リカバリーコードの使用", "{actor} がリカバリーコードでログインしました"),
+    A.MFA_RECOVERY_USED: _L("login", "回復コードの使用", "{actor} が回復コードでログインしました"),
     A.MFA_RESET: _L("admin", "二要素認証のリセット", "{actor} が {object} の二要素認証をリセットしました"),
     A.SSO_SUCCEEDED: _L("login", "シングルサインオン", "{actor} が組織のアカウントでログインしました"),
     A.SSO_FAILED: _L("login", "シングルサインオンの失敗", "{actor} の組織のアカウントでのログインが失敗しました"),
@@ -175,7 +175,7 @@ DETAIL_LABELS = {
     "receipt_number": "受付番号",
     "channel": "経路",
 }
-STEP_LABELS = {"password": "パスワード", "totp": "確認コード", "recovery": "リカバリーコード"}
+STEP_LABELS = {"password": "パスワード", "totp": "確認コード", "recovery": "回復コード"}
 ROLE_LABELS = {"admin": "管理者", "staff": "担当者", "approver": "承認者（契約担当者）",
                "auditor": "監査担当（閲覧のみ）"}
 

@@ -152,6 +152,41 @@ def _recovery(ctx: Ctx) -> None:
     _login(ctx, code="ab12c-3de45")
 
 
+def _enrol(ctx: Ctx) -> None:
+    """A new account's enrolment: password from the mailed link, then the authenticator app."""
+    import pyotp
+
+    from portal.auth import service as auth_service
+    from portal.auth import totp
+
+    user = ctx.user(enrolled=False)
+    session = ctx.world.session
+    with ctx.world.app.app_context():
+        url = auth_service.issue_account_token(session, "enrol", user, now=_now())
+        session.commit()
+    client = ctx.client("fresh")
+    path = "/account/enrol/" + url.rsplit("/", 1)[1]
+    response = post_form(client, path, {"password": "long enough password", "confirm": "long enough password"})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    assert client.get("/account/mfa").status_code == 200
+    session.rollback()
+    session.refresh(user)
+    with ctx.world.app.app_context():
+        secret = totp.unseal_secret(user.totp_pending_sealed or "")
+    response = post_form(client, "/account/mfa", {"code": pyotp.TOTP(secret).now()})
+    assert "回復コード" in response.get_data(as_text=True), response.get_data(as_text=True)[:500]
+
+
+def _api_create(ctx: Ctx) -> None:
+    from types import SimpleNamespace
+
+    from tests.api.helpers import metadata
+
+    body = metadata(SimpleNamespace(approver=SimpleNamespace(email="shonin@pref.example.jp")))
+    response = ctx.client("api_token").post("/api/v1/contracts", json=body)
+    assert response.status_code == 201, response.get_data(as_text=True)[:500]
+
+
 def _sign_as_counterparty(ctx: Ctx) -> None:
     _, link = ctx.sent()
     client = ctx.client("fresh")
@@ -425,6 +460,8 @@ OPERATIONS: dict[str, Op] = {
                      (("step", "totp"),)),
     "lockout": Op(_lockout, A.LOGIN_LOCKED, "system", "staff_users"),
     "recovery code": Op(_recovery, A.MFA_RECOVERY_USED, "new", "staff_users"),
+    "password set (enrolment)": Op(_enrol, A.PASSWORD_SET, "new", "staff_users"),
+    "MFA enrolment": Op(_enrol, A.MFA_ENROLLED, "new", "staff_users"),
     # Administration: users, departments, roles, settings
     "create user": Op(_create_user, A.USER_CREATED, "admin", "staff_users"),
     "change role": Op(_update_user, A.USER_UPDATED, "admin", "staff_users"),
@@ -445,6 +482,7 @@ OPERATIONS: dict[str, Op] = {
     "API contract": Op(_api("/api/v1/contracts/{contract_id}"), A.API_CONTRACT_VIEWED, "staff", "contracts"),
     "API document": Op(_api("/api/v1/contracts/{contract_id}/documents/1"), A.API_DOCUMENT_DOWNLOADED, "staff",
                        "contracts"),
+    "API create": Op(_api_create, A.CONTRACT_CREATED, "staff", "contracts"),
     "API bad token": Op(_api("/api/v1/contracts", token="not-a-token"), A.API_TOKEN_REFUSED, "anonymous"),
     "create webhook": Op(_webhook("create"), A.WEBHOOK_ENDPOINT_CREATED, "admin", "webhook_endpoints"),
     "change webhook": Op(_webhook("update"), A.WEBHOOK_ENDPOINT_UPDATED, "admin", "webhook_endpoints"),
