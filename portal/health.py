@@ -4,7 +4,8 @@
 carries), the document store (a probe object written, read back and removed), the signing key (signs, and
 the signature verifies with its certificate) and the TSA (issues a timestamp; at most once per
 READY_TSA_CHECK_SECONDS per process, since an accredited TSA may charge per timestamp). The answer names
-each check and says what failed in a few words; the details go to the log, not to the public.
+each check and says what failed in a few words; the details go to the log, not to the public. Since each
+answer signs and writes, one client address gets 120 a minute (then 429).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from portal import db, migrate
+from portal.extensions import limiter
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -39,6 +41,7 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/readyz")
+@limiter.limit("120/minute")  # each answer signs and writes: a probe every half second per address at most
 def readyz() -> ResponseReturnValue:
     checks = {name: _run(name, check) for name, check in CHECKS.items()}
     ready = all(result["ok"] for result in checks.values())

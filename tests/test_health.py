@@ -249,3 +249,16 @@ def _dispose(app: Flask, *engines: Any) -> None:
     app.extensions["portal.engine"].dispose()
     for engine in engines:
         engine.dispose()
+
+
+def test_readyz_is_rate_limited_per_address(tmp_path: Path, database_url: str, app_config: dict[str, Any]) -> None:
+    limited = create_app(portal_config(database_url, tmp_path / "instance", **{**app_config, "RATELIMIT_ENABLED": True,
+                                                                               "READY_TSA_CHECK_SECONDS": 60}))
+    client = limited.test_client()
+    try:
+        answers = [client.get("/readyz").status_code for _ in range(121)]
+        assert answers == [200] * 120 + [429]
+        assert client.get("/healthz").status_code == 200  # the process still answers
+        assert client.get("/readyz", environ_overrides={"REMOTE_ADDR": "192.0.2.10"}).status_code == 200
+    finally:
+        _dispose(limited)
