@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from portal import create_app, migrate
 from portal.db import make_engine
+from portal.instance import initialised
 
 
 def percentiles(values: list[float]) -> str:
@@ -47,9 +48,9 @@ def main() -> None:
     with engine.begin() as connection:
         migrate.upgrade(connection)
     engine.dispose()
-    app = create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": url, "SECRET_KEY": "bench",
-                      "MASTER_KEY": "00" * 31 + "01", "OUTBOX_WORKER": False, "RATELIMIT_ENABLED": False,
-                      "READY_TSA_CHECK_SECONDS": 0})
+    app = create_app(initialised({"INSTANCE_PATH": str(instance), "DATABASE_URL": url, "SECRET_KEY": "bench",
+                                  "MASTER_KEY": "00" * 31 + "01", "OUTBOX_WORKER": False, "RATELIMIT_ENABLED": False,
+                                  "READY_TSA_CHECK_SECONDS": 0}))
     root = logging.getLogger()
     for handler in root.handlers:
         if isinstance(handler, logging.StreamHandler):
