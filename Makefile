@@ -34,6 +34,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/load.py --vendors 10
 	$(BIN)/python bench/search.py --contracts 20000
 	$(BIN)/python bench/verify.py --documents 40
+	$(BIN)/python bench/storage.py --files 50
 	$(BIN)/python bench/health.py
 
 clean-venv:
