@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from portal.contracts.models import AUTH_LABELS, Contract
+from portal.contracts.models import AUTH_LABELS, Contract, Party
 from portal.formatting import jst_wareki, wareki, yen
-from portal.printing.archival import ArchivalPdf, Metadata
+from portal.printing.archival import HEADING_GAP, HEADING_SIZE, ArchivalPdf, Metadata
 
 TITLE = "合意締結証明書"
 HASH_SIZE = 8.5  # pt: a SHA-256 in hex fits one line of the value column
@@ -31,6 +31,19 @@ class Issuer:
 def signature_reason(contract: Contract, issuer: Issuer) -> str:
     """The /Reason of the service's signature on the certificate."""
     return f"{issuer.name} が契約番号 {contract.number} の合意締結証明書を発行しました"
+
+
+def _signer_rows(party: Party) -> list[tuple[str, str]]:
+    return [
+        ("氏名", party.name),
+        ("役職", party.title),
+        ("所属・商号", party.organization),
+        ("メールアドレス", party.email),
+        ("認証方法", "、".join(AUTH_LABELS.get(method, method) for method in party.auth_methods)),
+        ("署名日時", jst_wareki(party.signed_at, seconds=True)),
+        ("IPアドレス", party.signed_ip),
+        ("ユーザーエージェント", party.signed_user_agent),
+    ]
 
 
 def render(contract: Contract, *, issuer: Issuer, issued_at: datetime, completed_at: datetime,
@@ -57,24 +70,22 @@ def render(contract: Contract, *, issuer: Issuer, issued_at: datetime, completed
     ])
     sheet.heading("文書")
     for document in contract.documents:
-        sheet.text(f"{document.position}. {document.filename}（{document.page_count}ページ）", gap_mm=1)
-        sheet.rows([
-            ("署名前 SHA-256", document.original.sha256),
-            ("締結済み SHA-256", final_digests[document.id]),
-        ], size=HASH_SIZE, gap_mm=3)
-    sheet.heading("署名者（署名順）")
-    for party in contract.parties:
-        sheet.text(f"{party.position}. {party.role.label}", gap_mm=1)
-        sheet.rows([
-            ("氏名", party.name),
-            ("役職", party.title),
-            ("所属・商号", party.organization),
-            ("メールアドレス", party.email),
-            ("認証方法", "、".join(AUTH_LABELS.get(method, method) for method in party.auth_methods)),
-            ("署名日時", jst_wareki(party.signed_at, seconds=True)),
-            ("IPアドレス", party.signed_ip),
-            ("ユーザーエージェント", party.signed_user_agent),
-        ], gap_mm=3)
+        caption = f"{document.position}. {document.filename}（{document.page_count}ページ）"
+        hashes = [("署名前 SHA-256", document.original.sha256), ("締結済み SHA-256", final_digests[document.id])]
+        sheet.keep_together(sheet.text_height(caption, gap_mm=1) + sheet.rows_height(hashes, size=HASH_SIZE, gap_mm=3))
+        sheet.text(caption, gap_mm=1)
+        sheet.rows(hashes, size=HASH_SIZE, gap_mm=3)
+    signers = [(f"{party.position}. {party.role.label}", _signer_rows(party)) for party in contract.parties]
+    heading = "署名者（署名順）"
+    for index, (caption, rows) in enumerate(signers):
+        height = sheet.text_height(caption, gap_mm=1) + sheet.rows_height(rows, gap_mm=3)
+        if index == 0:  # the heading stays with the first signer
+            height += sheet.text_height(heading, size=HEADING_SIZE, gap_mm=HEADING_GAP)
+        sheet.keep_together(height)
+        if index == 0:
+            sheet.heading(heading)
+        sheet.text(caption, gap_mm=1)
+        sheet.rows(rows, gap_mm=3)
     sheet.rule()
     sheet.text(f"発行日時 {jst_wareki(issued_at, seconds=True)}　発行者 {issuer.name}", size=9, gap_mm=1)
     sheet.text("この証明書には発行者の電子署名とタイムスタンプが付されています。署名前後の文書は上記の SHA-256 で"

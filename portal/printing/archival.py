@@ -31,6 +31,8 @@ MARGIN_MM = 20.0
 LABEL_WIDTH_MM = 42.0
 LINE_FACTOR = 1.5
 PT_TO_MM = 25.4 / 72
+ROW_PADDING_MM = 2.0
+HEADING_SIZE, HEADING_GAP = 12.0, 1.5
 
 
 class FontMissing(DomainError):
@@ -95,7 +97,7 @@ class ArchivalPdf:
                 pdf.set_y(-MARGIN_MM + 2)
                 pdf.set_font(FONT, size=7.5)
                 pdf.set_text_color(90)
-                pdf.cell(0, 4, footer_text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                pdf.cell(0, 4, f"{footer_text} ／ {pdf.page_no()}/{{nb}}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
                 pdf.set_text_color(0)
 
         pdf.footer = draw_footer  # type: ignore[method-assign]
@@ -112,15 +114,43 @@ class ArchivalPdf:
                             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.ln(gap_mm)
 
-    def heading(self, text: str, *, size: float = 12.0) -> None:
-        self.text(text, size=size, gap_mm=1.5)
+    def keep_together(self, height_mm: float) -> None:
+        """Start a new page unless the next `height_mm` fit on this one (a block no taller than a page)."""
+        fits_a_page = height_mm <= self.pdf.page_break_trigger - self.pdf.t_margin
+        if fits_a_page and self.pdf.get_y() + height_mm > self.pdf.page_break_trigger:
+            self.pdf.add_page()
+
+    def text_height(self, text: str, *, size: float = 10.5, gap_mm: float = 2.0) -> float:
+        """The height text() will take."""
+        self.pdf.set_font(FONT, size=size)
+        return self._line_count(0, size * LINE_FACTOR * PT_TO_MM, text) * size * LINE_FACTOR * PT_TO_MM + gap_mm
+
+    def rows_height(self, rows: list[tuple[str, str]], *, label_width_mm: float = LABEL_WIDTH_MM,
+                    size: float = 10.5, gap_mm: float = 5.0) -> float:
+        """The height rows() will take (at most: fpdf2 may wrap a little later than this estimate)."""
+        self.pdf.set_font(FONT, size=size)
+        line = size * 1.45 * PT_TO_MM
+        widths = (label_width_mm - 2 * ROW_PADDING_MM, self.body_width - label_width_mm - 2 * ROW_PADDING_MM)
+        total = gap_mm
+        for row in rows:
+            count = max(self._line_count(width, line, text) for width, text in zip(widths, row, strict=True))
+            total += count * line + 2 * ROW_PADDING_MM
+        return total
+
+    def _line_count(self, width: float, line_height: float, text: str) -> int:
+        lines = self.pdf.multi_cell(width, line_height, text or "", wrapmode=WrapMode.CHAR, dry_run=True,
+                                    output="LINES")
+        return len(lines) if isinstance(lines, list) else 1
+
+    def heading(self, text: str, *, size: float = HEADING_SIZE) -> None:
+        self.text(text, size=size, gap_mm=HEADING_GAP)
 
     def rows(self, rows: list[tuple[str, str]], *, label_width_mm: float = LABEL_WIDTH_MM, size: float = 10.5,
              gap_mm: float = 5.0) -> None:
         """A two-column ruled table: label, value; each row as tall as its value needs."""
         self.pdf.set_font(FONT, size=size)
         with self.pdf.table(col_widths=(label_width_mm, self.body_width - label_width_mm), first_row_as_headings=False,
-                            wrapmode=WrapMode.CHAR, line_height=size * 1.45 * PT_TO_MM, padding=2,
+                            wrapmode=WrapMode.CHAR, line_height=size * 1.45 * PT_TO_MM, padding=ROW_PADDING_MM,
                             v_align="MIDDLE") as table:
             for label, value in rows:
                 row = table.row()

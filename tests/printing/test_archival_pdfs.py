@@ -36,3 +36,23 @@ def test_a_missing_font_is_reported_in_japanese(app, tmp_path):
     with app.app_context(), pytest.raises(FontMissing) as refused:
         ArchivalPdf(Metadata(title="t", author="a"))
     assert "IPAmj明朝" in refused.value.message
+
+
+def test_a_block_kept_together_starts_a_new_page_instead_of_splitting(app):
+    require_font()
+    with app.app_context():
+        sheet = ArchivalPdf(Metadata(title="t", author="岡山県"), footer="合意締結証明書")
+        for number in range(9):
+            rows = [(f"始まり{number}", "株式会社𠮷野家 " * 6), *[("氏名", "﨑山 太郎")] * (3 + number % 5),
+                    (f"終わり{number}", "x")]
+            sheet.keep_together(sheet.text_height(f"ブロック{number}") + sheet.rows_height(rows))
+            sheet.text(f"ブロック{number}")
+            sheet.rows(rows)
+        data = sheet.output()
+    pages = run_tool("pdftotext", data).split("\f")
+    assert len(pages) >= 3
+    for number in range(9):
+        [page] = [index for index, text in enumerate(pages) if f"ブロック{number}" in text]
+        assert f"始まり{number}" in pages[page]
+        assert f"終わり{number}" in pages[page], (number, pages[page])
+    assert f"合意締結証明書 ／ 1/{len(pages) - 1}" in pages[0]  # pdftotext ends with a form feed
