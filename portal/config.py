@@ -155,6 +155,7 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_FIX_HOPS": 0,
     "STAFF_ALLOWED_NETWORKS": "",
     "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,  # Redis unreachable: count per process meanwhile, never fail
     "RATELIMIT_ENABLED": True,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -235,5 +235,10 @@ def s3_backend_from_settings(settings: Mapping[str, Any]) -> S3Backend:
             response_checksum_validation="when_required",
         ),
     )
-    return S3Backend(client, bucket, prefix=str(settings.get("STORAGE_S3_PREFIX") or ""),
-                     lock_days=int(settings.get("STORAGE_S3_OBJECT_LOCK_DAYS") or 0))
+    lock_days = int(settings.get("STORAGE_S3_OBJECT_LOCK_DAYS") or 0)
+    longest = int(settings.get("RETENTION_YEARS_MINIMUM") or 7) * 365
+    if not 0 <= lock_days <= longest:
+        raise BackendError(f"PORTAL_STORAGE_S3_OBJECT_LOCK_DAYS は 0 から {longest}（保存期間の最短 "
+                           "RETENTION_YEARS_MINIMUM 年）までです。"
+                           "それより長いと、保存期間を終えた記録を廃棄できません。")
+    return S3Backend(client, bucket, prefix=str(settings.get("STORAGE_S3_PREFIX") or ""), lock_days=lock_days)

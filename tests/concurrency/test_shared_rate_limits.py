@@ -54,3 +54,26 @@ def test_the_apply_limit_holds_across_two_server_processes(database_url, tmp_pat
     keys = [key.decode() for key in redis.Redis.from_url(redis_uri).keys("*")]
     assert any("usage_requests.new" in key for key in keys), keys  # the counters are in Redis
 
+
+
+@pytest.fixture
+def app_config():
+    from tests.services.smtp import free_port
+
+    return {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{free_port()}/0",
+            "USAGE_REQUEST_RATE_LIMIT": f"{LIMIT} per hour"}
+
+
+def test_with_redis_down_the_limit_holds_per_process_and_nothing_fails(client):
+    """Redis unreachable: each process counts in memory meanwhile (a limit per process, never a 500)."""
+    import importlib.util
+
+    from tests.conftest import csrf_from, require
+
+    require(importlib.util.find_spec("redis") is not None, "the redis client library is not installed")
+
+    answers = []
+    for _ in range(LIMIT + 1):
+        token = csrf_from(client.get("/apply").get_data(as_text=True))
+        answers.append(client.post("/apply", data={"csrf_token": token}).status_code)
+    assert answers == [422] * LIMIT + [429], answers

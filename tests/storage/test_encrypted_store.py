@@ -151,13 +151,13 @@ def test_object_lock_keeps_each_object_in_compliance_mode(s3_server):
     import datetime as dt
 
     bucket = s3_server.new_bucket(object_lock=True)
-    backend = backend_from_settings(s3_server.settings(bucket, STORAGE_S3_OBJECT_LOCK_DAYS=2557))
+    backend = backend_from_settings(s3_server.settings(bucket, STORAGE_S3_OBJECT_LOCK_DAYS=2555))
     store = LocalEncryptedStore(None, master_key_from_hex("ab" * 32), backend=backend)
     stored = store.put(PLAINTEXT)
     client = s3_server.client()
     head = client.head_object(Bucket=bucket, Key=stored.key)
     assert head["ObjectLockMode"] == "COMPLIANCE"
-    assert head["ObjectLockRetainUntilDate"] > dt.datetime.now(dt.UTC) + dt.timedelta(days=2556)
+    assert head["ObjectLockRetainUntilDate"] > dt.datetime.now(dt.UTC) + dt.timedelta(days=2554)
     version = head["VersionId"]
     with pytest.raises(client.exceptions.ClientError):  # nobody removes a locked version before its date
         client.delete_object(Bucket=bucket, Key=stored.key, VersionId=version)
@@ -175,6 +175,14 @@ def test_object_lock_on_a_bucket_without_it_is_refused(s3_server):
     with pytest.raises(StorageError, match="オブジェクトロックが有効ではありません"):
         store.put(PLAINTEXT)
     assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_object_lock_longer_than_the_shortest_retention_is_refused(s3_server):
+    settings = s3_server.settings("any", STORAGE_S3_OBJECT_LOCK_DAYS=7 * 365 + 1, RETENTION_YEARS_MINIMUM=7)
+    with pytest.raises(StorageError, match="0 から 2555"):
+        backend_from_settings(settings)
+    with pytest.raises(StorageError, match="0 から 2555"):
+        backend_from_settings({**settings, "STORAGE_S3_OBJECT_LOCK_DAYS": -1})
 
 
 def test_s3_settings_missing_or_unknown_backend(tmp_path):
