@@ -72,6 +72,8 @@ def _note_new_events(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _chain_before_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: the head is locked only when the whole transaction commits
     if _UNCHAINED not in session.info and not any(isinstance(obj, AuditEvent) for obj in session.new):
         return
     session.flush()
@@ -80,9 +82,21 @@ def _chain_before_commit(session: Session) -> None:
         append(session, sorted(ids))
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_unchained(session: Session) -> None:
-    session.info.pop(_UNCHAINED, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_unchained(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the whole transaction ended (a savepoint's rows may still commit)
+        session.info.pop(_UNCHAINED, None)
+
+
+# Built once: a commit that writes audit rows runs these, and building them costs more than running them.
+_NEW_ROWS = (select(*_ROW).where(_events.c.id.in_(bindparam("ids", expanding=True)), _events.c.event_hash.is_(None))
+             .order_by(_events.c.id))
+_SET_CHAIN = update(_events).where(_events.c.id == bindparam("row_id")).values(
+    chain_seq=bindparam("chain_seq"), prev_hash=bindparam("prev_hash"), event_hash=bindparam("event_hash"))
+_LOCK_HEAD = select(_head.c.seq, _head.c.event_hash).where(_head.c.id == 1).with_for_update()
+_SET_HEAD = update(_head).where(_head.c.id == 1).values(seq=bindparam("seq"), event_hash=bindparam("head_hash"))
+_LAST_CHAINED = (select(_events.c.chain_seq, _events.c.event_hash).where(_events.c.chain_seq.is_not(None))
+                 .order_by(_events.c.chain_seq.desc()).limit(1))
 
 
 def append(session: Session, ids: Iterable[int]) -> int:
@@ -90,11 +104,11 @@ def append(session: Session, ids: Iterable[int]) -> int:
 
     Called when the transaction commits; locks the head row until then. Returns the new head position.
     """
+    connection = session.connection()
     head_seq, head_hash = _lock_head(session)
     id_list = list(ids)
     for start in range(0, len(id_list), _BATCH):
-        rows = session.execute(select(*_ROW).where(_events.c.id.in_(id_list[start:start + _BATCH]),
-                                                   _events.c.event_hash.is_(None)).order_by(_events.c.id)).mappings()
+        rows = connection.execute(_NEW_ROWS, {"ids": id_list[start:start + _BATCH]}).mappings()
         updates = []
         for row in rows:
             head_seq += 1
@@ -103,29 +117,25 @@ def append(session: Session, ids: Iterable[int]) -> int:
             head_hash = digest
         if not updates:
             continue
-        session.execute(update(_events).where(_events.c.id == bindparam("row_id")).values(
-            chain_seq=bindparam("chain_seq"), prev_hash=bindparam("prev_hash"), event_hash=bindparam("event_hash")),
-            updates)
+        connection.execute(_SET_CHAIN, updates)
         for values in updates:
             obj = session.identity_map.get(session.identity_key(AuditEvent, values["row_id"]))
             if obj is not None:
                 for name in ("chain_seq", "prev_hash", "event_hash"):
                     set_committed_value(obj, name, values[name])
-    session.execute(update(_head).where(_head.c.id == 1).values(seq=head_seq, event_hash=head_hash))
+    connection.execute(_SET_HEAD, {"seq": head_seq, "head_hash": head_hash})
     return head_seq
 
 
 def _lock_head(session: Session) -> tuple[int, str]:
-    locked = select(_head.c.seq, _head.c.event_hash).where(_head.c.id == 1).with_for_update()
-    row = session.execute(locked).first()
+    connection = session.connection()
+    row = connection.execute(_LOCK_HEAD).first()
     if row is None:  # a fresh or emptied database: start from the last chained event, if any
-        last = session.execute(select(_events.c.chain_seq, _events.c.event_hash)
-                               .where(_events.c.chain_seq.is_not(None))
-                               .order_by(_events.c.chain_seq.desc()).limit(1)).first()
+        last = connection.execute(_LAST_CHAINED).first()
         values = {"id": 1, "seq": last[0] if last else 0, "event_hash": last[1] if last else GENESIS}
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        session.execute(insert(_head).values(values).on_conflict_do_nothing())
-        row = session.execute(locked).one()
+        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        connection.execute(insert(_head).values(values).on_conflict_do_nothing())
+        row = connection.execute(_LOCK_HEAD).one()
     return int(row[0]), str(row[1])
 
 

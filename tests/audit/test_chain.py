@@ -204,3 +204,25 @@ def test_a_checkpoint_whose_head_was_edited_no_longer_matches_its_timestamp(app:
     result = flask_audit(app, "verify")
     assert result.exit_code == 1, result.output
     assert f"チェックポイント #{checkpoint_id}" in result.output
+
+
+def test_a_savepoint_does_not_chain_early_and_a_rolled_back_one_leaves_no_gap(app: Flask, session: Session) -> None:
+    from portal.audit.service import SYSTEM, record
+
+    with app.app_context():
+        with session.begin_nested():
+            record(session, actor=SYSTEM, action="system:test:kept")
+        assert session.execute(select(HEAD.c.seq)).scalar() in (None, 0)  # not locked or advanced yet
+        try:
+            with session.begin_nested():
+                record(session, actor=SYSTEM, action="system:test:undone")
+                session.flush()
+                raise RuntimeError("undo")
+        except RuntimeError:
+            pass
+        record(session, actor=SYSTEM, action="system:test:after")
+        session.commit()
+
+    assert [(row.chain_seq, row.action) for row in chain_rows(session)] == [
+        (1, "system:test:kept"), (2, "system:test:after")]
+    assert flask_audit(app, "verify").exit_code == 0
