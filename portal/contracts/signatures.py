@@ -38,7 +38,8 @@ def approve_documents(contract: Contract, party: Party, *, now: object) -> list[
     ctx = context()
     store = get_store()
     approval = approval_for(party, now=now)
-    shown = stamp("contract", what="承認", signer=approval.name, at=approval.approved_at, slot=party.position - 1)
+    shown = stamp(contract.contract_type or "contract", what="承認", signer=approval.name, at=approval.approved_at,
+                  slot=party.position - 1)
     return [(document, pades.sign_approval(store.get(document.current.storage_key), approval, context=ctx,
                                            stamp=shown))
             for document in contract.documents]
@@ -47,7 +48,8 @@ def approve_documents(contract: Contract, party: Party, *, now: object) -> list[
 def stamp(kind: str, *, what: str, signer: str, at: datetime, slot: int = 0) -> pades.Stamp | None:
     """The visible stamp of a signature when SIGNATURE_STAMP is on (None: invisible, the default).
 
-    `kind` picks the corner in SIGNATURE_STAMP_CORNERS ("contract" documents, the "certificate");
+    `kind` picks the corner in SIGNATURE_STAMP_CORNERS: a contract type (CONTRACT_TYPES) or "contract" for
+    a contract's documents, "certificate" for the certificate;
     the text is the template contracts/signature_stamp.txt. Raises FontMissing without the PDF font."""
     config = current_app.config
     if not config["SIGNATURE_STAMP"]:
@@ -58,7 +60,8 @@ def stamp(kind: str, *, what: str, signer: str, at: datetime, slot: int = 0) -> 
     corners = config["SIGNATURE_STAMP_CORNERS"]
     text = render_template("contracts/signature_stamp.txt", what=what, signer=signer,
                            signed_at=jst_wareki(at, seconds=True)).strip()
-    return pades.Stamp(text=text, font_file=str(font_file()), corner=corners.get(kind, "bottom-right"), slot=slot)
+    corner = corners.get(kind) or corners.get("contract", "bottom-right")
+    return pades.Stamp(text=text, font_file=str(font_file()), corner=corner, slot=slot)
 
 
 def finalize_bytes(data: bytes) -> bytes:

@@ -59,6 +59,16 @@ def test_stamps_when_switched_on(app, world):
         assert verify_bytes(certificate).is_valid
 
 
+def test_a_contract_type_may_have_its_own_corner(app, world):
+    require_font()
+    app.config.update(SIGNATURE_STAMP=True, SIGNATURE_STAMP_CORNERS={"contract": "bottom-right", "物品": "top-left"})
+    documents, _ = _delivered(world, world.completed_contract(make_pdf("Agreement"), contract_type="物品"))
+    stamps = _stamps(documents[0])
+    assert len(stamps) == 2
+    assert min(x1 for x1, _, _, _ in stamps) < 72  # from the left edge
+    assert all(y1 > 842 - 72 for _, y1, _, _ in stamps)  # at the top
+
+
 def test_an_unknown_corner_stops_the_start(app):
     app.config["SIGNATURE_STAMP_CORNERS"] = {"contract": "middle"}
     with pytest.raises(SystemExit, match="SIGNATURE_STAMP_CORNERS"):
