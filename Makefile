@@ -36,6 +36,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/verify.py --documents 40
 	$(BIN)/python bench/storage.py --files 50
 	$(BIN)/python bench/health.py
+	$(BIN)/python bench/printing.py --runs 3
 
 clean-venv:
 	rm -rf $(VENV)
