@@ -49,6 +49,7 @@ def test_compose_runs_portal_worker_postgres_and_valkey_with_volumes(compose: di
     for name in ("init", "portal", "worker"):
         service = services[name]
         assert service["image"] == "keiyaku-portal:latest"
+        assert "build" in service, f"{name} would be pulled from a registry instead of built here"
         assert ("instance", "/app/instance") in _volumes(service), f"{name} does not share the instance volume"
         environment = service["environment"]
         assert environment["PORTAL_DATABASE_URL"].startswith("postgresql+psycopg://keiyaku:")
