@@ -38,7 +38,6 @@ from portal.contracts.pages import page_count
 from portal.counterparties import service as counterparties
 from portal.counterparties.normalize import normalize_name
 from portal.errors import DomainError, NotFound
-from portal.preservation.retention import retention_years_for
 from portal.signing.content import TooManyPages
 from portal.signing.inputs import check_pdf
 from portal.signing.pades import UploadRules, check_upload
@@ -191,7 +190,7 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
     reasons = eligibility.ineligibility_reasons(
         data, counterparty_declined=counterparty.declined_e_contract,
         max_term_years=current_app.config["MAX_TERM_YEARS"],
-        retention_years=retention_years_for(session, department_id=data.department.id, contract_type=contract_type),
+        retention_years=_retention_years(session, data.department.id, contract_type),
         max_term_plus_retention_years=int(current_app.config["MAX_TERM_PLUS_RETENTION_YEARS"]),
     )
     if reasons:
@@ -245,6 +244,18 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
     if contract.has_consent:
         _record_consent_event(session, contract, actor=actor, now=now, request=info)
     return contract
+
+
+RETENTION_LOOKUP = "portal.retention_years_for"
+
+
+def _retention_years(session: Session, department_id: int, contract_type: str) -> int:
+    """Retention years of a contract of this department and type, from the policies portal.preservation
+    registers under RETENTION_LOOKUP (it depends on contracts, so contracts cannot import it)."""
+    lookup = current_app.extensions.get(RETENTION_LOOKUP)
+    if lookup is None:
+        return int(current_app.config["RETENTION_YEARS_DEFAULT"])
+    return int(lookup(session, department_id=department_id, contract_type=contract_type))
 
 
 def _checked_type(contract_type: str) -> str:
@@ -521,8 +532,7 @@ def send_for_signature(session: Session, contract: Contract, *, actor: StaffUser
         contract,
         counterparty_declined=bool(contract.counterparty and contract.counterparty.declined_e_contract),
         max_term_years=current_app.config["MAX_TERM_YEARS"],
-        retention_years=retention_years_for(session, department_id=contract.department_id,
-                                            contract_type=contract.contract_type),
+        retention_years=_retention_years(session, contract.department_id, contract.contract_type),
         max_term_plus_retention_years=int(current_app.config["MAX_TERM_PLUS_RETENTION_YEARS"]),
     )
     if consent_required(contract) and not contract.has_consent:

@@ -14,6 +14,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(docs.bp)
     cli.register(app)
+    from portal.contracts.service import RETENTION_LOOKUP
+    from portal.preservation.retention import retention_years_for
+
+    app.extensions[RETENTION_LOOKUP] = retention_years_for  # eligibility (R12) counts the type's retention
     from portal.preservation import verification
 
     verification.register(app)
