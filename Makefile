@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/storage.py --files 50
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/printing.py --runs 3
+	$(BIN)/python bench/backup.py --contracts 10
 
 clean-venv:
 	rm -rf $(VENV)

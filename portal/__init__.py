@@ -66,6 +66,7 @@ def _register_blueprints(app: Flask) -> None:
         api,
         audit,
         auth,
+        backup,
         contracts,
         downloads,
         home,
@@ -84,5 +85,5 @@ def _register_blueprints(app: Flask) -> None:
     admin.init_app(app)
     # Feature packages register their blueprints, CLI commands and periodic jobs themselves.
     for feature in (signing, usage_requests, contracts, signature_requests, downloads, search, preservation, api,
-                    webhooks, audit):
+                    webhooks, audit, backup):
         feature.init_app(app)

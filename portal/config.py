@@ -151,6 +151,15 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_YEARS_MINIMUM": 7,  # 法人税法: 7 years; policies below this are refused
     "VERIFICATION_BACKGROUND": True,  # False: 一括検証 runs inside the request (tests, small sites)
     "AUDIT_CHECKPOINT_SECONDS": 24 * 3600,  # how often the operation log's head is verified and timestamped
+    # Backups (docs/deploy.md): where, when (daily, in TIMEZONE), which generations to keep.
+    "BACKUP_DIR": "",  # empty: instance/backups (better: another disk, mounted from elsewhere)
+    "BACKUP_PASSPHRASE": "",  # the backup key; give it as PORTAL_BACKUP_PASSPHRASE_FILE, never beside the backups
+    "BACKUP_TIME": "02:30",  # the worker's daily backup (HH:MM in TIMEZONE); empty: no automatic backup
+    "BACKUP_KEEP_DAILY": 7,
+    "BACKUP_KEEP_MONTHLY": 12,
+    "BACKUP_KEEP_YEARLY": 10,
+    "BACKUP_PG_DUMP": "pg_dump",  # PostgreSQL client programs, version 15 or newer (as the server)
+    "BACKUP_PG_RESTORE": "pg_restore",
     # Behind a reverse proxy: how many proxies set X-Forwarded-For/Proto (0 = not behind one).
     "PROXY_FIX_HOPS": 0,
     "STAFF_ALLOWED_NETWORKS": "",
@@ -176,7 +185,7 @@ DEFAULTS: dict[str, Any] = {
 # Settings that may instead be read from a file named by PORTAL_<NAME>_FILE (container secrets).
 FILE_SETTINGS = ("SECRET_KEY", "MASTER_KEY", "DATABASE_URL", "MAIL_PASSWORD", "OIDC_CLIENT_SECRET",
                  "SIGNING_PKCS11_PIN", "TSA_PASSWORD", "STORAGE_S3_ACCESS_KEY_ID", "STORAGE_S3_SECRET_ACCESS_KEY",
-                 "RATELIMIT_STORAGE_URI")
+                 "RATELIMIT_STORAGE_URI", "BACKUP_PASSPHRASE")
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
@@ -190,6 +199,8 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     instance = Path(app.instance_path)
     app.config.setdefault("STORAGE_DIR", str(instance / "files"))
     app.config.setdefault("PKI_DIR", str(instance / "pki"))
+    if not app.config["BACKUP_DIR"]:
+        app.config["BACKUP_DIR"] = str(instance / "backups")
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'portal.sqlite3'}"
     if app.config["SESSION_COOKIE_SECURE"] is None:

@@ -4,6 +4,7 @@ from portal.access import models as access_models  # noqa: F401
 from portal.api import models as api_models  # noqa: F401
 from portal.audit import models as audit_models  # noqa: F401
 from portal.auth import models as auth_models  # noqa: F401
+from portal.backup import models as backup_models  # noqa: F401
 from portal.contracts import models as contract_models  # noqa: F401
 from portal.counterparties import models as counterparty_models  # noqa: F401
 from portal.jobs import models as job_models  # noqa: F401

@@ -205,6 +205,7 @@ MATRIX: dict[str, Entry] = {
     "GET /admin/networks": entry(ADMIN),
     "POST /admin/networks": entry(ADMIN),
     "GET /admin/signing": entry(ADMIN),
+    "GET /admin/backups": entry(ADMIN),
     "GET /admin/mail/": entry(ADMIN),
     "GET /admin/mail/<int:message_id>": entry(ADMIN),
     "GET /admin/webhooks": entry(ADMIN),

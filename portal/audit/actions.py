@@ -90,3 +90,9 @@ class AuditAction(StrEnum):
     # The operation log's own integrity (hash chain, timestamped checkpoints)
     AUDIT_CHECKPOINT_CREATED = "system:audit:checkpoint-created"
     AUDIT_INTEGRITY_VIEWED = "admin:audit:integrity-viewed"
+    # Backups
+    BACKUP_CREATED = "system:backup:created"
+    BACKUP_FAILED = "system:backup:failed"
+    BACKUP_VERIFIED = "system:backup:verified"
+    BACKUP_PRUNED = "system:backup:pruned"
+    BACKUP_RESTORED = "system:backup:restored"

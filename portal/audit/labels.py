@@ -144,6 +144,12 @@ LABELS: dict[A, Label] = {
     A.AUDIT_CHECKPOINT_CREATED: _L("audit", "操作ログのチェックポイント",
                                    "{actor} が操作ログを検証し、タイムスタンプ付きのチェックポイントを作成しました"),
     A.AUDIT_INTEGRITY_VIEWED: _L("audit", "操作ログの検証結果の閲覧", "{actor} が操作ログの検証結果を閲覧しました"),
+    # Backups
+    A.BACKUP_CREATED: _L("preservation", "バックアップの作成", "{actor} がバックアップ {object} を作成しました"),
+    A.BACKUP_FAILED: _L("preservation", "バックアップの失敗", "{actor} のバックアップが失敗しました"),
+    A.BACKUP_VERIFIED: _L("preservation", "バックアップの検証", "{actor} がバックアップ {object} を検証しました"),
+    A.BACKUP_PRUNED: _L("preservation", "古いバックアップの削除", "{actor} が世代から外れたバックアップを削除しました"),
+    A.BACKUP_RESTORED: _L("preservation", "バックアップからの復元", "{actor} がバックアップ {object} から復元しました"),
 }
 
 # A code written by another version of the portal still reads as a sentence, never as the code.
@@ -174,6 +180,11 @@ DETAIL_LABELS = {
     "number": "契約番号",
     "receipt_number": "受付番号",
     "channel": "経路",
+    "name": "名前",
+    "size": "サイズ（バイト）",
+    "ok": "結果",
+    "problems": "問題",
+    "deleted": "削除",
 }
 STEP_LABELS = {"password": "パスワード", "totp": "確認コード", "recovery": "回復コード"}
 ROLE_LABELS = {"admin": "管理者", "staff": "担当者", "approver": "承認者（契約担当者）",

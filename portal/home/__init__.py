@@ -28,6 +28,7 @@ NAV = [
     ("webhooks.index", "Webhook", ()),
     ("signing.admin_status", "署名設定", ()),
     ("admin.integrity", "操作ログの検証", ("auditor",)),
+    ("backup.index", "バックアップ", ()),
 ]
 
 

@@ -32,16 +32,30 @@ class PeriodicJob:
     name: str
     run: Callable[[Session], object]
     every_seconds: int
+    offset_seconds: int | None = None
+
+    def first_run_at(self, now: datetime) -> datetime:
+        """A job without an offset runs at once the first time; one with an offset waits for its moment."""
+        if self.offset_seconds is None:
+            return now
+        return next_period_start(now, self.every_seconds, self.offset_seconds)
 
 
-def register_job(app: Flask, name: str, run: Callable[[Session], object], every_seconds: int) -> None:
-    """Run `run(session)` once every `every_seconds` in some worker; the session is committed after it."""
-    app.extensions.setdefault("portal.jobs", {})[name] = PeriodicJob(name, run, int(every_seconds))
+def register_job(app: Flask, name: str, run: Callable[[Session], object], every_seconds: int,
+                 offset_seconds: int | None = None) -> None:
+    """Run `run(session)` once every `every_seconds` in some worker; the session is committed after it.
+
+    With `offset_seconds`, periods start that many seconds after the aligned ones (a daily job at 17:30
+    UTC: every_seconds=86400, offset_seconds=17.5 * 3600), and the first run waits for such a start.
+    """
+    app.extensions.setdefault("portal.jobs", {})[name] = PeriodicJob(
+        name, run, int(every_seconds), None if offset_seconds is None else int(offset_seconds) % int(every_seconds))
 
 
-def next_period_start(now: datetime, every_seconds: int) -> datetime:
-    elapsed = (now - EPOCH).total_seconds()
-    return EPOCH + timedelta(seconds=(int(elapsed // every_seconds) + 1) * every_seconds)
+def next_period_start(now: datetime, every_seconds: int, offset_seconds: int | None = None) -> datetime:
+    start = EPOCH + timedelta(seconds=offset_seconds or 0)
+    elapsed = (now - start).total_seconds()
+    return start + timedelta(seconds=(int(elapsed // every_seconds) + 1) * every_seconds)
 
 
 def run_due_jobs(now: datetime | None = None) -> list[str]:
@@ -57,7 +71,7 @@ def run_due_jobs(now: datetime | None = None) -> list[str]:
 
 def _run_if_due(factory: sessionmaker[Session], job: PeriodicJob, holder: str, now: datetime | None) -> bool:
     moment = now or clock.now()
-    run_transaction(factory, lambda s: leases.ensure_lease_row(s, job.name, first_run_at=moment))
+    run_transaction(factory, lambda s: leases.ensure_lease_row(s, job.name, first_run_at=job.first_run_at(moment)))
     if not run_transaction(factory, lambda s: leases.claim_due(s, job.name, holder=holder, now=moment,
                                                                hold_for=LEASE)):
         return False
@@ -76,7 +90,7 @@ def _run_if_due(factory: sessionmaker[Session], job: PeriodicJob, holder: str, n
             error = "".join(traceback.format_exception_only(exc)).strip()
             entry["outcome"] = "failed"
     finished = now or clock.now()
-    next_run = (next_period_start(moment, job.every_seconds) if not error
+    next_run = (next_period_start(moment, job.every_seconds, job.offset_seconds) if not error
                 else finished + min(RETRY_FAILED, timedelta(seconds=job.every_seconds)))
     run_transaction(factory, lambda s: leases.release(s, job.name, holder=holder, now=finished,
                                                       next_run_at=next_run, error=error))
