@@ -33,6 +33,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/api_webhooks.py
 	$(BIN)/python bench/load.py --vendors 10
 	$(BIN)/python bench/search.py --contracts 20000
+	$(BIN)/python bench/audit_log.py --events 50000 --repeats 3
 	$(BIN)/python bench/verify.py --documents 40
 	$(BIN)/python bench/storage.py --files 50
 	$(BIN)/python bench/health.py

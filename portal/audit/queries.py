@@ -54,6 +54,10 @@ class AuditFilter:
     period_to: date | None = None
     ip: str = ""
     page: int = 1
+    # Page links continue from a row (newest first: `before` the last one shown, `after` the first), so a
+    # page deep in a large log costs what the first does; a bare page number is read with OFFSET.
+    before: int | None = None
+    after: int | None = None
 
     def criteria(self) -> dict[str, Any]:
         """The filters as the viewer's own audit event records them (only those that are set)."""
@@ -100,10 +104,21 @@ def parse_filter(args: Mapping[str, str], *, department_ids: set[int]) -> AuditF
     page = int(page_text) if page_text.isascii() and page_text.isdigit() and len(page_text) <= 7 else 0
     if not 1 <= page <= MAX_PAGE:
         errors["page"] = "ページの番号が正しくありません。"
+    before, after = (_row_id(args, name, errors) for name in ("before", "after"))
     if errors:
         raise InvalidFilter(errors)
     return AuditFilter(person=person, action=action, contract=contract, department_id=department_id,
-                       period_from=period_from, period_to=period_to, ip=ip, page=page)
+                       period_from=period_from, period_to=period_to, ip=ip, page=page, before=before, after=after)
+
+
+def _row_id(args: Mapping[str, str], name: str, errors: dict[str, str]) -> int | None:
+    text = args.get(name) or ""
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        errors["page"] = "ページの番号が正しくありません。"
+        return None
+    return int(text)
 
 
 def _is_action_choice(value: str) -> bool:
@@ -212,9 +227,17 @@ def search_events(session: Session, criteria: AuditFilter, *, per_page: int = PE
     """One page of events matching every filter, newest first."""
     conditions = _conditions(criteria)
     total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
-    query = (select(AuditEvent).where(*conditions).order_by(AuditEvent.id.desc())
-             .offset((criteria.page - 1) * per_page).limit(per_page))
-    return EventPage(describe(session, list(session.scalars(query))), total, criteria.page, per_page)
+    query = select(AuditEvent).where(*conditions)
+    if criteria.before is not None:
+        query = query.where(AuditEvent.id < criteria.before).order_by(AuditEvent.id.desc())
+    elif criteria.after is not None:
+        query = query.where(AuditEvent.id > criteria.after).order_by(AuditEvent.id.asc())
+    else:
+        query = query.order_by(AuditEvent.id.desc()).offset((criteria.page - 1) * per_page)
+    events = list(session.scalars(query.limit(per_page)))
+    if criteria.after is not None:
+        events.reverse()
+    return EventPage(describe(session, events), total, criteria.page, per_page)
 
 
 def iter_events(session: Session, criteria: AuditFilter, *, batch: int = 500) -> Iterator[EventRow]:

@@ -38,7 +38,7 @@ def _departments() -> list[tuple[int, str]]:
 def query_url(endpoint: str = "audit.index", **changes: Any) -> str:
     """The current filters with some keys changed (None removes a key)."""
     args = MultiDict((key, value) for key, value in request.args.items(multi=True)
-                     if key in (*FILTER_KEYS, "page"))
+                     if key in (*FILTER_KEYS, "page", "before", "after"))
     for key, value in changes.items():
         args.poplist(key)
         if value is not None:

@@ -150,6 +150,9 @@ ALL = {"one", "two", "three", "four", "five"}
     ("person=高橋", set()),  # 髙 and 高 are different people's names
     ("person=髙橋一郎", {"one", "three"}),  # spaces do not matter
     ("person=SATO%40pref", {"two", "five"}),  # e-mail, any case
+    ("person=%25", set()),  # LIKE wildcards are plain characters
+    ("person=_", set()),
+    ("contract=%25", set()),
     ("action=contract:document:download", {"one", "two"}),
     ("action=group:login", {"five"}),
     ("action=group:contract-read", {"one", "two"}),
@@ -176,6 +179,12 @@ def test_filters(client: FlaskClient, filtered: World, query: str, expected: set
     assert shown == expected
 
 
+def _link(html: str, rel: str) -> str:
+    """The query of the page link rel="next" or rel="prev"."""
+    href = html.split(f'rel="{rel}" href="', 1)[1].split('"', 1)[0]
+    return href.replace("&amp;", "&").split("?", 1)[1]
+
+
 def test_paging(client: FlaskClient, session: Session, world: World) -> None:
     for n in range(120):
         record(session, actor=Actor.staff(world.staff), action=AuditAction.CONTRACT_VIEWED, subject=world.contract,
@@ -192,8 +201,18 @@ def test_paging(client: FlaskClient, session: Session, world: World) -> None:
     assert "p070.pdf" in first
     assert "p069.pdf" not in first
     assert 'rel="next"' in first
-    assert "page=2" in first
-    assert "action=staff:contract:viewed&amp;page=2" in first
+    assert "action=staff:contract:viewed&amp;page=2&amp;before=" in first
+    second = _rows(client, _link(first, "next"))
+    assert "2 / 3 ページ" in second
+    assert "p069.pdf" in second
+    assert "p020.pdf" in second
+    assert "p070.pdf" not in second
+    assert "p019.pdf" not in second
+    assert _rows(client, _link(second, "next")) == last  # from the row, or by the page's number
+    back = _rows(client, _link(second, "prev"))
+    assert "p119.pdf" in back
+    assert "p070.pdf" in back
+    assert "p069.pdf" not in back
     assert "p019.pdf" in last
     assert "p000.pdf" in last
     assert "p020.pdf" not in last
@@ -238,6 +257,7 @@ def test_csv_is_excel_safe(client: FlaskClient, session: Session, world: World) 
     ("person=" + "あ" * 5000, "100文字以内"),
     ("contract=" + "K" * 100_000, "40文字以内"),
     ("ip=<script>alert(1)</script>", "IP アドレスは"),
+    ("ip=%25", "IP アドレスは"),
     ("ip=192.0.2.1%0d%0aSet-Cookie:x", "制御文字"),
     ("action=staff:session:login%27--", "一覧から選んで"),
     ("action=<b>x</b>", "一覧から選んで"),
@@ -247,6 +267,8 @@ def test_csv_is_excel_safe(client: FlaskClient, session: Session, world: World) 
     ("from=令和99年13月", "という日付はありません"),
     ("from=2026-05-01&to=2026-04-01", "より後の日付"),
     ("page=-1", "ページの番号"),
+    ("page=2&before=1%20OR%201=1", "ページの番号"),
+    ("page=2&after=" + "9" * 30, "ページの番号"),
     ("page=99999999999999999999", "ページの番号"),
 ])
 def test_hostile_filters_are_refused_in_japanese(client: FlaskClient, session: Session, world: World,
