@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pyotp
+import pytest
 from sqlalchemy import select
 
 from portal import clock, create_app
@@ -142,3 +143,19 @@ def test_unreachable_database_gives_one_line_error(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("エラー: データベースに接続できません")
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("契約 花子\nBcc: evil@example.com", "氏名に改行や制御文字は使えません。"),
+    ("契約\u202e花子", "氏名に改行や制御文字は使えません。"),
+    ("花" * 101, "氏名は100文字以内で入力してください。"),
+    ("   ", "氏名を入力してください。"),
+])
+def test_users_create_cli_refuses_a_hostile_name(app, session, name, message):
+    make_department(session, code="KEIYAKU", name="総務部 契約課")
+    session.commit()
+    result = create_user_cli(app, "keiyaku@pref.example.jp", name, "staff", "KEIYAKU")
+    assert result.exit_code == 1
+    assert message in result.output
+    session.rollback()
+    assert session.scalar(select(StaffUser).where(StaffUser.email == "keiyaku@pref.example.jp")) is None

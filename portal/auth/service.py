@@ -24,6 +24,7 @@ from portal.auth.models import AccountToken, Department, RecoveryCode, Role, Sta
 from portal.db import run_transaction
 from portal.errors import DomainError, LinkExpired, NotFound
 from portal.mail.service import enqueue
+from portal.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters, too_long_message
 from portal.urls import external_url
 
 RECOVERY_CODE_COUNT = 10
@@ -398,6 +399,17 @@ def find_department(session: Session, name_or_code: str) -> Department:
     return department
 
 
+def _check_person_text(*, name: str, title: str) -> None:
+    """The same rules as the forms, for every way an account is made or changed (the CLI too)."""
+    if not name.strip():
+        raise DomainError("氏名を入力してください。")
+    for label, value, limit in (("氏名", name, 100), ("役職", title, 100)):
+        if has_control_characters(value):
+            raise DomainError(f"{label}に{CONTROL_CHARACTERS_MESSAGE}")
+        if len(value.strip()) > limit:
+            raise DomainError(too_long_message(label, limit))
+
+
 def _new_user(session: Session, *, email: str, name: str, role: Role, department: Department, title: str,
               now: datetime) -> StaffUser:
     from email_validator import EmailNotValidError, validate_email
@@ -408,6 +420,7 @@ def _new_user(session: Session, *, email: str, name: str, role: Role, department
         raise DomainError("メールアドレスの形式が正しくありません。") from None
     if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email.lower())):
         raise DomainError(f"{email} はすでに登録されています。")
+    _check_person_text(name=name, title=title)
     user = StaffUser(email=email, name=name.strip(), role=role, department=department, title=title.strip(),
                      created_at=now)
     session.add(user)
@@ -437,6 +450,7 @@ def update_user(session: Session, user: StaffUser, *, name: str, title: str, rol
     """Raises DomainError when an admin would remove the last admin."""
     if user.role == Role.ADMIN and role != Role.ADMIN and _active_admins(session) <= 1:
         raise DomainError("最後の管理者の役割は変更できません。")
+    _check_person_text(name=name, title=title)
     before = {"name": user.name, "title": user.title, "role": str(user.role), "department": user.department.name}
     user.name, user.title, user.role, user.department = name, title, role, department
     record(session, actor=Actor.staff(actor), action=AuditAction.USER_UPDATED, subject=user, now=now,
