@@ -348,8 +348,9 @@ def _row(event: AuditEvent, names: _Names) -> EventRow:
 def _actor_name(event: AuditEvent, user: Any) -> str:
     if user is not None:
         return str(user.name)
-    if event.actor_type == "system":
-        return "システム"
+    if event.actor_type == "system":  # "system", or the command that acted, e.g. "flask backup"
+        label = event.actor_label
+        return f"システム（{label}）" if label and label != "system" else "システム"
     if event.actor_type == "signer":
         return f"署名者 {event.actor_label}".strip()
     if event.actor_type == "anonymous":
@@ -370,4 +371,7 @@ def _target(event: AuditEvent, names: _Names, details: dict[str, Any]) -> str:
         return f"契約 {number}" if number else f"契約（番号 {event.subject_id}、削除済み）"
     if event.subject_type == "staff_users":
         return f"職員（番号 {event.subject_id}）"
+    if event.subject_type in ("backup", "backup_runs"):  # a backup by its name, or its run with the name
+        name = event.subject_id if event.subject_type == "backup" else details.get("name")
+        return f"「{name}」" if name else f"（番号 {event.subject_id}）"
     return f"{SUBJECT_NAMES.get(event.subject_type, '記録')}（番号 {event.subject_id}）"

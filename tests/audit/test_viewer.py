@@ -344,3 +344,16 @@ def test_the_viewers_own_use_is_logged(client: FlaskClient, session: Session, wo
     assert viewed.details["criteria"] == {"person": "髙橋", "from": "2026-04-01"}
     assert exported.details["criteria"] == {"action": "group:login"}
     assert exported.details["format"] == "csv"
+
+
+def test_system_commands_and_backups_read_by_name(client: FlaskClient, session: Session, world: World) -> None:
+    record(session, actor=Actor("system", "flask backup"), action=AuditAction.BACKUP_RESTORED,
+           subject=("backup", "20261202-030000"), now=T0)
+    record(session, actor=Actor("system", "system"), action=AuditAction.LOGIN_LOCKED, subject=world.staff, now=T0)
+    session.commit()
+    _auditor(client, world)
+
+    html = _rows(client, "")
+
+    assert "システム（flask backup） がバックアップ 「20261202-030000」 から復元しました" in html
+    assert "髙橋 一郎 さん のアカウントがロックされました" in html
