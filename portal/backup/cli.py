@@ -21,7 +21,7 @@ backup_cli = AppGroup("backup", help="バックアップの作成・一覧・検
 CLI_ACTOR = Actor("system", "flask backup")
 
 key_file_option = click.option(
-    "--key-file", type=click.Path(dir_okay=False), default=None,
+    "--key-file", default=None,
     help="バックアップ鍵（パスフレーズ）のファイル。省略時は PORTAL_BACKUP_PASSPHRASE(_FILE)")
 dir_option = click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
                           help="バックアップの保存先（省略時は PORTAL_BACKUP_DIR）")

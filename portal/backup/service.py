@@ -160,7 +160,13 @@ def create_backup(sources: BackupSources, *, into: Path, secret: bytes, now: dat
                   "kdf": kdf, "key_check": archive.key_check(key, name)}
         (work / archive.HEADER_FILE).write_text(json.dumps(header, indent=1), encoding="utf-8")
         work.chmod(0o700)
-        work.rename(final)
+        try:
+            work.rename(final)  # fails when another backup of the same second got there first
+        except OSError:
+            raise BackupError(f"同じ名前のバックアップ {name} がすでにあります（同時に作成されました）。") from None
+    except BackupError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     except (snapshot.SnapshotError, OSError, tarfile.TarError, StorageError) as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise BackupError(f"バックアップを作成できませんでした: {exc}") from exc

@@ -262,3 +262,48 @@ def test_list_shows_the_backups_and_their_generations(app, world, cli, key_file)
     assert backup.name in result.output
     assert "日次・月次・年次" in result.output
     assert service.list_backups(Path(app.config["BACKUP_DIR"]))[0].name == backup.name
+
+
+def test_two_backups_started_in_the_same_second_give_one_backup_and_a_clear_refusal(app, world, key_file):
+    world.create_id()
+    sources = service.BackupSources.from_config(app.config, app.instance_path)
+    directory = Path(app.config["BACKUP_DIR"])
+    moment = clock.now()
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            service.create_backup(sources, into=directory, secret=key_file.read_bytes().strip(), now=moment)
+            outcomes.append("created")
+        except service.BackupError as exc:
+            outcomes.append(exc.message)
+
+    threads = [threading.Thread(target=create) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[0] == "created"
+    assert "がすでにあります" in sorted(outcomes)[1]
+    assert [p.name for p in directory.iterdir()] == [_only_backup(directory).name]  # no partial directory left
+    _, problems = service.verify_backup(_only_backup(directory), key_file.read_bytes().strip())
+    assert problems == []
+
+
+@pytest.mark.parametrize("name", ["../../etc", "/etc/passwd", "keiyaku-../../x", "keiyaku-2026\x00", "",
+                                  "ｋｅｉｙａｋｕ-1"])
+def test_hostile_backup_names_are_not_found(app, cli, key_file, name):
+    result = cli("verify", name, "--key-file", str(key_file))
+    assert result.exit_code == 1
+    assert "が見つかりません" in result.output
+
+
+def test_an_empty_or_unreadable_key_file_is_refused(app, cli, tmp_path):
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    for key in (empty, tmp_path / "missing.key", tmp_path):
+        result = cli("create", "--key-file", str(key))
+        assert result.exit_code == 2, result.output
+        assert "バックアップ鍵" in result.output
