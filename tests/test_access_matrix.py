@@ -127,6 +127,7 @@ MATRIX: dict[str, Entry] = {
     "GET /s/<token>/documents/<int:document_id>/pages/<int:page>.jpg": entry(SIGNER_LINK_DOCUMENT, "signing"),
     "GET /s/<token>/documents/<int:document_id>/original": entry(SIGNER_LINK_DOCUMENT, "signing"),
     "GET /s/<token>/confirm": entry(SIGNER_LINK, "signing"),
+    "POST /s/<token>/access-code": entry(SIGNER_LINK, "signing"),
     "POST /s/<token>/complete": entry(SIGNER_LINK, "signing"),
     "GET /s/<token>/decline": entry(SIGNER_LINK, "signing"),
     "POST /s/<token>/decline": entry(SIGNER_LINK, "signing"),

@@ -46,6 +46,8 @@ class AuditAction(StrEnum):
     CONTRACT_SIGNED = "signer:contract:signed"
     CONTRACT_SIGNING_FAILED = "system:contract:signing-failed"
     CONTRACT_ACCESS_CODE_FAILED = "signer:contract:access-code-failed"
+    CONTRACT_ACCESS_CODE_LOCKED = "signer:contract:access-code-locked"
+    CONTRACT_ACCESS_CODE_ACCEPTED = "signer:contract:access-code-accepted"
     CONTRACT_DECLINED = "signer:contract:declined"
     CONTRACT_COMPLETED = "system:contract:completed"
     CONTRACT_COMPLETION_FAILED = "system:contract:completion-failed"

@@ -103,6 +103,11 @@ LABELS: dict[A, Label] = {
     A.CONTRACT_SIGNING_FAILED: _L("signer", "署名の失敗", "{actor} の {object} への署名が失敗しました"),
     A.CONTRACT_ACCESS_CODE_FAILED: _L("signer", "アクセスコードの誤り",
                                       "{actor} が {object} のアクセスコードを誤って入力しました"),
+    A.CONTRACT_ACCESS_CODE_LOCKED: _L("signer", "署名用リンクのロック",
+                                      "{actor} のアクセスコードの誤りが上限に達し、"
+                                      "{object} の署名用リンクがロックされました"),
+    A.CONTRACT_ACCESS_CODE_ACCEPTED: _L("signer", "アクセスコードの確認",
+                                        "{actor} が {object} のアクセスコードを入力し、文書を開きました"),
     A.CONTRACT_DECLINED: _L("signer", "差し戻し", "{actor} が {object} を差し戻しました"),
     # Usage requests (電子契約利用申出書)
     A.USAGE_REQUEST_SUBMITTED: _L("usage-request", "利用申出の受付", "{actor} が {object} を提出しました"),

@@ -33,6 +33,13 @@ def contract_declined(session: Session, contract: Contract, party: Party, *, now
     _to_staff(session, contract, "contract_declined", now=now, party=party, reason=party.decline_reason)
 
 
+def access_code_locked(session: Session, contract: Contract, party: Party, *, attempts: int,
+                       now: datetime) -> None:
+    """The signing link locked after too many wrong アクセスコード: the contract's staff and the department."""
+    extra = {contract.department.contact_email: contract.department.name} if contract.department.contact_email else {}
+    _to_staff(session, contract, "access_code_locked", now=now, extra=extra, party=party, attempts=attempts)
+
+
 def contract_closed(session: Session, contract: Contract, *, now: datetime) -> None:
     """紙契約へ移行 or 取消: the contract's staff are told, with the reason."""
     _to_staff(session, contract, "contract_closed", now=now, reason=contract.status_reason)
@@ -62,11 +69,14 @@ def signature_reminder(session: Session, contract: Contract, party: Party, *, da
             {"contract": contract, "party": party, "days": days, "link": link}, to_name=party.name, now=now)
 
 
-def _to_staff(session: Session, contract: Contract, template: str, *, now: datetime, **context: object) -> None:
-    """Mail the contract's creator (and the approver who confirmed it)."""
+def _to_staff(session: Session, contract: Contract, template: str, *, now: datetime,
+              extra: dict[str, str] | None = None, **context: object) -> None:
+    """Mail the contract's creator (and the approver who confirmed it, and `extra` {address: name})."""
     recipients = {contract.created_by.email: contract.created_by.name}
     if contract.approved_by is not None:
         recipients.setdefault(contract.approved_by.email, contract.approved_by.name)
+    for email, name in (extra or {}).items():
+        recipients.setdefault(email, name)
     link = external_url("contracts.show", contract_id=contract.id)
     for email, name in recipients.items():
         enqueue(session, template, email, {"contract": contract, "name": name, "link": link, **context},

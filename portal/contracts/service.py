@@ -7,6 +7,7 @@ commits, records its audit row beside the change and raises a DomainError with t
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -222,7 +223,7 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
         paper_required_by_law=data.paper_required_by_law,
         council_approval_required=data.council_approval_required,
         planned_conclusion_date=data.planned_conclusion_date,
-        access_code_hash=passwords.hash_secret(data.access_code.strip()) if data.access_code.strip() else None,
+        access_code_hash=_access_code_hash(data.access_code),
         status=ContractStatus.DRAFT,
         created_by=actor,
         created_at=now,
@@ -544,3 +545,9 @@ def send_for_signature(session: Session, contract: Contract, *, actor: StaffUser
     if contract.planned_conclusion_date < now.astimezone(JST).date():
         raise InvalidContract("締結予定日が過ぎています。紙の契約に移行するか、締結予定日を見直してください。")
     return lifecycle.send(session, contract, actor=actor, now=now, request=request)
+
+
+def _access_code_hash(code: str) -> str | None:
+    """Codes are kept NFKC-normalised: the signer may type them with full-width digits."""
+    code = unicodedata.normalize("NFKC", code).strip()
+    return passwords.hash_secret(code) if code else None

@@ -8,6 +8,7 @@ The statuses it changes are changed by portal.contracts.lifecycle.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
 from portal.auth import passwords
 from portal.auth.models import StaffUser
-from portal.contracts import completion, lifecycle
+from portal.contracts import completion, lifecycle, notifications
 from portal.contracts.lifecycle import SigningClosed
 from portal.contracts.models import (
     DocumentRevision,
@@ -34,14 +35,26 @@ from portal.contracts.signatures import approve_documents
 from portal.errors import DomainError, LinkExpired, NotFound
 from portal.formatting import wareki
 from portal.storage import get_store
+from portal.text import has_control_characters
 from portal.tokens import hash_token
 
 UNKNOWN_LINK = "このリンクは無効です。メールに記載されたURLをもう一度ご確認ください。"
 CLOSED_LINK = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
 
 
+ACCESS_CODE_INPUT_MAX_LENGTH = 100  # codes are 4-32 characters; anything much longer is not a try
+
+
 class AccessCodeLocked(DomainError):
     status_code = 423
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """The answer to one アクセスコード entry: accepted, or how many wrong entries are left (0: now locked)."""
+
+    accepted: bool
+    remaining: int
 
 
 @dataclass(frozen=True)
@@ -95,35 +108,75 @@ def staff_party(session: Session, party_id: int, *, user: StaffUser) -> Party:
 # ---------------------------------------------------------------- access code
 
 
+def normalise_access_code(code: str) -> str:
+    """The code as typed, NFKC-normalised (full-width digits are digits) and stripped.
+
+    Raises DomainError for input that cannot be a code (control characters, far too long): such
+    entries are refused without counting as a try.
+    """
+    if len(code) > ACCESS_CODE_INPUT_MAX_LENGTH:
+        raise DomainError(f"アクセスコードが長すぎます（{len(code)}文字）。"
+                          "担当課からお知らせしたコードを入力してください。")
+    code = unicodedata.normalize("NFKC", code).strip()
+    if has_control_characters(code):
+        raise DomainError("アクセスコードに使えない文字（改行や制御文字）が含まれています。")
+    return code
+
+
+def access_code_limit() -> int:
+    return int(current_app.config["ACCESS_CODE_MAX_ATTEMPTS"])
+
+
+def is_locked(request: SignatureRequest) -> bool:
+    return request.party.contract.has_access_code and request.failed_code_attempts >= access_code_limit()
+
+
+def locked_message(request: SignatureRequest) -> str:
+    """What a locked link says: why, and whom to call (the department's contact, else the creator's mail)."""
+    contract = request.party.contract
+    department = contract.department
+    contacts = [f"電話 {department.contact_phone}"] if department.contact_phone else []
+    contacts.append(f"メール {department.contact_email or contract.created_by.email}")
+    return (f"アクセスコードの入力を{access_code_limit()}回間違えたため、このリンクはロックされました。"
+            f"ロックの解除は、{department.name}（{'、'.join(contacts)}）にご連絡ください。")
+
+
 def check_access_code(session: Session, request: SignatureRequest, code: str, *, now: datetime,
-                      info: RequestInfo) -> bool:
-    """True when the contract has no access code or `code` matches; counts failures.
+                      info: RequestInfo) -> CodeCheck:
+    """Accepted when the contract has no access code or `code` matches; counts failures.
 
     Every check first takes one attempt with a conditional UPDATE and gives it back when the code
-    is right, so parallel guesses cannot try more than ACCESS_CODE_MAX_ATTEMPTS wrong codes.
-    Raises AccessCodeLocked once they are used up. The caller commits in both cases.
+    is right, so parallel guesses cannot try more than ACCESS_CODE_MAX_ATTEMPTS wrong codes. The
+    entry that uses up the last attempt mails the department (once) and is logged. Raises
+    AccessCodeLocked when the link was already locked, DomainError for input that cannot be a code
+    (nothing counted). The caller commits in the other cases.
     """
     contract = request.party.contract
+    limit = access_code_limit()
     if not contract.access_code_hash:
-        return True
-    limit = current_app.config["ACCESS_CODE_MAX_ATTEMPTS"]
+        return CodeCheck(True, limit)
+    code = normalise_access_code(code)
     counter = SignatureRequest.failed_code_attempts
     attempts = session.execute(
         update(SignatureRequest).where(SignatureRequest.id == request.id, counter < limit)
         .values(failed_code_attempts=counter + 1).returning(counter)
     ).scalar_one_or_none()
     if attempts is None:
-        raise AccessCodeLocked(f"アクセスコードの入力を{limit}回間違えたため、このリンクでは署名できません。"
-                               f"{contract.department.name}にお問い合わせください。")
-    if code and passwords.verify_secret(contract.access_code_hash, code.strip()):
+        raise AccessCodeLocked(locked_message(request))
+    if code and passwords.verify_secret(contract.access_code_hash, code):
         attempts = session.execute(update(SignatureRequest).where(SignatureRequest.id == request.id)
                                    .values(failed_code_attempts=counter - 1).returning(counter)).scalar_one()
         set_committed_value(request, "failed_code_attempts", attempts)
-        return True
+        return CodeCheck(True, limit - attempts)
     set_committed_value(request, "failed_code_attempts", attempts)
-    record(session, actor=Actor.signer(request.party.email), action=AuditAction.CONTRACT_ACCESS_CODE_FAILED,
+    actor = Actor.signer(request.party.email)
+    record(session, actor=actor, action=AuditAction.CONTRACT_ACCESS_CODE_FAILED,
            subject=contract, now=now, ip=info.ip, user_agent=info.user_agent, attempts=attempts)
-    return False
+    if attempts >= limit:
+        record(session, actor=actor, action=AuditAction.CONTRACT_ACCESS_CODE_LOCKED, subject=contract, now=now,
+               ip=info.ip, user_agent=info.user_agent, attempts=attempts, party=request.party.position)
+        notifications.access_code_locked(session, contract, request.party, attempts=attempts, now=now)
+    return CodeCheck(False, max(limit - attempts, 0))
 
 
 # ---------------------------------------------------------------- completing

@@ -6,11 +6,13 @@ end to end".
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, make_response, render_template, request, send_file, url_for
+from flask import session as browser_session
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -35,7 +37,7 @@ from portal.contracts.pages import revision_page_image
 from portal.db import db
 from portal.errors import DomainError
 from portal.extensions import limiter
-from portal.htmx import render_page_or_partial, wants_partial
+from portal.htmx import hx_redirect, render_page_or_partial, wants_partial
 from portal.logging_setup import identify
 from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
@@ -43,6 +45,7 @@ from portal.signature_requests import bp, service
 
 ALREADY_SIGNED = "既に署名済みです。"
 WRONG_CODE = "アクセスコードが正しくありません。担当課からお知らせしたコードを入力してください。"
+CODES_KEPT = 20  # links whose アクセスコード this browser session has entered (the newest kept)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class Target:
     key: dict[str, Any]
     contract: Contract
     party: Party
-    needs_access_code: bool
+    needs_access_code: bool  # the contract has a code and this browser session has not entered it yet
+    request: SignatureRequest | None = None
 
     def url(self, name: str, **values: Any) -> str:
         return url_for(f"signature_requests.{self.endpoint_prefix}{name}", **self.key, **values)
@@ -62,7 +66,55 @@ class Target:
 def _token_target(req: SignatureRequest) -> Target:
     identify(signer_party_id=req.party.id)
     contract = req.party.contract
-    return Target("", {"token": _token()}, contract, req.party, contract.has_access_code)
+    return Target("", {"token": _token()}, contract, req.party,
+                  contract.has_access_code and not _code_entered(req), req)
+
+
+# ---------------------------------------------------------------- access code, once per browser session
+
+
+def _code_mark(req: SignatureRequest) -> str:
+    """Names this link and its current code: a changed code (or a new link) has to be entered again."""
+    code_hash = req.party.contract.access_code_hash or ""
+    return f"{req.id}:{hashlib.sha256(code_hash.encode()).hexdigest()[:16]}"
+
+
+def _code_entered(req: SignatureRequest) -> bool:
+    return _code_mark(req) in browser_session.get("signer_codes", [])
+
+
+def _remember_code(req: SignatureRequest) -> None:
+    marks = [m for m in browser_session.get("signer_codes", []) if not m.startswith(f"{req.id}:")]
+    browser_session["signer_codes"] = [*marks, _code_mark(req)][-CODES_KEPT:]
+
+
+def _gate(target: Target, *, status: int = 200) -> ResponseReturnValue | None:
+    """None when the documents may be shown; else the アクセスコード form, or the locked page.
+
+    A partial (htmx) request is sent to the full page, which asks for the code.
+    """
+    req = target.request
+    if req is None or not target.contract.has_access_code:
+        return None
+    if service.is_locked(req):
+        return _locked(target)
+    if not target.needs_access_code:
+        return None
+    if wants_partial():
+        return hx_redirect(target.url("review"))
+    return _code_form(target, status=status)
+
+
+def _code_form(target: Target, *, status: int = 200, error: str = "", remaining: int | None = None
+               ) -> ResponseReturnValue:
+    return make_response(render_template(
+        "signature_requests/access_code.html", error=error, remaining=remaining, **_page_context(target)), status)
+
+
+def _locked(target: Target) -> ResponseReturnValue:
+    assert target.request is not None
+    return make_response(render_template("signature_requests/locked.html", message=service.locked_message(
+        target.request), **_page_context(target)), 423)
 
 
 def _staff_target(party: Party) -> Target:
@@ -94,27 +146,70 @@ def review(token: str) -> ResponseReturnValue:
     if req.status is RequestStatus.DECLINED:
         return render_template("signature_requests/done.html", message="この署名依頼は差し戻し済みです。",
                                **_page_context(target))
-    return _review(target)
+    return _gate(target) or _review(target)
+
+
+@bp.post("/s/<token>/access-code")
+@limiter.limit("20/minute")
+def access_code(token: str) -> ResponseReturnValue:
+    """The アクセスコード, asked before any document is shown; a right one is kept for this browser session."""
+    session = db()
+    req = service.open_request(session, token, now=clock.now())
+    target = _token_target(req)
+    if not target.needs_access_code:
+        return _gate(target) or hx_redirect(target.url("review"))
+    try:
+        check = service.check_access_code(session, req, request.form.get("access_code", ""), now=clock.now(),
+                                          info=request_info())
+    except service.AccessCodeLocked:
+        session.rollback()
+        return _locked(target)
+    except DomainError as exc:
+        session.rollback()
+        return _code_form(target, status=422, error=exc.message)
+    if check.accepted:
+        info = request_info()
+        record(session, actor=_actor(req.party), action=AuditAction.CONTRACT_ACCESS_CODE_ACCEPTED,
+               subject=target.contract, ip=info.ip, user_agent=info.user_agent, party=req.party.position)
+    session.commit()
+    notify_outbox()
+    if check.accepted:
+        _remember_code(req)
+        return hx_redirect(target.url("review"))
+    if check.remaining == 0:
+        return _locked(target)
+    return _code_form(target, status=422, error=_wrong_code(check.remaining), remaining=check.remaining)
+
+
+def _wrong_code(remaining: int) -> str:
+    return f"{WRONG_CODE}あと{remaining}回間違えると、このリンクはロックされます。"
 
 
 @bp.get("/s/<token>/documents/<int:document_id>")
 def document_tab(token: str, document_id: int) -> ResponseReturnValue:
-    return _review(_token_target(service.open_request(db(), token, now=clock.now())), document_id)
+    target = _token_target(service.open_request(db(), token, now=clock.now()))
+    return _gate(target) or _review(target, document_id)
 
 
 @bp.get("/s/<token>/documents/<int:document_id>/pages/<int:page>.jpg")
 def page(token: str, document_id: int, page: int) -> ResponseReturnValue:
-    return _page(_token_target(service.open_request(db(), token, now=clock.now())), document_id, page)
+    target = _token_target(service.open_request(db(), token, now=clock.now()))
+    contracts.get_document(target.contract, document_id)  # another contract's document: 404 before anything
+    return _gate(target, status=403) or _page(target, document_id, page)
 
 
 @bp.get("/s/<token>/documents/<int:document_id>/original")
 def original(token: str, document_id: int) -> ResponseReturnValue:
-    return _original(_token_target(service.open_request(db(), token, now=clock.now())), document_id)
+    target = _token_target(service.open_request(db(), token, now=clock.now()))
+    contracts.get_document(target.contract, document_id)
+    return _gate(target, status=403) or _original(target, document_id)
 
 
 @bp.get("/s/<token>/confirm")
 def confirm(token: str) -> ResponseReturnValue:
     target = _token_target(service.open_request(db(), token, now=clock.now()))
+    if (refusal := _gate(target)) is not None:
+        return refusal
     return render_page_or_partial("signature_requests/confirm.html", "signature_requests/_confirm.html",
                                   **_page_context(target))
 
@@ -141,7 +236,7 @@ def decline(token: str) -> ResponseReturnValue:
         if error is not None:
             return _decline_error(target, *error)
         return _decline(target, req, methods)
-    return _decline(target, req, (AUTH_EMAIL_LINK,))
+    return _gate(target) or _decline(target, req, (AUTH_EMAIL_LINK,))
 
 
 def _link_factors(target: Target, req: SignatureRequest) -> tuple[tuple[str, ...], tuple[str, int] | None]:
@@ -151,17 +246,25 @@ def _link_factors(target: Target, req: SignatureRequest) -> tuple[tuple[str, ...
     and returned as (message, status).
     """
     session = db()
-    if req.status is not RequestStatus.OPEN or not target.needs_access_code:
+    if req.status is not RequestStatus.OPEN or not target.contract.has_access_code:
         return (AUTH_EMAIL_LINK,), None
+    if service.is_locked(req):
+        return (), (service.locked_message(req), 423)
+    if not target.needs_access_code:  # entered on this browser session's first visit
+        return (AUTH_EMAIL_LINK, AUTH_ACCESS_CODE), None
     try:
-        accepted = service.check_access_code(session, req, request.form.get("access_code", ""),
-                                             now=clock.now(), info=request_info())
+        check = service.check_access_code(session, req, request.form.get("access_code", ""),
+                                          now=clock.now(), info=request_info())
     except DomainError as exc:
         session.rollback()
         return (), (exc.message, exc.status_code)
     session.commit()  # a wrong code counts; a right one gave its attempt back — and no lock is kept
-    if not accepted:
-        return (), (WRONG_CODE, 422)
+    notify_outbox()
+    if not check.accepted:
+        if check.remaining == 0:
+            return (), (service.locked_message(req), 423)
+        return (), (_wrong_code(check.remaining), 422)
+    _remember_code(req)
     return (AUTH_EMAIL_LINK, AUTH_ACCESS_CODE), None
 
 
