@@ -74,7 +74,8 @@ class Ctx:
 
     # Contracts of their own, so that changing one leaves A and B as the matrix needs them
     def draft(self) -> int:
-        data = {"business_name": "操作ログ確認業務", "counterparty_name": "株式会社けいやく商事", "amount": "110000",
+        data = {"business_name": "操作ログ確認業務", "contract_type": "委託",
+                "counterparty_name": "株式会社けいやく商事", "amount": "110000",
                 "tax_amount": "10000", "transaction_date": today().isoformat(), "term_start": today().isoformat(),
                 "term_end": today().replace(year=today().year + 1).isoformat(),
                 "planned_conclusion_date": today().isoformat(), "signer_title": "代表取締役",
@@ -234,7 +235,8 @@ def _send(ctx: Ctx) -> None:
 
 
 def _create(ctx: Ctx) -> None:
-    data = {"business_name": "作成確認", "counterparty_name": "株式会社けいやく商事", "amount": "110000",
+    data = {"business_name": "作成確認", "contract_type": "委託", "counterparty_name": "株式会社けいやく商事",
+            "amount": "110000",
             "tax_amount": "10000", "transaction_date": today().isoformat(), "term_start": today().isoformat(),
             "term_end": today().replace(year=today().year + 1).isoformat(),
             "planned_conclusion_date": today().isoformat(), "signer_title": "代表取締役", "signer_name": "山田 太郎",
