@@ -100,6 +100,18 @@ DEFAULTS: dict[str, Any] = {
     "TSA_USERNAME": "",
     "TSA_PASSWORD": "",
     "TSA_ACCREDITED_URLS": [],
+    "TSA_CERT_CHAIN_PATH": "",  # PEM: the external TSA's certificate, then its issuers
+    "TSA_POLICY_OID": "",  # asked for in every request to the external TSA, and checked in its answer
+    "TSA_ACCREDITED_CERTS": [],  # PEM files of accredited TSA certificates (or their issuing CAs)
+    # The built-in PKI renews the signing certificate this many days before it expires (the TSA
+    # certificate TIMESTAMP_RENEW_DAYS earlier still); the check runs every PKI_CHECK_SECONDS.
+    "PKI_RENEW_DAYS": 120,
+    "PKI_CHECK_SECONDS": 3600,
+    # Archive timestamps: a completed document gets a new document timestamp when its newest one's
+    # TSA certificate expires within this many days, or uses a digest in TIMESTAMP_WEAK_DIGESTS.
+    "TIMESTAMP_RENEW_DAYS": 365,
+    "TIMESTAMP_WEAK_DIGESTS": ["md5", "sha1"],
+    "TIMESTAMP_CHECK_SECONDS": 24 * 3600,
     # Free-mail domains refused for signers (R11); subdomains match, "gmx.*" means any gmx.<tld>.
     "FREE_MAIL_DOMAINS": [
         "gmail.com", "googlemail.com", "yahoo.co.jp", "ymail.ne.jp", "yahoo.com", "outlook.jp",

@@ -11,5 +11,6 @@ from portal.jobs import models as job_models  # noqa: F401
 from portal.mail import models as mail_models  # noqa: F401
 from portal.preservation import models as preservation_models  # noqa: F401
 from portal.search import models as search_models  # noqa: F401
+from portal.signing import models as signing_models  # noqa: F401
 from portal.usage_requests import models as usage_request_models  # noqa: F401
 from portal.webhooks import models as webhook_models  # noqa: F401

@@ -98,3 +98,7 @@ class AuditAction(StrEnum):
     BACKUP_VERIFIED = "system:backup:verified"
     BACKUP_PRUNED = "system:backup:pruned"
     BACKUP_RESTORED = "system:backup:restored"
+    DOCUMENT_TIMESTAMP_RENEWED = "system:contract:document-timestamp-renewed"
+    # The built-in PKI
+    PKI_CERTIFICATE_RENEWED = "system:pki:certificate-renewed"
+    PKI_CERTIFICATE_REVOKED = "admin:pki:certificate-revoked"

@@ -143,6 +143,10 @@ LABELS: dict[A, Label] = {
     A.VERIFICATION_FINISHED: _L("preservation", "一括検証の終了", "{actor} が {object} を終えました"),
     A.VERIFICATION_REPORT_DOWNLOADED: _L("preservation", "検証結果のダウンロード",
                                          "{actor} が {object} の結果をダウンロードしました"),
+    A.DOCUMENT_TIMESTAMP_RENEWED: _L("preservation", "アーカイブタイムスタンプの更新",
+                                     "{actor} が {object} の文書に新しい文書タイムスタンプを追加しました"),
+    A.PKI_CERTIFICATE_RENEWED: _L("admin", "内蔵 PKI の証明書の更新", "{actor} が内蔵 PKI の証明書を更新しました"),
+    A.PKI_CERTIFICATE_REVOKED: _L("admin", "内蔵 PKI の証明書の失効", "{actor} が内蔵 PKI の証明書を失効させました"),
     # The log itself
     A.AUDIT_VIEWED: _L("audit", "操作ログの閲覧", "{actor} が操作ログを閲覧しました"),
     A.AUDIT_EXPORTED: _L("audit", "操作ログの出力", "{actor} が操作ログを CSV で出力しました"),

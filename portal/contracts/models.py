@@ -131,6 +131,7 @@ class RevisionKind(StrEnum):
     ORIGINAL = "original"  # as uploaded
     SIGNED = "signed"  # after one party's approval signature (PAdES B-T)
     FINAL = "final"  # after completion (PAdES B-LTA)
+    ARCHIVE_TIMESTAMP = "archive_timestamp"  # a renewed archive timestamp (portal.preservation.renewal)
 
 
 class Contract(Base):

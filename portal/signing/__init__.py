@@ -8,11 +8,14 @@ bp = Blueprint("signing", __name__, template_folder="templates")
 
 
 def init_app(app: Flask) -> None:
-    """Register the blueprint and the ``verify`` command (called by create_app)."""
-    from .cli import verify_command
+    """Register the blueprint, the ``verify`` and ``pki`` commands and the PKI's periodic job (called by create_app)."""
+    from . import lifecycle
+    from .cli import pki_group, verify_command
 
     app.register_blueprint(bp)
     app.cli.add_command(verify_command)
+    app.cli.add_command(pki_group)
+    lifecycle.register(app)
 
 
 from . import views  # noqa: E402,F401  (registers the routes on bp)

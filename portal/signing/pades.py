@@ -45,10 +45,10 @@ from .errors import (
     SigningKeyUnavailable,
     TimestampUnavailable,
 )
-from .inputs import as_stream, open_checked
+from .inputs import as_stream, open_checked, open_for_reading
 from .signer import Signer
-from .tsa import LocalTsa
-from .verification import SignatureReport, VerificationReport
+from .tsa import HttpTsa, LocalTsa
+from .verification import SignatureReport, VerificationReport, long_term_validation
 from .verification import verify as _verify
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -406,9 +406,7 @@ def finalize(
             for embedded in writer.prev.embedded_signatures:
                 paths.extend(await collect_validation_info(embedded, vc))
             tsa = ctx.tsa.timestamper
-            if isinstance(tsa, LocalTsa):
-                validator = CertificateValidator(tsa.tsa_cert, validation_context=vc)
-                paths.append(await validator.async_validate_usage(set(), {"time_stamping"}))
+            paths.extend(await _tsa_paths(tsa, vc))
             DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=None, paths=paths, validation_context=vc)
         await signers.PdfTimeStamper(tsa, field_name=_field_name(writer.prev, "DocTimeStamp")).async_timestamp_pdf(
             writer, "sha256", bytes_reserved=ctx.reserved_sizes()[1], output=out
@@ -422,6 +420,110 @@ def finalize(
         if isinstance(exc, InsufficientRevinfoError | RevokedError):
             raise RevocationUnavailable() from exc
         raise SigningError("署名の証明書を信頼済みのルート証明書まで検証できませんでした。") from exc
+    except Exception as exc:
+        raise _translate(exc) from exc
+
+
+async def _tsa_paths(tsa: object, vc: ValidationContext) -> list:
+    """The validation path of the configured TSA's certificate, when it is known before its first token."""
+    if isinstance(tsa, LocalTsa):
+        cert, intermediates = tsa.tsa_cert, []
+    elif isinstance(tsa, HttpTsa) and tsa.chain:
+        cert, intermediates = tsa.chain[0], tsa.chain[1:]
+    else:
+        return []
+    validator = CertificateValidator(cert, intermediate_certs=intermediates, validation_context=vc)
+    return [await validator.async_validate_usage(set(), {"time_stamping"})]
+
+
+@dataclass(frozen=True)
+class NewestTimestamp:
+    """The newest document timestamp of a file: what archive-timestamp renewal decides on."""
+
+    field_name: str
+    time: dt.datetime
+    tsa_certificate: Any  # asn1crypto certificate
+    digest_algorithm: str
+
+    @property
+    def tsa_not_after(self) -> dt.datetime:
+        return self.tsa_certificate["tbs_certificate"]["validity"]["not_after"].native
+
+    @property
+    def tsa_serial(self) -> int:
+        return self.tsa_certificate.serial_number
+
+
+def newest_document_timestamp(pdf: bytes | BinaryIO, *, max_bytes: int = 100 * 1024 * 1024) -> NewestTimestamp | None:
+    """The newest document timestamp in ``pdf`` (None if it has none); nothing is validated.
+
+    Raises an InvalidPdf subclass when the file cannot be read.
+    """
+    from pyhanko.sign.general import extract_certificate_info
+
+    reader = open_for_reading(as_stream(pdf), max_bytes=max_bytes)
+    timestamps = [e for e in reader.embedded_signatures if e.sig_object_type == "/DocTimeStamp"]
+    if not timestamps:
+        return None
+    newest = max(timestamps, key=lambda e: e.signed_revision)
+    tst_info = newest.signed_data["encap_content_info"]["content"].parsed
+    return NewestTimestamp(
+        field_name=newest.field_name,
+        time=tst_info["gen_time"].native,
+        tsa_certificate=extract_certificate_info(newest.signed_data).signer_cert,
+        digest_algorithm=tst_info["message_imprint"]["hash_algorithm"]["algorithm"].native,
+    )
+
+
+@overload
+def add_archive_timestamp(pdf: bytes | BinaryIO, *, context: SigningContext | None = None) -> bytes: ...
+@overload
+def add_archive_timestamp(
+    pdf: bytes | BinaryIO, *, context: SigningContext | None = None, output: BinaryIO
+) -> None: ...
+def add_archive_timestamp(
+    pdf: bytes | BinaryIO,
+    *,
+    context: SigningContext | None = None,
+    output: BinaryIO | None = None,
+) -> bytes | None:
+    """Renew a B-LTA file's archive timestamp (ETSI EN 319 142-1 §5.5), incrementally.
+
+    One incremental update adds to the DSS the certificates and fresh CRLs of the newest
+    document timestamp's TSA (the evidence that is about to lose its own protection) and
+    of the TSA in use, then a new document timestamp covers it all: the chain so far stays
+    verifiable after the old TSA certificate has expired.
+    Raises SigningError when the file has no document timestamp, RevocationUnavailable,
+    TimestampUnavailable; on any error nothing is returned and ``output`` is unchanged.
+    """
+    ctx = context or _default_context()
+    stream = as_stream(pdf)
+    reader = open_checked(stream, max_bytes=ctx.max_bytes)
+    if not any(e.sig_object_type == "/DocTimeStamp" for e in reader.embedded_signatures):
+        raise SigningError("文書タイムスタンプがないため、アーカイブタイムスタンプを更新できません。")
+
+    async def make(out: BinaryIO) -> None:
+        writer = IncrementalPdfFileWriter(stream, strict=False)
+        timestamps = [e for e in writer.prev.embedded_signatures if e.sig_object_type == "/DocTimeStamp"]
+        newest = max(timestamps, key=lambda e: e.signed_revision)
+        tsa = ctx.tsa.timestamper
+        async with ctx.fetcher_backend_factory() as fetchers:
+            vc = _validation_context(ctx, fetchers, require_revinfo=True)
+            paths = await collect_validation_info(newest, vc)
+            paths.extend(await _tsa_paths(tsa, vc))
+            DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=None, paths=paths, validation_context=vc)
+        await signers.PdfTimeStamper(tsa, field_name=_field_name(writer.prev, "DocTimeStamp")).async_timestamp_pdf(
+            writer, "sha256", bytes_reserved=ctx.reserved_sizes()[1], output=out
+        )
+
+    try:
+        return _run_producing(make, output)
+    except SigningError:
+        raise
+    except (PathBuildingError, PathValidationError) as exc:
+        if isinstance(exc, InsufficientRevinfoError | RevokedError):
+            raise RevocationUnavailable() from exc
+        raise SigningError("タイムスタンプ局の証明書を信頼済みのルート証明書まで検証できませんでした。") from exc
     except Exception as exc:
         raise _translate(exc) from exc
 
@@ -443,13 +545,17 @@ def verify(pdf: bytes | BinaryIO, *, context: SigningContext | None = None) -> V
 
 __all__ = [
     "Approval",
+    "NewestTimestamp",
     "SignatureReport",
     "SigningContext",
     "Stamp",
     "UploadRules",
     "VerificationReport",
     "check_upload",
+    "add_archive_timestamp",
     "finalize",
+    "long_term_validation",
+    "newest_document_timestamp",
     "sign_approval",
     "sign_issued",
     "verify",

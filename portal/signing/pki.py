@@ -4,14 +4,23 @@ Created once in ``instance/pki/`` with the ``cryptography`` package.  Every issu
 certificate names a CRL distribution point that the portal itself serves
 (``{PUBLIC_BASE_URL}/pki/crl/root.crl``), so finalize() and validators can fetch and
 embed revocation data.  Private keys are written with mode 0600 and never served.
+
+The signing and TSA certificates are renewed before they expire (renew_certificate()): a
+new key and certificate under the same root, written beside the old ones; ``pki.json``
+names the current pair and is replaced atomically, so a reader sees the old pair or the
+new one, never half of each.  Old certificates stay in the directory (old signatures
+embed them; the admin page lists them); the old private key is deleted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +43,9 @@ TSA_NAME = "tsa"
 CRL_REFRESH_AFTER = dt.timedelta(minutes=10)
 CRL_VALIDITY = dt.timedelta(days=7)
 _METADATA_FILE = "pki.json"
+_LOCK_FILE = ".lock"
 _crl_lock = threading.Lock()
+RENEWABLE = (SIGNING_NAME, TSA_NAME)
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,10 @@ class LocalPki:
     @property
     def crl_url(self) -> str:
         return crl_url(self.base_url)
+
+    def current(self, role: str) -> x509.Certificate:
+        """The certificate in use for ``role`` (root, signing, tsa). Raises KeyError otherwise."""
+        return {ROOT_NAME: self.root_cert, SIGNING_NAME: self.signing_cert, TSA_NAME: self.tsa_cert}[role]
 
 
 def crl_url(base_url: str, name: str = ROOT_NAME) -> str:
@@ -127,15 +142,18 @@ def issue_certificate(
     *,
     common_name: str,
     organization: str,
-    years: int,
+    years: int = 0,
+    lifetime: dt.timedelta | None = None,
     is_tsa: bool = False,
     now: dt.datetime | None = None,
 ) -> x509.Certificate:
     """Certify ``public_key`` with the local root (signing or TSA profile).
 
+    Valid for ``lifetime`` (else ``years``) from ``now``, never beyond the root.
     Used for the built-in keys and for a key generated inside an HSM.
     """
     now = now or _now()
+    not_after = min(now + (lifetime or dt.timedelta(days=365 * years)), pki.root_cert.not_valid_after_utc)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name, organization))
@@ -143,7 +161,7 @@ def issue_certificate(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * years))
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -240,8 +258,113 @@ def ensure_local_pki(
         _write_private(path / f"{name}.key", _key_pem(key))
     (path / "crl").mkdir(exist_ok=True)
     # Written last: its presence marks a complete PKI.
-    (path / _METADATA_FILE).write_text(json.dumps({"base_url": base_url}))
+    _write_metadata(path, {"base_url": base_url, "current": {SIGNING_NAME: SIGNING_NAME, TSA_NAME: TSA_NAME}})
     return load_local_pki(path)
+
+
+def _write_metadata(path: Path, metadata: dict) -> None:
+    tmp = path / f"{_METADATA_FILE}.tmp"
+    tmp.write_text(json.dumps(metadata))
+    tmp.replace(path / _METADATA_FILE)
+
+
+def generation(directory: str | os.PathLike[str]) -> int:
+    """Changes whenever a certificate is renewed (processes reload their signing context then)."""
+    try:
+        return (Path(directory) / _METADATA_FILE).stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One renewal at a time across processes (the periodic job also holds a lease)."""
+    with (directory / _LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def renew_certificate(
+    pki: LocalPki,
+    role: str,
+    *,
+    years: int = 0,
+    lifetime: dt.timedelta | None = None,
+    now: dt.datetime | None = None,
+) -> LocalPki:
+    """Give ``role`` (signing or tsa) a new RSA key and certificate under the same root.
+
+    The subject stays the same; the old certificate is kept in the directory and its
+    private key deleted.  Returns the reloaded PKI.
+    Raises ValueError for a role other than signing or tsa.
+    """
+    if role not in RENEWABLE:
+        raise ValueError(f"only {RENEWABLE} can be renewed, not {role!r}")
+    now = now or _now()
+    with _locked(pki.directory):
+        current = load_local_pki(pki.directory)
+        metadata = json.loads((pki.directory / _METADATA_FILE).read_text())
+        names = metadata.setdefault("current", {SIGNING_NAME: SIGNING_NAME, TSA_NAME: TSA_NAME})
+        old_cert = current.current(role)
+        subject = old_cert.subject
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        cert = issue_certificate(
+            current,
+            key.public_key(),
+            common_name=str(subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value),
+            organization=str(subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value),
+            years=years,
+            lifetime=lifetime,
+            is_tsa=role == TSA_NAME,
+            now=now,
+        )
+        stem = f"{role}-{now:%Y%m%d%H%M%S}-{cert.serial_number:x}"
+        (pki.directory / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_private(pki.directory / f"{stem}.key", _key_pem(key))
+        old_stem = names.get(role, role)
+        names[role] = stem
+        _write_metadata(pki.directory, metadata)
+        (pki.directory / f"{old_stem}.key").unlink(missing_ok=True)
+    return load_local_pki(pki.directory)
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """One certificate of the built-in PKI, current or retired."""
+
+    role: str
+    file_name: str
+    certificate: x509.Certificate
+    is_current: bool
+
+    @property
+    def serial_hex(self) -> str:
+        return f"{self.certificate.serial_number:x}"
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+
+def list_certificates(pki: LocalPki) -> list[CertificateRecord]:
+    """Every certificate in the PKI directory: root, then current, then retired (newest first)."""
+    current = {pki.root_cert.serial_number, pki.signing_cert.serial_number, pki.tsa_cert.serial_number}
+    records = []
+    for path in sorted(pki.directory.glob("*.crt")):
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        role = path.stem.split("-", 1)[0]
+        records.append(CertificateRecord(role, path.name, cert, cert.serial_number in current))
+    order = {ROOT_NAME: 0, SIGNING_NAME: 1, TSA_NAME: 2}
+    records.sort(key=lambda r: (order.get(r.role, 3), not r.is_current,
+                                -r.certificate.not_valid_before_utc.timestamp()))
+    return records
 
 
 def _load_key(path: Path) -> rsa.RSAPrivateKey:
@@ -258,9 +381,10 @@ def load_local_pki(directory: str | os.PathLike[str]) -> LocalPki:
     """
     path = Path(directory)
     metadata = json.loads((path / _METADATA_FILE).read_text())
+    names = {SIGNING_NAME: SIGNING_NAME, TSA_NAME: TSA_NAME, ROOT_NAME: ROOT_NAME} | metadata.get("current", {})
 
-    def cert(name: str) -> x509.Certificate:
-        return x509.load_pem_x509_certificate((path / f"{name}.crt").read_bytes())
+    def cert(role: str) -> x509.Certificate:
+        return x509.load_pem_x509_certificate((path / f"{names[role]}.crt").read_bytes())
 
     return LocalPki(
         directory=path,
@@ -268,61 +392,96 @@ def load_local_pki(directory: str | os.PathLike[str]) -> LocalPki:
         root_cert=cert(ROOT_NAME),
         root_key=_load_key(path / f"{ROOT_NAME}.key"),
         signing_cert=cert(SIGNING_NAME),
-        signing_key=_load_key(path / f"{SIGNING_NAME}.key"),
+        signing_key=_load_key(path / f"{names[SIGNING_NAME]}.key"),
         tsa_cert=cert(TSA_NAME),
-        tsa_key=_load_key(path / f"{TSA_NAME}.key"),
+        tsa_key=_load_key(path / f"{names[TSA_NAME]}.key"),
     )
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    """A revoked certificate as the CRL states it: the revocation time never moves."""
+
+    serial_number: int
+    revoked_at: dt.datetime
+    reason: x509.ReasonFlags | None = None
+
+
+RevocationSource = Callable[[], Sequence[RevokedEntry]]
+_revocation_sources: dict[Path, RevocationSource] = {}
+
+
+def register_revocation_source(directory: str | os.PathLike[str], source: RevocationSource) -> None:
+    """Where the CRL of the PKI in ``directory`` reads its entries (the revocations table)."""
+    _revocation_sources[Path(directory).resolve()] = source
+
+
+def issue_crl(pki: LocalPki, revoked: Sequence[RevokedEntry], *, now: dt.datetime | None = None) -> bytes:
+    """Issue and store the root's CRL listing ``revoked`` with their own revocation times."""
+    now = now or _now()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.root_cert.subject)
+        .last_update(now)
+        .next_update(now + CRL_VALIDITY)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(pki.root_key.public_key()),
+            critical=False,
+        )
+        .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), critical=False)
+    )
+    for entry in revoked:
+        revoked_builder = (
+            x509.RevokedCertificateBuilder().serial_number(entry.serial_number).revocation_date(entry.revoked_at)
+        )
+        if entry.reason is not None and entry.reason is not x509.ReasonFlags.unspecified:
+            revoked_builder = revoked_builder.add_extension(x509.CRLReason(entry.reason), critical=False)
+        builder = builder.add_revoked_certificate(revoked_builder.build())
+    der = builder.sign(pki.root_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    crl_path = pki.directory / "crl" / f"{ROOT_NAME}.crl"
+    crl_path.parent.mkdir(exist_ok=True)
+    tmp = crl_path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(der)
+    tmp.replace(crl_path)
+    return der
+
+
+def entries_of(crl_der: bytes) -> list[RevokedEntry]:
+    """The revoked entries of a CRL, as they were issued."""
+    entries = []
+    for revoked in x509.load_der_x509_crl(crl_der):
+        try:
+            reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        except x509.ExtensionNotFound:
+            reason = None
+        entries.append(RevokedEntry(revoked.serial_number, revoked.revocation_date_utc, reason))
+    return entries
 
 
 def current_crl(pki: LocalPki, *, now: dt.datetime | None = None) -> bytes:
     """The root's CRL in DER, re-issued when older than CRL_REFRESH_AFTER.
 
-    Revoked serials are read from ``revoked.txt`` (one hexadecimal serial a line).
-    A fresh CRL matters: validators want revocation data issued after the
-    signing time, so a CRL is never reused for long.
+    A fresh CRL matters: validators want revocation data issued after the signing
+    time, so a CRL is never reused for long.  Its entries come from the registered
+    revocation source (the portal's revocations table); without one (a script using a
+    plain settings mapping) they are carried over from the last CRL issued.
     """
     now = now or _now()
     crl_path = pki.directory / "crl" / f"{ROOT_NAME}.crl"
     with _crl_lock:
-        if crl_path.exists():
-            existing = x509.load_der_x509_crl(crl_path.read_bytes())
-            age = now - existing.last_update_utc
+        existing_der = crl_path.read_bytes() if crl_path.exists() else None
+        if existing_der is not None:
+            age = now - x509.load_der_x509_crl(existing_der).last_update_utc
             if dt.timedelta(0) <= age < CRL_REFRESH_AFTER:
-                return crl_path.read_bytes()
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(pki.root_cert.subject)
-            .last_update(now)
-            .next_update(now + CRL_VALIDITY)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(pki.root_key.public_key()),
-                critical=False,
-            )
-            .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
-        )
-        for serial in _revoked_serials(pki.directory):
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
-            )
-        der = builder.sign(pki.root_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-        crl_path.parent.mkdir(exist_ok=True)
-        tmp = crl_path.with_suffix(".tmp")
-        tmp.write_bytes(der)
-        tmp.replace(crl_path)
-        return der
-
-
-def _revoked_serials(directory: Path) -> list[int]:
-    path = directory / "revoked.txt"
-    if not path.exists():
-        return []
-    return [int(line, 16) for line in path.read_text().split() if line]
+                return existing_der
+        source = _revocation_sources.get(pki.directory.resolve())
+        revoked = list(source()) if source is not None else entries_of(existing_der) if existing_der else []
+        return issue_crl(pki, revoked, now=now)
 
 
 def certificate_der(pki: LocalPki, name: str) -> bytes:
-    """DER of a public certificate by name (root, signing, tsa).
+    """DER of a public certificate in use, by name (root, signing, tsa).
 
     Raises KeyError for any other name.
     """
-    certs = {ROOT_NAME: pki.root_cert, SIGNING_NAME: pki.signing_cert, TSA_NAME: pki.tsa_cert}
-    return certs[name].public_bytes(serialization.Encoding.DER)
+    return pki.current(name).public_bytes(serialization.Encoding.DER)

@@ -2,18 +2,38 @@
 
 Certificates of the built-in PKI point at ``{PUBLIC_BASE_URL}/pki/crl/root.crl``.
 Inside the portal process that CRL is read (and refreshed) directly, so finalize()
-and verify() need no HTTP server, not even our own; any other URL goes over HTTP.
+and verify() need no HTTP server, not even our own; any other URL goes over HTTP,
+through the proxy named by HTTPS_PROXY / HTTP_PROXY (and NO_PROXY) when set: closed
+networks reach the outside only through one.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
+import aiohttp
+import certifi
 from asn1crypto import crl as asn1_crl
 from pyhanko_certvalidator.fetchers import Fetchers
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.crl_client import AIOHttpCRLFetcher
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers.util import LazySession
 from pyhanko_certvalidator.fetchers.common_utils import FetchKind
+
+
+class OutboundSession(LazySession):
+    """pyhanko's lazily created aiohttp session, honouring the proxy environment variables.
+
+    aiohttp's ``trust_env`` picks HTTPS_PROXY for https URLs and HTTP_PROXY for http
+    URLs (CONNECT tunnel or absolute-form request) and skips hosts in NO_PROXY.
+    """
+
+    def get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            context = ssl.create_default_context(cafile=certifi.where())
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context), trust_env=True)
+        return self._session
 
 LocalCrlSource = Callable[[str], bytes | None]
 """Maps a URL to DER CRL bytes when it is ours, else None."""
@@ -43,6 +63,7 @@ class LocalFirstFetcherBackend(AIOHttpFetcherBackend):
 
     def __init__(self, local_source: LocalCrlSource, *, per_request_timeout: float = 10) -> None:
         super().__init__(per_request_timeout=per_request_timeout)
+        self.session = OutboundSession()
         self._local_source = local_source
 
     def get_fetchers(self) -> Fetchers:
@@ -60,4 +81,4 @@ class LocalFirstFetcherBackend(AIOHttpFetcherBackend):
         )
 
 
-__all__ = ["LocalCrlSource", "LocalFirstCrlFetcher", "LocalFirstFetcherBackend"]
+__all__ = ["LocalCrlSource", "LocalFirstCrlFetcher", "LocalFirstFetcherBackend", "OutboundSession"]

@@ -11,6 +11,9 @@ SIGNING_CHAIN_PATH         PEM bundle of issuer certificates to embed (PKCS#11)
 SIGNING_TRUST_ROOTS        PEM files of extra trusted roots (the local root is always trusted)
 TSA_URL                    empty: the built-in TSA, in-process
 TSA_USERNAME, TSA_PASSWORD, TSA_TIMEOUT, TSA_ACCREDITED_URLS
+TSA_CERT_CHAIN_PATH        PEM: the external TSA's certificate, then its issuers
+TSA_POLICY_OID             policy asked for from (and required of) the external TSA
+TSA_ACCREDITED_CERTS       PEM files of accredited TSA certificates or their issuing CAs
 PDF_MAX_BYTES, PKI_DIR, PUBLIC_BASE_URL, AGENCY_NAME, SERVICE_NAME, SIGNING_CERT_YEARS
 """
 
@@ -26,6 +29,7 @@ from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from portal.config import DEFAULTS as PORTAL_DEFAULTS
 
@@ -41,7 +45,8 @@ SIGNING_KEYS = (
     "SIGNING_BACKEND", "SIGNING_PKCS12_PATH", "SIGNING_PKCS12_PASSPHRASE", "SIGNING_PKCS11_MODULE",
     "SIGNING_PKCS11_TOKEN_LABEL", "SIGNING_PKCS11_KEY_LABEL", "SIGNING_PKCS11_PIN", "SIGNING_PKCS11_CERT_PATH",
     "SIGNING_CHAIN_PATH", "SIGNING_TRUST_ROOTS", "SIGNING_CERT_YEARS", "TSA_URL", "TSA_USERNAME", "TSA_PASSWORD",
-    "TSA_TIMEOUT", "TSA_ACCREDITED_URLS", "PDF_MAX_BYTES", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME",
+    "TSA_TIMEOUT", "TSA_ACCREDITED_URLS", "TSA_CERT_CHAIN_PATH", "TSA_POLICY_OID", "TSA_ACCREDITED_CERTS",
+    "PDF_MAX_BYTES", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME",
 )
 DEFAULTS: dict[str, Any] = {key: PORTAL_DEFAULTS[key] for key in SIGNING_KEYS} | {"PKI_DIR": "instance/pki"}
 
@@ -70,8 +75,11 @@ def _setting(settings: Mapping[str, Any], key: str) -> Any:
 
 
 def _cache_key(settings: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(
-        tuple(value) if isinstance(value, list) else value for value in (_setting(settings, key) for key in DEFAULTS)
+    # The PKI's generation: a certificate renewed by another process makes this one reload.
+    return (
+        *(tuple(value) if isinstance(value, list) else value
+          for value in (_setting(settings, key) for key in DEFAULTS)),
+        local_pki.generation(_setting(settings, "PKI_DIR")),
     )
 
 
@@ -145,6 +153,8 @@ def _build_tsa(settings: Mapping[str, Any], pki: local_pki.LocalPki) -> Timestam
             username=_setting(settings, "TSA_USERNAME") or None,
             password=_setting(settings, "TSA_PASSWORD") or None,
             timeout=float(_setting(settings, "TSA_TIMEOUT")),
+            policy_oid=_setting(settings, "TSA_POLICY_OID") or None,
+            chain=_read_pem_certs(_setting(settings, "TSA_CERT_CHAIN_PATH")),
         )
     return builtin_tsa(pki)
 
@@ -224,39 +234,96 @@ class SigningStatus:
     tsa_description: str
     tsa_url: str | None
     tsa_not_after: dt.datetime | None
+    tsa_subject: str | None
     is_tsa_accredited: bool
     root_subject: str
     root_not_after: dt.datetime
+    certificates: tuple[Any, ...]
     warnings: tuple[str, ...]
 
 
-def signing_status(settings: Mapping[str, Any], context: SigningContext, *, now: dt.datetime) -> SigningStatus:
+def _tsa_certificate(context: SigningContext) -> asn1_x509.Certificate | None:
+    tsa = context.tsa
+    if isinstance(tsa, LocalTsa):
+        return tsa.tsa_cert
+    if isinstance(tsa, HttpTsa):
+        return tsa.certificate
+    return None
+
+
+def is_accredited_certificate(cert: asn1_x509.Certificate, accredited: list[x509.Certificate]) -> bool:
+    """``cert`` is one of ``accredited`` or was issued (and signed) by one of them."""
+    candidate = x509.load_der_x509_certificate(cert.dump())
+    for listed in accredited:
+        if candidate == listed:
+            return True
+        if candidate.issuer == listed.subject:
+            try:
+                candidate.verify_directly_issued_by(listed)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return True
+    return False
+
+
+def _accreditation_warnings(settings: Mapping[str, Any], context: SigningContext) -> list[str]:
+    tsa_url = _setting(settings, "TSA_URL") or None
+    urls = [u.rstrip("/") for u in _setting(settings, "TSA_ACCREDITED_URLS")]
+    if tsa_url is None or (urls and tsa_url.rstrip("/") not in urls):
+        return [
+            "使用中のタイムスタンプ局は、設定された認定タイムスタンプ局の一覧（TSA_ACCREDITED_URLS）に含まれていません。"
+            "電子帳簿保存法の真実性の要件を認定タイムスタンプで満たす場合は、認定事業者の TSA を設定してください。"
+        ]
+    accredited = [cert for path in _setting(settings, "TSA_ACCREDITED_CERTS") for cert in _read_pem_certs(path)]
+    if not accredited:
+        return [
+            "認定タイムスタンプ局の証明書一覧（TSA_ACCREDITED_CERTS）が設定されていないため、"
+            "使用中のタイムスタンプ局の証明書が認定事業者のものか確認できません。"
+        ]
+    cert = _tsa_certificate(context)
+    if cert is None:
+        return [
+            "タイムスタンプ局の証明書がまだ分かりません（TSA_CERT_CHAIN_PATH を設定するか、"
+            "タイムスタンプを一度取得すると確認できます）。"
+        ]
+    if not is_accredited_certificate(cert, accredited):
+        return [
+            f"タイムスタンプ局の証明書（{cert.subject.human_friendly}、シリアル {cert.serial_number:x}）は、"
+            "認定タイムスタンプ局の証明書一覧（TSA_ACCREDITED_CERTS）に含まれていません。"
+        ]
+    return []
+
+
+def signing_status(settings: Mapping[str, Any], context: SigningContext, *, now: dt.datetime,
+                   revocations: list[local_pki.RevokedEntry] | None = None) -> SigningStatus:
     """Summarise certificates, TSA and their expiry, with warnings for the admin page.
 
     Raises SigningKeyUnavailable when the HSM cannot be opened to read its certificate.
     """
+    from .lifecycle import certificate_overview
+
     pki = context.pki
     assert pki is not None
     cert = context.signer.certificate
     signer_not_after = cert["tbs_certificate"]["validity"]["not_after"].native
     tsa_url = _setting(settings, "TSA_URL") or None
-    accredited = [u.rstrip("/") for u in _setting(settings, "TSA_ACCREDITED_URLS")]
-    is_accredited = tsa_url is not None and tsa_url.rstrip("/") in accredited
     tsa = context.tsa
-    tsa_not_after = tsa.not_valid_after if isinstance(tsa, LocalTsa) else None
-    warnings = []
-    if not is_accredited:
-        warnings.append(
-            "使用中のタイムスタンプ局は、設定された認定タイムスタンプ局の一覧（TSA_ACCREDITED_URLS）に含まれていません。"
-            "電子帳簿保存法の真実性の要件を認定タイムスタンプで満たす場合は、認定事業者の TSA を設定してください。"
-        )
+    tsa_cert = _tsa_certificate(context)
+    tsa_not_after = tsa_cert["tbs_certificate"]["validity"]["not_after"].native if tsa_cert is not None else None
+    warnings = _accreditation_warnings(settings, context)
+    is_accredited = not warnings
     if _setting(settings, "SIGNING_BACKEND") == "local":
         warnings.append(
             "内蔵 PKI の自己署名ルートで署名しています。Acrobat Reader で「署名は有効です」と表示させるには、"
             "相手方がルート証明書を信頼済みとして登録する必要があります（docs/signing.md 参照）。"
         )
-    for label, not_after in (("署名用証明書", signer_not_after), ("タイムスタンプ局の証明書", tsa_not_after)):
-        if not_after is not None and not_after - now < dt.timedelta(days=90):
+    certificates = certificate_overview(pki, revocations or [], now=now)
+    warnings.extend(line.warning for line in certificates if line.warning)
+    for label, not_after, is_builtin in (
+        ("署名用証明書", signer_not_after, _setting(settings, "SIGNING_BACKEND") == "local"),
+        ("タイムスタンプ局の証明書", tsa_not_after, isinstance(tsa, LocalTsa)),
+    ):
+        if not is_builtin and not_after is not None and not_after - now < dt.timedelta(days=90):
             warnings.append(f"{label}の有効期限（{not_after:%Y-%m-%d}）が 90 日以内です。更新してください。")
     return SigningStatus(
         signer_subject=cert.subject.human_friendly,
@@ -265,8 +332,10 @@ def signing_status(settings: Mapping[str, Any], context: SigningContext, *, now:
         tsa_description=tsa.description,
         tsa_url=tsa_url,
         tsa_not_after=tsa_not_after,
+        tsa_subject=tsa_cert.subject.human_friendly if tsa_cert is not None else None,
         is_tsa_accredited=is_accredited,
         root_subject=pki.root_cert.subject.rfc4514_string(),
         root_not_after=pki.root_cert.not_valid_after_utc,
+        certificates=tuple(certificates),
         warnings=tuple(warnings),
     )

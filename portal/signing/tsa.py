@@ -226,7 +226,11 @@ def respond_to_http_request(tsa: LocalTsa, body: bytes) -> bytes:
 class HttpTsa(HTTPTimeStamper):
     """An external RFC 3161 authority over HTTP(S), with optional basic auth.
 
-    One LazySession is created on the signing loop and reused for every request.
+    One session is created on the signing loop and reused for every request; it goes
+    through the proxy of HTTPS_PROXY / HTTP_PROXY when set.  ``chain`` is the TSA's
+    certificate followed by its issuers (TSA_CERT_CHAIN_PATH): finalize() embeds their
+    revocation data, and every token must be signed by that certificate.  With
+    ``policy_oid`` every request asks for that policy and every answer must carry it.
     """
 
     def __init__(
@@ -236,14 +240,32 @@ class HttpTsa(HTTPTimeStamper):
         username: str | None = None,
         password: str | None = None,
         timeout: float = 10,
+        policy_oid: str | None = None,
+        chain: list[x509.Certificate] | None = None,
     ) -> None:
+        from .revocation import OutboundSession
+
         headers = {}
         if username:
             # aiohttp.BasicAuth is deprecated; the header is the same thing (RFC 7617).
             credentials = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
             headers["Authorization"] = f"Basic {credentials}"
-        super().__init__(url, timeout=timeout, headers=headers, session=LazySession())
+        super().__init__(url, timeout=timeout, headers=headers, session=OutboundSession())
         self.request_count = 0
+        self.policy_oid = policy_oid or None
+        self.chain = [to_asn1_cert(cert) for cert in chain or []]
+        self.last_certificate: asn1_x509.Certificate | None = None
+
+    @property
+    def certificate(self) -> asn1_x509.Certificate | None:
+        """The TSA's certificate: the configured one, else the one of the last token received."""
+        return self.chain[0] if self.chain else self.last_certificate
+
+    def request_cms(self, message_digest: bytes, md_algorithm: str) -> tuple[int | None, tsp.TimeStampReq]:
+        nonce, req = super().request_cms(message_digest, md_algorithm)
+        if self.policy_oid:
+            req["req_policy"] = self.policy_oid
+        return nonce, req
 
     @property
     def description(self) -> str:
@@ -273,7 +295,30 @@ class HttpTsa(HTTPTimeStamper):
         """
         try:
             token = await super().async_timestamp(message_digest, md_algorithm)
-            token["content"]["encap_content_info"]["content"].parsed.native  # noqa: B018  (parse all)
+            tst_info = token["content"]["encap_content_info"]["content"].parsed
+            tst_info.native  # noqa: B018  (parse all)
+            signer = _token_signer(token)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise TimestampRequestError(f"malformed answer from {self.url}") from exc
+        if self.policy_oid and tst_info["policy"].dotted != self.policy_oid:
+            raise TimestampRequestError(f"{self.url} answered under policy {tst_info['policy'].dotted}")
+        if self.chain and signer is not None and signer.dump() != self.chain[0].dump():
+            raise TimestampRequestError(f"{self.url} signed with a certificate other than TSA_CERT_CHAIN_PATH's")
+        self.last_certificate = signer
         return token
+
+
+def _token_signer(token: cms.ContentInfo) -> asn1_x509.Certificate | None:
+    """The certificate a timestamp token names as its signer, when the token carries it."""
+    signed_data = token["content"]
+    sid = signed_data["signer_infos"][0]["sid"]
+    for choice in signed_data["certificates"] or []:
+        cert = choice.chosen
+        if not isinstance(cert, asn1_x509.Certificate):
+            continue
+        if sid.name == "issuer_and_serial_number":
+            if cert.issuer == sid.chosen["issuer"] and cert.serial_number == sid.chosen["serial_number"].native:
+                return cert
+        elif cert.key_identifier == sid.chosen.native:
+            return cert
+    return None

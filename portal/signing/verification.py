@@ -192,6 +192,48 @@ async def _verify(reader: PdfFileReader, ctx: SigningContext) -> VerificationRep
     return VerificationReport(tuple(reports))
 
 
+@dataclass(frozen=True)
+class LongTermResult:
+    """The AdES long-term (B-LTA) verdict on each approval signature at one validation time."""
+
+    validation_time: dt.datetime
+    indications: tuple[tuple[str, str], ...]  # (field name, AdES sub-indication)
+
+    @property
+    def is_valid(self) -> bool:
+        return bool(self.indications) and all(indication == "PASSED" for _, indication in self.indications)
+
+
+def long_term_validation(pdf: bytes | BinaryIO, *, context: SigningContext, at: dt.datetime) -> LongTermResult:
+    """Validate every approval signature as a validator would at time ``at`` (ETSI EN 319 102-1 §5.6.3).
+
+    ``at`` may lie in the future: it answers "will this file still verify then?", e.g.
+    after the TSA certificate of its newest document timestamp has expired.
+    Raises an InvalidPdf subclass when the file cannot be read.
+    """
+    reader = open_for_reading(as_stream(pdf), max_bytes=context.max_bytes)
+    return aio.run(_long_term(reader, context, at))
+
+
+async def _long_term(reader: PdfFileReader, ctx: SigningContext, at: dt.datetime) -> LongTermResult:
+    from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+
+    timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
+    backend = ctx.fetcher_backend_factory()
+    results = []
+    try:
+        spec = _ades_spec(ctx, backend)
+        for sig in reader.embedded_signatures:
+            if sig.sig_object_type == "/DocTimeStamp":
+                continue
+            result = await ades_lta_validation(sig, spec, timing_info=timing)
+            status = result.ades_subindic.status
+            results.append((sig.field_name, "PASSED" if status == AdESStatus.PASSED else str(result.ades_subindic)))
+    finally:
+        await backend.close()
+    return LongTermResult(at, tuple(results))
+
+
 def _chain_in_dss(sig: EmbeddedPdfSignature, dss_certs: set[bytes]) -> bool:
     return sig.signer_cert.dump() in dss_certs
 

@@ -108,5 +108,10 @@ def certificate(name: str) -> ResponseReturnValue:
 @bp.get("/admin/signing")
 @role_required(Role.ADMIN)
 def admin_status() -> ResponseReturnValue:
-    status = service.signing_status(current_app.config, _context(), now=clock.now())
+    from portal.db import db
+
+    from .lifecycle import revocation_entries
+
+    status = service.signing_status(current_app.config, _context(), now=clock.now(),
+                                    revocations=revocation_entries(db()))
     return render_template("signing/admin.html", status=status)
