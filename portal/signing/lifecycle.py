@@ -184,11 +184,21 @@ def register(app: Any) -> None:
 
     from . import service
 
-    factory = app.extensions["portal.session_factory"]
+    database_url = app.config["DATABASE_URL"]
 
     def source() -> list[local_pki.RevokedEntry]:
-        with factory() as session:
-            return revocation_entries(session)
+        # Called from the signing loop at most once per CRL_REFRESH_AFTER: an unpooled engine of
+        # its own, so no connection outlives the call (nor the app that registered it).
+        from sqlalchemy.pool import NullPool
+
+        from portal.db import make_engine
+
+        engine = make_engine(database_url, poolclass=NullPool)
+        try:
+            with Session(engine) as session:
+                return revocation_entries(session)
+        finally:
+            engine.dispose()
 
     pki_dir = Path(app.config["PKI_DIR"])
     local_pki.register_revocation_source(pki_dir, source)

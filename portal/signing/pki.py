@@ -18,6 +18,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ CRL_REFRESH_AFTER = dt.timedelta(minutes=10)
 CRL_VALIDITY = dt.timedelta(days=7)
 _METADATA_FILE = "pki.json"
 _LOCK_FILE = ".lock"
-_crl_lock = threading.Lock()
+_crl_lock = threading.RLock()
 RENEWABLE = (SIGNING_NAME, TSA_NAME)
 
 
@@ -226,6 +227,15 @@ def ensure_local_pki(
     if (path / _METADATA_FILE).exists():
         return load_local_pki(path)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _locked(path):  # several processes may start at once on a fresh instance: one creates it
+        if (path / _METADATA_FILE).exists():
+            return load_local_pki(path)
+        return _create_local_pki(path, agency_name=agency_name, service_name=service_name, base_url=base_url,
+                                 signing_years=signing_years, tsa_years=tsa_years)
+
+
+def _create_local_pki(path: Path, *, agency_name: str, service_name: str, base_url: str, signing_years: int,
+                      tsa_years: int) -> LocalPki:
     now = _now()
     root_cert, root_key = _build_root(agency_name, now)
     signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -440,9 +450,11 @@ def issue_crl(pki: LocalPki, revoked: Sequence[RevokedEntry], *, now: dt.datetim
     der = builder.sign(pki.root_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
     crl_path = pki.directory / "crl" / f"{ROOT_NAME}.crl"
     crl_path.parent.mkdir(exist_ok=True)
-    tmp = crl_path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(der)
-    tmp.replace(crl_path)
+    # A temporary name of its own per writer (threads and processes), then an atomic rename.
+    tmp = crl_path.with_name(f".{crl_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    with _crl_lock:
+        tmp.write_bytes(der)
+        tmp.replace(crl_path)
     return der
 
 
