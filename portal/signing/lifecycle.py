@@ -31,7 +31,7 @@ from .models import CertificateRevocation
 
 log = logging.getLogger(__name__)
 WARN_BEFORE = dt.timedelta(days=90)
-REASONS = {flag.value: flag for flag in x509.ReasonFlags if flag not in (x509.ReasonFlags.remove_from_crl,)}
+REASONS = {flag.name: flag for flag in x509.ReasonFlags if flag is not x509.ReasonFlags.remove_from_crl}
 ROLE_LABELS = {local_pki.ROOT_NAME: "ルート認証局", local_pki.SIGNING_NAME: "署名用証明書",
                local_pki.TSA_NAME: "タイムスタンプ局"}
 _LEGACY_REVOKED_FILE = "revoked.txt"
@@ -133,7 +133,11 @@ def renew_due_certificates(session: Session, pki: local_pki.LocalPki, settings: 
             continue
         old = pki.current(role)
         years = int(settings.get("SIGNING_CERT_YEARS", 2)) if role == local_pki.SIGNING_NAME else 5
-        pki = local_pki.renew_certificate(pki, role, years=years, now=now)
+        renewed_pki = local_pki.renew_certificate(pki, role, years=years, now=now, replacing=old.serial_number)
+        if renewed_pki is None:
+            pki = local_pki.load_local_pki(pki.directory)
+            continue  # another process renewed it meanwhile (and recorded that)
+        pki = renewed_pki
         new = pki.current(role)
         record(session, actor=SYSTEM, action=AuditAction.PKI_CERTIFICATE_RENEWED, subject=("pki", role), now=now,
                role=role, old_serial=f"{old.serial_number:x}", old_not_after=old.not_valid_after_utc.isoformat(),

@@ -21,7 +21,7 @@ class CertificateRevocation(Base):
     id: Mapped[intpk]
     serial_number: Mapped[str] = mapped_column(String(64), unique=True)  # lower-case hexadecimal
     subject: Mapped[str] = mapped_column(Text, default="")
-    reason: Mapped[str] = mapped_column(String(32), default="unspecified")  # x509.ReasonFlags value
+    reason: Mapped[str] = mapped_column(String(32), default="unspecified")  # x509.ReasonFlags name
     revoked_at: Mapped[utc_datetime]
     recorded_at: Mapped[utc_datetime]
     recorded_by: Mapped[str] = mapped_column(String(200), default="")

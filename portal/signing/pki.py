@@ -304,11 +304,14 @@ def renew_certificate(
     years: int = 0,
     lifetime: dt.timedelta | None = None,
     now: dt.datetime | None = None,
-) -> LocalPki:
+    replacing: int | None = None,
+) -> LocalPki | None:
     """Give ``role`` (signing or tsa) a new RSA key and certificate under the same root.
 
     The subject stays the same; the old certificate is kept in the directory and its
-    private key deleted.  Returns the reloaded PKI.
+    private key deleted.  With ``replacing`` (a serial number), nothing happens unless that
+    certificate is still the current one (else None is returned): two processes renewing
+    at once renew once.  Returns the reloaded PKI.
     Raises ValueError for a role other than signing or tsa.
     """
     if role not in RENEWABLE:
@@ -316,6 +319,8 @@ def renew_certificate(
     now = now or _now()
     with _locked(pki.directory):
         current = load_local_pki(pki.directory)
+        if replacing is not None and current.current(role).serial_number != replacing:
+            return None
         metadata = json.loads((pki.directory / _METADATA_FILE).read_text())
         names = metadata.setdefault("current", {SIGNING_NAME: SIGNING_NAME, TSA_NAME: TSA_NAME})
         old_cert = current.current(role)

@@ -269,6 +269,8 @@ async def _report(
         ts_time = ts.timestamp if ts else None
         ts_valid = (ts.valid and ts.intact and ts.trusted) if ts else None
         tsa_cert = ts.signing_cert if ts else None
+    if getattr(status, "revoked", False):
+        problems.append("署名者の証明書は失効しています（CRL に記載されています）。")
     modification = status.modification_level
     has_disallowed_changes = modification is not None and modification not in ALLOWED_LATER_CHANGES
     level = None
