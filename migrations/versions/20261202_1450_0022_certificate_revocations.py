@@ -5,9 +5,9 @@ issue time, so the revocation date moved forward each time and a signature made 
 revocation could look valid. Each revocation is now a row holding when the certificate stopped
 being trustworthy; every CRL is issued from these rows. Rows are never changed or deleted.
 
-Revision ID: 0021_certificate_revocations
-Revises: 0020_contract_types
-Create Date: 2026-12-02 14:30:00
+Revision ID: 0022_certificate_revocations
+Revises: 0021_backup_runs
+Create Date: 2026-12-02 14:50:00
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import portal.types
 
-revision = '0021_certificate_revocations'
-down_revision = '0020_contract_types'
+revision = '0022_certificate_revocations'
+down_revision = '0021_backup_runs'
 branch_labels = None
 depends_on = None
 
