@@ -45,5 +45,16 @@ def yen(amount: int | None) -> str:
     return "" if amount is None else f"金{amount:,}円"
 
 
+def filesize(size: int | None) -> str:
+    """Bytes as people read them: 「812 KB」, 「1.4 MB」."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(wareki=wareki, jst=jst, jst_wareki=jst_wareki, yen=yen)
+    app.jinja_env.filters.update(wareki=wareki, jst=jst, jst_wareki=jst_wareki, yen=yen, filesize=filesize)

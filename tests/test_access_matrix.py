@@ -128,6 +128,7 @@ MATRIX: dict[str, Entry] = {
     "GET /s/<token>/documents/<int:document_id>/original": entry(SIGNER_LINK_DOCUMENT, "signing"),
     "GET /s/<token>/confirm": entry(SIGNER_LINK, "signing"),
     "POST /s/<token>/access-code": entry(SIGNER_LINK, "signing"),
+    "GET /s/<token>/documents.zip": entry(SIGNER_LINK, "signing"),  # another link: its own contract's documents
     "POST /s/<token>/complete": entry(SIGNER_LINK, "signing"),
     "GET /s/<token>/decline": entry(SIGNER_LINK, "signing"),
     "POST /s/<token>/decline": entry(SIGNER_LINK, "signing"),
@@ -136,6 +137,7 @@ MATRIX: dict[str, Entry] = {
     "GET /s/staff/<int:party_id>/documents/<int:document_id>/pages/<int:page>.jpg": entry(AGENCY_SIGNER),
     "GET /s/staff/<int:party_id>/documents/<int:document_id>/original": entry(AGENCY_SIGNER),
     "GET /s/staff/<int:party_id>/confirm": entry(AGENCY_SIGNER),
+    "GET /s/staff/<int:party_id>/documents.zip": entry(AGENCY_SIGNER),
     "POST /s/staff/<int:party_id>/complete": entry(AGENCY_SIGNER),
     "GET /s/staff/<int:party_id>/decline": entry(AGENCY_SIGNER),
     "POST /s/staff/<int:party_id>/decline": entry(AGENCY_SIGNER),

@@ -221,6 +221,7 @@ class ContractDocument(Base):
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
     position: Mapped[int]
     filename: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(100), default="", server_default="")  # shown to signers; "" = stem
     page_count: Mapped[int]
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[utc_datetime]
@@ -238,6 +239,19 @@ class ContractDocument(Base):
     @property
     def current(self) -> DocumentRevision:
         return self.revisions[-1]
+
+    @property
+    def display_title(self) -> str:
+        """The title staff gave it, else the file name without its extension."""
+        stem = self.filename.rsplit(".", 1)[0] if "." in self.filename.lstrip(".") else self.filename
+        return self.title or stem or self.filename
+
+    def download_name(self, revision: DocumentRevision | None = None) -> str:
+        """`<契約番号>_<title>.pdf`, with 「_署名済」 when `revision` carries a signature."""
+        revision = revision or self.original
+        signed = "_署名済" if revision.kind is not RevisionKind.ORIGINAL else ""
+        name = f"{self.contract.number}_{self.display_title}{signed}.pdf"
+        return "".join("_" if ch in '\\/:*?"<>|' else ch for ch in name)
 
 
 class DocumentRevision(Base):

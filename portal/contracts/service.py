@@ -43,6 +43,7 @@ from portal.signing.content import TooManyPages
 from portal.signing.inputs import check_pdf
 from portal.signing.pades import UploadRules, check_upload
 from portal.storage import get_store
+from portal.text import has_control_characters
 from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains, is_free_mail
 
 
@@ -398,13 +399,16 @@ def _lock_editable(session: Session, contract: Contract) -> Contract:
 
 
 def attach_document(session: Session, contract: Contract, *, filename: str, data: bytes, actor: StaffUser,
-                    now: datetime, request: RequestInfo | None = None) -> ContractDocument:
+                    now: datetime, request: RequestInfo | None = None, title: str = "") -> ContractDocument:
     """Check, store (encrypted, with SHA-256) and append one PDF; voids a confirmed approval.
 
-    Raises TransitionRefused after sending, or an InvalidPdf with the message for the uploader: from
+    `title` is what signers see on the document's tab ("" = the file name without its extension).
+    Raises DomainError for a bad title, TransitionRefused after sending, or an InvalidPdf with the
+    message for the uploader: from
     portal.signing.inputs (NotAPdf, TruncatedPdf, EncryptedPdf, CertifiedNoChanges, PdfTooLarge) or
     portal.signing.content (TooManyPages, ActiveContent, InflatesTooMuch, UnsignableStructure).
     """
+    title = checked_document_title(title)
     contract = _lock_editable(session, contract)
     config = current_app.config
     check_pdf(data, max_bytes=config["PDF_MAX_BYTES"])
@@ -416,8 +420,8 @@ def attach_document(session: Session, contract: Contract, *, filename: str, data
                                    max_inflated_bytes=config["PDF_MAX_INFLATED_BYTES"]))
     stored = get_store().put(data)
     position = max((d.position for d in contract.documents), default=0) + 1
-    document = ContractDocument(position=position, filename=_safe_filename(filename), page_count=pages,
-                                uploaded_by=actor, created_at=now)
+    document = ContractDocument(position=position, filename=_safe_filename(filename), title=title,
+                                page_count=pages, uploaded_by=actor, created_at=now)
     document.revisions.append(DocumentRevision(number=1, kind=RevisionKind.ORIGINAL, storage_key=stored.key,
                                                sha256=stored.sha256, size=stored.size, created_at=now))
     contract.documents.append(document)
@@ -426,7 +430,7 @@ def attach_document(session: Session, contract: Contract, *, filename: str, data
     info = request or RequestInfo()
     record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_DOCUMENT_ADDED, subject=contract,
            now=now, ip=info.ip, user_agent=info.user_agent, filename=document.filename, sha256=stored.sha256,
-           size=stored.size, pages=pages)
+           size=stored.size, pages=pages, title=document.display_title)
     lifecycle.documents_changed(session, contract, actor=actor, now=now, why="文書の追加")
     return document
 
@@ -446,6 +450,25 @@ def remove_document(session: Session, contract: Contract, document_id: int, *, a
     record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_DOCUMENT_REMOVED, subject=contract,
            now=now, filename=document.filename, sha256=document.original.sha256)
     lifecycle.documents_changed(session, contract, actor=actor, now=now, why="文書の削除")
+
+
+DOCUMENT_TITLE_MAX_LENGTH = 100
+
+
+def checked_document_title(title: str) -> str:
+    """A document title as typed, NFKC and stripped; "" stays "" (the file name is shown).
+
+    Raises DomainError when too long or with control characters or path/file-name separators.
+    """
+    title = unicodedata.normalize("NFKC", title).strip()
+    if len(title) > DOCUMENT_TITLE_MAX_LENGTH:
+        raise DomainError(f"文書の名称は{DOCUMENT_TITLE_MAX_LENGTH}文字以内で入力してください"
+                          f"（{len(title)}文字あります）。")
+    if has_control_characters(title):
+        raise DomainError("文書の名称に改行や制御文字は使えません。")
+    if any(ch in title for ch in '\\/:*?"<>|'):
+        raise DomainError('文書の名称に次の記号は使えません: \\ / : * ? " < > |')
+    return title
 
 
 def _safe_filename(name: str) -> str:

@@ -183,15 +183,19 @@ def _status_panel(contract: Contract, *, error: str | None = None, status: int =
 def upload(contract_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     files = [f for f in request.files.getlist("files") if f and f.filename]
+    title = request.form.get("title", "")
     errors = []
     if not files:
         errors.append("PDF ファイルを選択してください。")
+    elif len(files) > 1 and title.strip():
+        errors.append("文書の名称は、1件ずつアップロードするときに入力してください。")
+        files = []
     for upload_file in files:
         try:
             with db().begin_nested():
                 document = service.attach_document(db(), contract, filename=upload_file.filename or "",
                                                    data=upload_file.read(), actor=current_user, now=clock.now(),
-                                                   request=request_info())
+                                                   request=request_info(), title=title)
                 queue_rendering(db(), document.original, now=clock.now())  # a worker renders the pages
         except DomainError as exc:
             errors.append(f"{upload_file.filename}: {exc.message}")
@@ -243,7 +247,7 @@ def download(contract_id: int, document_id: int) -> ResponseReturnValue:
     _record_read(AuditAction.CONTRACT_DOCUMENT_DOWNLOADED, contract, filename=document.filename,
                  revision=revision.number, sha256=revision.sha256)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
-                     download_name=document.filename)
+                     download_name=document.download_name(revision))
 
 
 @bp.get("/<int:contract_id>/certificate")

@@ -49,7 +49,7 @@ def download(session: Session, link: DownloadLink, document_id: int | None, *, n
         document = next((d for d in contract.documents if d.id == document_id), None)
         if document is None:
             raise NotFound("文書が見つかりません。")
-        filename, data = document.filename, get_store().get(document.current.storage_key)
+        filename, data = document.download_name(document.current), get_store().get(document.current.storage_key)
     link.download_count += 1
     link.last_downloaded_at = now
     record(session, actor=Actor.signer(link.recipient), action=AuditAction.CONTRACT_LINK_DOWNLOADED,

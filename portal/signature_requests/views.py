@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +206,12 @@ def original(token: str, document_id: int) -> ResponseReturnValue:
     return _gate(target, status=403) or _original(target, document_id)
 
 
+@bp.get("/s/<token>/documents.zip")
+def documents_zip(token: str) -> ResponseReturnValue:
+    target = _token_target(service.open_request(db(), token, now=clock.now()))
+    return _gate(target, status=403) or _zip(target)
+
+
 @bp.get("/s/<token>/confirm")
 def confirm(token: str) -> ResponseReturnValue:
     target = _token_target(service.open_request(db(), token, now=clock.now()))
@@ -298,6 +305,12 @@ def staff_original(party_id: int, document_id: int) -> ResponseReturnValue:
     return _original(_staff_target(service.staff_party(db(), party_id, user=current_user)), document_id)
 
 
+@bp.get("/s/staff/<int:party_id>/documents.zip")
+@role_required(Role.APPROVER)
+def staff_documents_zip(party_id: int) -> ResponseReturnValue:
+    return _zip(_staff_target(service.staff_party(db(), party_id, user=current_user)))
+
+
 @bp.get("/s/staff/<int:party_id>/confirm")
 @role_required(Role.APPROVER)
 def staff_confirm(party_id: int) -> ResponseReturnValue:
@@ -368,7 +381,23 @@ def _original(target: Target, document_id: int) -> ResponseReturnValue:
            revision=1, sha256=document.original.sha256)
     db().commit()
     return send_file(io.BytesIO(contracts.read_revision(document.original)), mimetype="application/pdf",
-                     as_attachment=True, download_name=document.filename)
+                     as_attachment=True, download_name=document.download_name())
+
+
+def _zip(target: Target) -> ResponseReturnValue:
+    """Every original of the envelope in one ZIP (UTF-8 names), each download audited."""
+    buffer = io.BytesIO()
+    info = request_info()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for document in target.contract.documents:
+            archive.writestr(document.download_name(), contracts.read_revision(document.original))
+            record(db(), actor=_actor(target.party), action=AuditAction.CONTRACT_DOCUMENT_DOWNLOADED,
+                   subject=target.contract, ip=info.ip, user_agent=info.user_agent, filename=document.filename,
+                   revision=1, sha256=document.original.sha256, zip=True)
+    db().commit()
+    buffer.seek(0)
+    return send_file(buffer, mimetype="application/zip", as_attachment=True,
+                     download_name=f"{target.contract.number}_文書一式.zip")
 
 
 def _confirm_error(target: Target, message: str, status: int) -> ResponseReturnValue:
