@@ -39,7 +39,7 @@ def test_review_page_has_a_tab_per_document_and_page_images(world):
     contract = world.contract(world.session.scalar(select(SignatureRequest)).party.contract_id)
     second = contract.documents[1]
     tab = world.signer_client.get(f"{link}/documents/{second.id}", headers={"HX-Request": "true"})
-    assert 'aria-selected="true">2. doc2.pdf' in tab.get_data(as_text=True)
+    assert 'aria-selected="true">2. doc2<' in tab.get_data(as_text=True)
     image = world.signer_client.get(f"{link}/documents/{second.id}/pages/1.jpg")
     assert image.mimetype == "image/jpeg"
     assert world.signer_client.get(f"{link}/documents/{second.id}/pages/9.jpg").status_code == 404
