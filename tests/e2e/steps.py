@@ -141,6 +141,7 @@ class ContractDraft:
     signer_name: str = "髙橋 一郎"
     signer_email: str = "ichiro@keiyaku-shoji.example.jp"
     reference: str = "総契第123号（令和8年11月20日決裁）"
+    contract_type: str = "委託"
 
 
 def in_days(days: int) -> str:
@@ -152,6 +153,7 @@ def today() -> date:
 
 
 def fill_contract_form(page: Page, draft: ContractDraft, approver: StaffUser) -> None:
+    page.get_by_label("契約の種類").select_option(draft.contract_type)
     page.get_by_label("業務名").fill(draft.business_name)
     page.get_by_label("取引先（商号・名称）").fill(draft.counterparty_name)
     page.get_by_label("契約金額（税込・円）").fill(str(draft.amount))
