@@ -53,8 +53,8 @@
       }).filter(Boolean);
       if (input && messages.length) items.push({ input: input, text: fieldLabel(field, input) + "：" + messages.join(" ") });
     });
-    var general = form.querySelector(".alert-error") ||
-      (form.parentElement && form.parentElement.querySelector(":scope > .alert-error"));
+    var general = form.querySelector(".alert-error:not([hidden])") ||
+      (form.parentElement && form.parentElement.querySelector(":scope > .alert-error:not([hidden])"));
     if (!items.length) {
       if (!general) return null;
       general.setAttribute("tabindex", "-1");
