@@ -3,8 +3,8 @@
 Why: vendors saw `01_keiyakusho.pdf` on the signing page; staff give each document a title at upload.
 Existing documents keep "" and are shown by their file name without the extension.
 
-Revision ID: 0022_document_titles
-Revises: 0021_backup_runs
+Revision ID: 0023_document_titles
+Revises: 0022_certificate_revocations
 Create Date: 2026-12-02 15:00:00
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0022_document_titles'
-down_revision = '0021_backup_runs'
+revision = '0023_document_titles'
+down_revision = '0022_certificate_revocations'
 branch_labels = None
 depends_on = None
 
