@@ -319,6 +319,12 @@ def after_transition(session: Session, change: Transition) -> None:
         notifications.contract_closed(session, contract, now=now)
     elif change.action is Action.COMPLETE:
         notifications.contract_completed(session, contract, now=now)
+    elif change.action in (Action.REQUEST_APPROVAL, Action.APPROVE) and change.actor.user_id is not None:
+        staff = session.get(StaffUser, change.actor.user_id)
+        if staff is not None and change.action is Action.REQUEST_APPROVAL:
+            notifications.approval_requested(session, contract, requester=staff, now=now)
+        elif staff is not None:
+            notifications.approval_confirmed(session, contract, approver=staff, now=now)
     event = WEBHOOK_EVENTS.get(change.action)
     if event is not None:
         enqueue_event(session, event, contract, now=now, party=change.party if change.action is Action.SIGN else None)

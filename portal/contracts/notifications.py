@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.auth.models import Role, StaffUser
 from portal.contracts.models import Contract, DownloadLink, Party, PartyRole
 from portal.mail.service import enqueue
 from portal.tokens import new_token
@@ -28,9 +30,32 @@ def signature_requested(session: Session, contract: Contract, party: Party, *, l
     enqueue(session, template, party.email, context, to_name=party.name, now=now)
 
 
+def approval_requested(session: Session, contract: Contract, *, requester: StaffUser, now: datetime) -> None:
+    """「承認を依頼する」: the approvers of the contract's department (not the requester) are asked."""
+    approvers = session.scalars(select(StaffUser).where(
+        StaffUser.department_id == contract.department_id, StaffUser.role == Role.APPROVER, StaffUser.is_active,
+        StaffUser.id != requester.id).order_by(StaffUser.id))
+    link = external_url("contracts.show", contract_id=contract.id)
+    for approver in approvers:
+        enqueue(session, "approval_requested", approver.email,
+                {"contract": contract, "name": approver.name, "requester": requester, "link": link},
+                to_name=approver.name, now=now)
+
+
+def approval_confirmed(session: Session, contract: Contract, *, approver: StaffUser, now: datetime) -> None:
+    """決裁 confirmed: the staff member who made the contract may send it now."""
+    sender = contract.created_by
+    if sender.id == approver.id:
+        return
+    enqueue(session, "approval_confirmed", sender.email,
+            {"contract": contract, "name": sender.name, "approver": approver,
+             "link": external_url("contracts.show", contract_id=contract.id)}, to_name=sender.name, now=now)
+
+
 def contract_declined(session: Session, contract: Contract, party: Party, *, now: datetime) -> None:
-    """差し戻し: the contract's staff learn who declined and why."""
+    """差し戻し: the contract's staff learn who declined and why; the vendor gets the department's contact."""
     _to_staff(session, contract, "contract_declined", now=now, party=party, reason=party.decline_reason)
+    _to_vendors(session, contract, now=now, reason=party.decline_reason, declined=True)
 
 
 def access_code_locked(session: Session, contract: Contract, party: Party, *, attempts: int,
@@ -41,8 +66,24 @@ def access_code_locked(session: Session, contract: Contract, party: Party, *, at
 
 
 def contract_closed(session: Session, contract: Contract, *, now: datetime) -> None:
-    """紙契約へ移行 or 取消: the contract's staff are told, with the reason."""
+    """紙契約へ移行 (by staff or by the deadline job) or 取消: staff are told, with the reason, and so is the
+    vendor once the contract was sent to them."""
     _to_staff(session, contract, "contract_closed", now=now, reason=contract.status_reason)
+    if contract.sent_at is not None:
+        _to_vendors(session, contract, now=now, reason=contract.status_reason, declined=False)
+
+
+def _to_vendors(session: Session, contract: Contract, *, now: datetime, reason: str, declined: bool) -> None:
+    config = current_app.config
+    department = contract.department
+    context = {"contract": contract, "reason": reason, "declined": declined, "department": department,
+               "agency_name": config["AGENCY_NAME"],
+               "contact_phone": department.contact_phone or config["CONTACT_PHONE"],
+               "contact_email": department.contact_email or config["CONTACT_EMAIL"] or contract.created_by.email}
+    recipients = {p.email.lower(): p for p in contract.parties if p.role is PartyRole.COUNTERPARTY}
+    for party in recipients.values():
+        enqueue(session, "vendor_contract_closed", party.email, {**context, "party": party},
+                to_name=party.name, now=now)
 
 
 def contract_completed(session: Session, contract: Contract, *, now: datetime) -> None:
@@ -58,6 +99,11 @@ def contract_completed(session: Session, contract: Contract, *, now: datetime) -
                 {"contract": contract, "party": party, "link": external_url("downloads.show", token=token),
                  "expires_at": link.expires_at, "days": days, "is_vendor": party.staff_user_id is None},
                 to_name=party.name, now=now)
+    sender = contract.sent_by or contract.created_by
+    if sender.email.lower() not in recipients:
+        enqueue(session, "contract_completed_staff", sender.email,
+                {"contract": contract, "name": sender.name,
+                 "link": external_url("contracts.show", contract_id=contract.id)}, to_name=sender.name, now=now)
     session.flush()
 
 
