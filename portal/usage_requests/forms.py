@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from portal.text import MaxLength, SingleLine
+from portal.text import CONTROL_CHARACTERS_MESSAGE, MaxLength, SingleLine, has_control_characters
 from portal.usage_requests.models import Channel
 from portal.usage_requests.rules import EmailAddress, NotFreeMail, PhoneNumber, normalize_phone
 
@@ -62,6 +62,26 @@ class UsageRequestForm(FlaskForm):
         description="電子契約の署名者として登録され、署名依頼メールが届きます。確認メールをお送りします。"
                     "フリーメールアドレスは不可とします。",
     )
+    jv_name = StringField("共同企業体の名称（JVの場合のみ）", validators=[Optional(), MaxLength(200), SingleLine()],
+                          filters=[_strip], description="例: 岡山・吉備特定建設工事共同企業体")
+    jv_members = TextAreaField("構成員（1行に1社: 商号と代表者職・氏名）", validators=[Optional(), MaxLength(2000)],
+                               filters=[_strip], render_kw={"rows": 3},
+                               description="代表構成員を含めて、すべての構成員を記入してください。")
+
+    def validate_jv_members(self, field: Any) -> None:
+        lines = [line.strip() for line in (field.data or "").splitlines() if line.strip()]
+        if self.jv_name.data and len(lines) < 2:
+            raise ValidationError("共同企業体の構成員を2社以上、1行に1社ずつ入力してください。")
+        if lines and not self.jv_name.data:
+            raise ValidationError("構成員を入力する場合は、共同企業体の名称も入力してください。")
+        if len(lines) > 20:
+            raise ValidationError("構成員は20社までです。")
+        for line in lines:
+            if has_control_characters(line):
+                raise ValidationError(f"構成員に{CONTROL_CHARACTERS_MESSAGE}")
+            if len(line) > 200:
+                raise ValidationError("構成員は1社200文字以内で入力してください。")
+
     # Honeypot: hidden from people (CSS and aria-hidden), filled in by form-spamming robots.
     website = StringField("ウェブサイト（入力しないでください）", validators=[MaxLength(500)], filters=[_strip],
                           render_kw={"tabindex": "-1", "autocomplete": "off"})

@@ -72,7 +72,10 @@ class UsageRequest(Base):
 
     # The 別記様式, field by field.
     address: Mapped[str] = mapped_column(String(300))  # 住所(所在地)
-    company_name: Mapped[str] = mapped_column(String(200))  # 商号(名称)
+    company_name: Mapped[str] = mapped_column(String(200))  # 商号(名称); for a JV: its 代表構成員
+    # 共同企業体 (JV): its name and its members, one per line; the authority is the representative's (R10).
+    jv_name: Mapped[str] = mapped_column(String(200), default="")
+    jv_members: Mapped[str] = mapped_column(Text, default="")
     representative: Mapped[str] = mapped_column(String(200))  # 代表者職・氏名
     contact_person: Mapped[str] = mapped_column(String(200))  # 担当者職・氏名
     contact_phone: Mapped[str] = mapped_column(String(40))  # 連絡先 電話番号 (NFKC)
@@ -100,3 +103,16 @@ class UsageRequest(Base):
     reviewed_by: Mapped[StaffUser | None] = relationship(foreign_keys=[reviewed_by_id])
     counterparty: Mapped[Counterparty | None] = relationship()
     signing_authority: Mapped[SigningAuthority | None] = relationship()
+
+    @property
+    def is_jv(self) -> bool:
+        return bool(self.jv_name)
+
+    @property
+    def jv_member_list(self) -> list[str]:
+        return [line.strip() for line in self.jv_members.splitlines() if line.strip()]
+
+    @property
+    def counterparty_name(self) -> str:
+        """The contracting party: the JV itself, else the company."""
+        return self.jv_name or self.company_name

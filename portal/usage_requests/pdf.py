@@ -56,7 +56,9 @@ def render_usage_request(usage_request: Any, *, addressee: str) -> bytes:
         sheet, addressee=addressee, date_text=wareki(usage_request.form_date),
         applicant=[
             ("住所(所在地)", usage_request.address),
-            ("商号(名称)", usage_request.company_name),
+            *([("共同企業体の名称", usage_request.jv_name),
+               ("構成員", "\n".join(usage_request.jv_member_list))] if usage_request.is_jv else []),
+            ("代表構成員" if usage_request.is_jv else "商号(名称)", usage_request.company_name),
             ("代表者職・氏名", usage_request.representative),
             ("担当者職・氏名", usage_request.contact_person),
             ("連絡先", f"電話番号 {usage_request.contact_phone}\nメールアドレス {usage_request.contact_email}"),

@@ -57,6 +57,8 @@ class UsageRequestData:
     authority_title: str
     authority_name: str
     authority_email: str
+    jv_name: str = ""  # 共同企業体: then company_name is the 代表構成員
+    jv_members: str = ""  # one member per line
 
     @classmethod
     def from_form(cls, form: Any) -> UsageRequestData:
@@ -215,8 +217,10 @@ def accept(session: Session, usage_request: UsageRequest, *, actor: StaffUser, n
     _require_pending(usage_request)
     rules.check_signer_email(usage_request.authority_email, domains=rules.configured_free_mail_domains())
     counterparty = counterparties.upsert_counterparty(
-        session, name=usage_request.company_name, now=now, address=usage_request.address,
-        representative=usage_request.representative, contact_person=usage_request.contact_person,
+        session, name=usage_request.counterparty_name, now=now, address=usage_request.address,
+        representative=(f"代表構成員 {usage_request.company_name} {usage_request.representative}"
+                        if usage_request.is_jv else usage_request.representative),
+        contact_person=usage_request.contact_person,
         contact_phone=usage_request.contact_phone, contact_email=usage_request.contact_email,
     )
     authority = counterparties.set_signing_authority(
