@@ -75,7 +75,7 @@ def test_construction_cannot_be_sent_before_the_consent_is_recorded(world):
     assert response.status_code == 422
     assert "建設業法第19条第3項" in response.get_data(as_text=True)
     assert world.contract(contract_id).status is ContractStatus.APPROVED
-    assert world.outbox() == []
+    assert world.outbox("signature_request") == []
 
     from tests.conftest import post_form
 

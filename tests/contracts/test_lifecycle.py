@@ -89,8 +89,9 @@ def test_create_upload_approve_send_sign_complete_download(app, world, smtp_serv
     assert [r.kind for r in contract.documents[0].revisions] == [
         RevisionKind.ORIGINAL, RevisionKind.SIGNED, RevisionKind.SIGNED, RevisionKind.FINAL]
     completion = [m for m in smtp_server.inbox.messages if str(m["Subject"]) == "電子署名完了のお知らせ"]
+    # Every party, and the staff member who sent it (with a link to the contract page, not a download link).
     assert sorted(m["To"].addresses[0].addr_spec for m in completion) == [
-        "shonin@pref.example.jp", "yamada@keiyaku-shoji.co.jp"]
+        "shonin@pref.example.jp", "tanto@pref.example.jp", "yamada@keiyaku-shoji.co.jp"]
     vendor_body = Inbox.text(next(m for m in completion if "yamada" in str(m["To"])))
     assert "14日間" in vendor_body
     assert contract.number in vendor_body
