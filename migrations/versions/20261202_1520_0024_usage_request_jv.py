@@ -3,8 +3,8 @@
 Why: vendors that sign as a 共同企業体 name the JV, its members and, as the company, the
 representative member whose signing authority signs (R10). Existing requests are not JVs.
 
-Revision ID: 0022_usage_request_jv
-Revises: 0021_backup_runs
+Revision ID: 0024_usage_request_jv
+Revises: 0023_document_titles
 Create Date: 2026-12-02 15:00:00
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0022_usage_request_jv'
-down_revision = '0021_backup_runs'
+revision = '0024_usage_request_jv'
+down_revision = '0023_document_titles'
 branch_labels = None
 depends_on = None
 
