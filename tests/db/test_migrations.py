@@ -55,3 +55,13 @@ def test_sqlite_database_file_is_private(tmp_path):
         engine.dispose()
     finally:
         os.umask(previous)
+
+
+def test_the_migrations_form_one_line():
+    """Two migrations made in parallel on the same parent leave two heads: chain the later one to the other."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config())
+    assert len(scripts.get_heads()) == 1, f"several heads: {scripts.get_heads()}"
+    for revision in scripts.walk_revisions():
+        assert not isinstance(revision.down_revision, tuple), f"{revision.revision} merges branches"
