@@ -125,8 +125,10 @@ def _run(contracts: int, source_url: str, restore_url: str, tmp: Path, sample: i
     with engine.begin() as connection:
         migrate.upgrade(connection)
     engine.dispose()
+    signing.ensure_pki({"PKI_DIR": str(tmp / "instance" / "pki")})  # as `flask init` does (PostgreSQL needs it)
     app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp / "instance"), "DATABASE_URL": source_url,
-                      "OUTBOX_WORKER": False, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 64})
+                      "OUTBOX_WORKER": False, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 64,
+                      "SECRET_KEY": secrets.token_hex(32), "MASTER_KEY": secrets.token_hex(32)})
     start = time.perf_counter()
     _populate(app, contracts)
     print(f"{contracts} completed contracts × 3 documents prepared in {time.perf_counter() - start:.0f} s "
