@@ -23,6 +23,7 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.models import AuditEvent
 from portal.contracts.models import ContractDocument, DocumentRevision, RevisionKind
+from portal.jobs.models import JobLease
 from portal.preservation import renewal
 from portal.signing import pades, service
 from portal.signing import pki as local_pki
@@ -186,3 +187,30 @@ def test_a_weak_digest_makes_a_document_due(app: Flask, session: Session) -> Non
     assert reasons == ("ハッシュ関数 sha256 は弱いとされています",)
     assert blocked is not None  # the TSA in use signs with that same certificate
     assert not_due == ()
+
+
+def test_the_daily_job_renews_each_document_once_across_two_worker_processes(
+    app: Flask, session: Session, tmp_path: Path
+) -> None:
+    from tests.jobs.test_worker_processes import _finish, _start_workers
+
+    document_ids = _completed(session, app, count=4)
+    time.sleep(1.1)
+    _renew_certificates(app, session)
+
+    processes = _start_workers(app, tmp_path, seconds=10, TIMESTAMP_CHECK_SECONDS=2)
+    outputs = _finish(processes)
+
+    assert all(process.returncode == 0 for process in processes), outputs
+    events = reread(session).scalars(
+        select(AuditEvent).where(AuditEvent.action == AuditAction.DOCUMENT_TIMESTAMP_RENEWED)).all()
+    assert len(events) == len(document_ids)  # each document once, though both workers ran the job repeatedly
+    for document_id in document_ids:
+        revision, data = _current_bytes(app, session, document_id)
+        assert revision.kind is RevisionKind.ARCHIVE_TIMESTAMP
+        assert revision.number == 2
+        assert pades.verify(data, context=_context(app)).is_valid
+    lease = session.get(JobLease, renewal.RENEWAL_JOB)
+    assert lease is not None
+    assert lease.runs >= 2
+    assert lease.last_error == ""
