@@ -206,3 +206,27 @@ def test_admin_page_lists_every_certificate_and_warns_90_days_ahead(
     assert f"{pki.tsa_cert.serial_number:x}" in html
     assert f"署名用証明書の有効期限（{current.not_valid_after_utc:%Y-%m-%d}）が 90 日以内です。" in html
     assert "過去" in html
+
+
+def test_cli_revoke_records_the_given_time_and_refuses_a_non_admin(app: Flask, session: Session) -> None:
+    pki = _pki(app)
+    admin = make_staff(session, role=Role.ADMIN, email="admin@pref.example.jp")
+    staff = make_staff(session, role=Role.STAFF, email="staff@pref.example.jp")
+    session.commit()
+    serial = f"{pki.tsa_cert.serial_number:x}"
+    runner = app.test_cli_runner()
+
+    refused = runner.invoke(args=["pki", "revoke", serial, "--as", staff.email])
+    naive = runner.invoke(args=["pki", "revoke", serial, "--as", admin.email, "--at", "2026-12-01T09:00:00"])
+    done = runner.invoke(args=["pki", "revoke", serial, "--as", admin.email, "--reason", "key_compromise",
+                               "--at", "2026-12-01T09:00:00+09:00"])
+    listing = runner.invoke(args=["pki", "certificates"])
+
+    assert refused.exit_code != 0
+    assert "管理者のアカウントではありません" in refused.output
+    assert "タイムゾーン" in naive.output
+    assert done.exit_code == 0, done.output
+    entry = _entry((pki.directory / "crl" / "root.crl").read_bytes(), pki.tsa_cert.serial_number)
+    assert entry.revocation_date_utc == dt.datetime(2026, 12, 1, 0, 0, tzinfo=dt.UTC)
+    assert "失効" in listing.output
+    assert len(reread(session).scalars(select(CertificateRevocation)).all()) == 1
