@@ -159,3 +159,18 @@ def test_users_create_cli_refuses_a_hostile_name(app, session, name, message):
     assert message in result.output
     session.rollback()
     assert session.scalar(select(StaffUser).where(StaffUser.email == "keiyaku@pref.example.jp")) is None
+
+
+def test_the_setup_form_reports_every_error_at_once(app, client, session):
+    path = _setup_url(app).split("localhost", 1)[1]
+    response = post_form(client, path, {
+        "name": "", "email": "admin@", "department": "総務部 情報政策課",
+        "password": "short", "confirm": "different",
+    })
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    for message in ["入力してください。", "メールアドレスの形式が正しくありません。",
+                    "パスワードは12文字以上にしてください。", "確認用パスワードが一致しません。"]:
+        assert message in page, message
+    assert page.count('aria-invalid="true"') == 4
+    assert session.scalar(select(StaffUser)) is None

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Optional, Regexp
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, Regexp
 
+from portal.auth.service import MIN_PASSWORD_LENGTH
 from portal.text import MaxLength, SingleLine
 
 REQUIRED = "入力してください。"
@@ -21,10 +22,15 @@ class CodeForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField("パスワード", validators=[DataRequired(REQUIRED), MaxLength(200)],
-                             render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("パスワード（確認）", validators=[DataRequired(REQUIRED), MaxLength(200)],
-                            render_kw={"autocomplete": "new-password"})
+    """The service checks the same rules (set_password); here they are reported with the other fields' errors."""
+
+    password = PasswordField("パスワード", validators=[
+        DataRequired(REQUIRED), MaxLength(200),
+        Length(min=MIN_PASSWORD_LENGTH, message=f"パスワードは{MIN_PASSWORD_LENGTH}文字以上にしてください。"),
+    ], render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("パスワード（確認）", validators=[
+        DataRequired(REQUIRED), MaxLength(200), EqualTo("password", message="確認用パスワードが一致しません。"),
+    ], render_kw={"autocomplete": "new-password"})
 
 
 class SetupForm(PasswordForm):

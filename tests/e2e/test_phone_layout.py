@@ -18,7 +18,7 @@ from portal.tokens import new_token
 from portal.usage_requests.models import UsageRequest
 from tests.e2e.conftest import Pages
 from tests.e2e.steps import Vendor, fill_apply_form, log_in, make_contract, send_contract, staff_pair
-from tests.e2e.support import Mailbox, check_accessibility
+from tests.e2e.support import Mailbox, Problems, check_accessibility
 from tests.factories import make_staff
 
 pytestmark = pytest.mark.e2e
@@ -158,3 +158,23 @@ def test_a_refused_contract_form_focuses_its_error_summary(pages: Pages, session
     email = page.get_by_label("契約締結権限者のメールアドレス")
     assert page.evaluate("() => document.activeElement.id") == email.get_attribute("id")
     check_accessibility(page, "contract form with its error summary (phone)")
+
+
+def test_the_refused_setup_form_lists_every_error_in_its_focused_summary(pages: Pages, app: Flask,
+                                                                        problems: Problems) -> None:
+    problems.allow(r"/setup/", 422)
+    output = app.test_cli_runner().invoke(args=["init"]).output
+    setup = re.search(r"https?://\S+(/setup/\S+)", output)
+    assert setup, output
+    page = pages.phone()
+    page.goto(setup.group(1))
+    page.get_by_label("メールアドレス").fill("admin@")
+    page.get_by_label("パスワード", exact=True).fill("short")
+    page.get_by_label("パスワード（確認）").fill("different")
+    page.get_by_role("button", name="登録して次へ").tap()  # a plain form: the page comes back with a 422
+
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_visible()
+    expect(summary.get_by_role("link")).to_have_count(5)  # 氏名, メールアドレス, 所属, both passwords
+    assert page.evaluate("() => document.activeElement === document.querySelector('.error-summary')")
+    check_accessibility(page, "setup form with its error summary (phone)")
