@@ -90,8 +90,8 @@ def fill_apply_form(page: Page, vendor: Vendor, department_name: str) -> None:
     """Fill the 別記様式 the way a person does: field by field, by their labels."""
     page.get_by_label("提出先（担当課）").select_option(label=department_name)
     page.get_by_label("住所(所在地)").fill(vendor.address)
-    page.get_by_label("商号(名称)").fill(vendor.company_name)
-    page.get_by_label("代表者職・氏名").fill(vendor.representative)
+    page.get_by_label("商号(名称)", exact=True).fill(vendor.company_name)
+    page.get_by_label("代表者職・氏名", exact=True).fill(vendor.representative)
     page.get_by_label("担当者職・氏名").fill(vendor.contact_person)
     page.get_by_label("電話番号").fill(vendor.contact_phone)
     applicant = page.get_by_role("group", name="申出者")
