@@ -10,7 +10,7 @@ from flask import Flask
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
-    from portal import cli, db, errors, formatting, health, logging_setup, security, tokens
+    from portal import cli, db, errors, formatting, health, integrity, logging_setup, security, tokens
     from portal.auth import oidc
     from portal.config import check_initialised, check_production, ensure_instance_secrets, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     oidc.init_app(app)
     security.init_app(app)
     errors.register_error_handlers(app)
+    integrity.init_app(app)
     app.register_blueprint(health.bp)
     formatting.register_filters(app)
     _register_blueprints(app)

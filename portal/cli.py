@@ -1,4 +1,4 @@
-"""flask --app app <command>: init, db upgrade/check, users create, worker."""
+"""flask --app app <command>: init, db upgrade/check, users create, storage gc, worker."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import time
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.orm import Session
 
 from portal import clock, db
 from portal.db import DatabaseUnavailable, check_connection
 
 db_cli = AppGroup("db", help="データベースのマイグレーション")
 users_cli = AppGroup("users", help="職員アカウントの管理")
+storage_cli = AppGroup("storage", help="文書の保存先")
 
 
 def _connected() -> None:
@@ -127,11 +129,61 @@ def worker_command(once: bool) -> None:
         time.sleep(interval)
 
 
+def _referenced_keys(session: Session) -> set[str]:
+    """Every storage key a row holds: document revisions, page images, certificates, usage-request PDFs."""
+    from sqlalchemy import select
+
+    from portal.contracts.models import Contract, DocumentRevision, PageImage
+    from portal.usage_requests.models import UsageRequest
+
+    keys: set[str] = set()
+    for column in (DocumentRevision.storage_key, PageImage.storage_key, Contract.certificate_key,
+                   UsageRequest.pdf_key):
+        keys.update(key for key in session.scalars(select(column)) if key)
+    return keys
+
+
+@storage_cli.command("gc")
+@click.option("--dry-run", "mode", flag_value="dry-run", help="削除せずに一覧を表示する")
+@click.option("--delete", "mode", flag_value="delete", help="一覧のファイルを削除する")
+def storage_gc(mode: str | None) -> None:
+    """Find stored files no row references (older than an hour): list them, or remove them (logged)."""
+    from portal.audit.actions import AuditAction
+    from portal.audit.service import SYSTEM, record
+    from portal.storage import StorageError, get_store
+    from portal.storage.gc import find_orphans, remove_orphans
+
+    if mode is None:
+        click.echo("エラー: --dry-run（一覧のみ）か --delete（削除）を指定してください。", err=True)
+        sys.exit(2)
+    _connected()
+    session = db.db()
+    store = get_store()
+    now = clock.now()
+    try:
+        orphans = find_orphans(store, _referenced_keys(session), now=now)
+    except StorageError as exc:
+        click.echo(f"エラー: 保存先を一覧できませんでした: {exc}", err=True)
+        sys.exit(1)
+    for orphan in orphans:
+        kind = "書き込み途中で残ったファイル" if orphan.is_partial_write else "どの記録からも参照されていないファイル"
+        click.echo(f"{orphan.name}\t{orphan.modified_at.astimezone(clock.JST):%Y-%m-%d %H:%M}\t{kind}")
+    if mode == "dry-run":
+        click.echo(f"{len(orphans)} 件（--delete で削除します）。")
+        return
+    removed = remove_orphans(store, orphans)
+    record(session, actor=SYSTEM, action=AuditAction.STORAGE_GC_DELETED, now=now, count=removed,
+           names=[orphan.name for orphan in orphans])
+    session.commit()
+    click.echo(f"{removed} 件を削除しました。")
+
+
 def register(app: Flask) -> None:
     from portal.auth.cli import api_tokens_cli
 
     app.cli.add_command(api_tokens_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(storage_cli)
     app.cli.add_command(init_command)
     app.cli.add_command(worker_command)

@@ -34,6 +34,15 @@ def single_line(value: str) -> str:
     return " ".join(flattened.split())
 
 
+def safe_filename(name: str, default: str = "document.pdf") -> str:
+    """An uploaded file's name as the portal keeps and offers it: the last path component, without control
+    or bidirectional characters (「契約書\u202efdp.exe」 would read as 「契約書exe.pdf」), without leading dots
+    (「..」, hidden names), at most 255 characters; `default` when nothing is left."""
+    visible = "".join(char for char in (name or "") if not is_control_character(char))
+    base = visible.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(". ").strip()
+    return base[:255] or default
+
+
 class SingleLine:
     """WTForms validator refusing control characters, with the field's label in the message."""
 

@@ -86,6 +86,8 @@ class AuditAction(StrEnum):
     VERIFICATION_STARTED = "staff:verification:started"
     VERIFICATION_FINISHED = "system:verification:finished"
     VERIFICATION_REPORT_DOWNLOADED = "staff:verification:report-downloaded"
+    STORAGE_INTEGRITY_FAILED = "system:storage:integrity-failed"
+    STORAGE_GC_DELETED = "system:storage:gc-deleted"
     # The operation log's own viewer (監査)
     AUDIT_VIEWED = "staff:audit:viewed"
     AUDIT_EXPORTED = "staff:audit:exported"

@@ -147,6 +147,10 @@ LABELS: dict[A, Label] = {
                                      "{actor} が {object} の文書に新しい文書タイムスタンプを追加しました"),
     A.PKI_CERTIFICATE_RENEWED: _L("admin", "内蔵 PKI の証明書の更新", "{actor} が内蔵 PKI の証明書を更新しました"),
     A.PKI_CERTIFICATE_REVOKED: _L("admin", "内蔵 PKI の証明書の失効", "{actor} が内蔵 PKI の証明書を失効させました"),
+    A.STORAGE_INTEGRITY_FAILED: _L("preservation", "保存データの不一致（提供を中止）",
+                                   "{actor} が開こうとした保存データが記録と一致しないため、提供を中止しました"),
+    A.STORAGE_GC_DELETED: _L("preservation", "参照されない保存データの削除",
+                             "{actor} がどの記録からも参照されない保存データを削除しました"),
     # The log itself
     A.AUDIT_VIEWED: _L("audit", "操作ログの閲覧", "{actor} が操作ログを閲覧しました"),
     A.AUDIT_EXPORTED: _L("audit", "操作ログの出力", "{actor} が操作ログを CSV で出力しました"),

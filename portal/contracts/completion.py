@@ -20,10 +20,9 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, record
-from portal.contracts import certificate, lifecycle
+from portal.contracts import certificate, documents, lifecycle
 from portal.contracts.models import Contract, ContractStatus, DocumentRevision, RevisionKind
 from portal.contracts.signatures import finalize_bytes, sign_issued_bytes, stamp
-from portal.storage import get_store
 
 COMPLETION_JOB = "contract-completion"
 
@@ -80,9 +79,8 @@ def complete_contract(session: Session, contract: Contract, *, now: datetime) ->
         return False
     lifecycle.require(contract, lifecycle.Action.COMPLETE)
     lifecycle.require_all_signed(contract)
-    store = get_store()
     signed = {document.id: document.current.id for document in contract.documents}
-    originals = {document.id: store.get(document.current.storage_key) for document in contract.documents}
+    originals = {document.id: documents.read_revision(document.current) for document in contract.documents}
     session.commit()  # nothing written: ends the read, so no transaction is open during the PDF work
 
     finals = {document_id: finalize_bytes(data) for document_id, data in originals.items()}
@@ -100,12 +98,12 @@ def complete_contract(session: Session, contract: Contract, *, now: datetime) ->
         raise lifecycle.TransitionRefused("締結処理中に文書が変わりました。もう一度締結処理を行います。",
                                           status=contract.status, action=lifecycle.Action.COMPLETE)
     for document in contract.documents:
-        stored = store.put(finals[document.id])
+        stored = documents.store_revision(document, document.current.number + 1, finals[document.id])
         document.revisions.append(DocumentRevision(
             number=document.current.number + 1, kind=RevisionKind.FINAL, storage_key=stored.key,
             sha256=stored.sha256, size=stored.size, created_at=now))
     contract.completed_at = completed_at
-    stored_certificate = store.put(certificate_bytes)
+    stored_certificate = documents.store_certificate(contract, certificate_bytes)
     contract.certificate_key = stored_certificate.key
     contract.certificate_sha256 = stored_certificate.sha256
     session.flush()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.auth.models import Department, StaffUser
 from portal.counterparties.models import Counterparty
 from portal.db import Base, str_enum_type
+from portal.text import is_control_character
 from portal.types import UTCDateTime, email_str, intpk, utc_datetime, yen
 
 
@@ -251,7 +252,8 @@ class ContractDocument(Base):
         revision = revision or self.original
         signed = "_署名済" if revision.kind is not RevisionKind.ORIGINAL else ""
         name = f"{self.contract.number}_{self.display_title}{signed}.pdf"
-        return "".join("_" if ch in '\\/:*?"<>|' else ch for ch in name)
+        # a name from before file names were checked may still hold a bidirectional override
+        return "".join("_" if ch in '\\/:*?"<>|' else ch for ch in name if not is_control_character(ch))
 
 
 class DocumentRevision(Base):

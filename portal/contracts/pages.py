@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.contracts.documents import page_image_owner
 from portal.contracts.models import DocumentRevision, PageImage
 from portal.errors import DomainError, NotFound
 from portal.signing.errors import InvalidPdf
@@ -93,11 +94,12 @@ def revision_page_image(session: Session, revision: DocumentRevision, index: int
             return _cache[key]
     from portal.storage import StorageError, get_store
 
-    stored = session.scalar(select(PageImage.storage_key).where(
+    stored = session.scalar(select(PageImage).where(
         PageImage.sha256 == revision.sha256, PageImage.page_index == index, PageImage.width == width))
     try:
-        image = get_store().get(stored) if stored is not None else None
-    except StorageError:  # the stored image is unreadable: the document itself is the source
+        image = get_store().get(stored.storage_key, owner=page_image_owner(revision.sha256, index, width),
+                                sha256=None) if stored is not None else None
+    except StorageError:  # the stored image is unreadable (or another's): the document itself is the source
         image = None
     if image is None:
         return page_image(read(revision), revision.sha256, index, width=width)
@@ -118,6 +120,7 @@ def queue_rendering(session: Session, revision: DocumentRevision, *, now: dateti
 
 def render_and_store(session: Session, revision_id: int, *, width: int) -> int:
     """Render every page not stored yet and store it; returns how many were added."""
+    from portal.contracts.documents import read_revision
     from portal.storage import get_store
 
     revision = session.get(DocumentRevision, revision_id)
@@ -127,8 +130,8 @@ def render_and_store(session: Session, revision_id: int, *, width: int) -> int:
         PageImage.sha256 == revision.sha256, PageImage.width == width)))
     store = get_store()
     added = 0
-    for index, image in _render_pages(store.get(revision.storage_key), width, skip=done):
-        stored = store.put(image)
+    for index, image in _render_pages(read_revision(revision), width, skip=done):
+        stored = store.put(image, owner=page_image_owner(revision.sha256, index, width))
         session.add(PageImage(sha256=revision.sha256, page_index=index, width=width, storage_key=stored.key,
                               size=stored.size, created_at=clock.now()))
         session.commit()  # each page is visible as soon as it is there

@@ -22,7 +22,7 @@ from portal.audit.service import Actor, RequestInfo, events_for, record
 from portal.auth import passwords
 from portal.auth.models import Department, Role, StaffUser
 from portal.clock import JST
-from portal.contracts import eligibility, lifecycle, numbering
+from portal.contracts import documents, eligibility, lifecycle, numbering
 from portal.contracts.lifecycle import Action
 from portal.contracts.models import (
     CONSENT_METHODS,
@@ -42,8 +42,7 @@ from portal.errors import DomainError, NotFound
 from portal.signing.content import TooManyPages
 from portal.signing.inputs import check_pdf
 from portal.signing.pades import UploadRules, check_upload
-from portal.storage import get_store
-from portal.text import has_control_characters
+from portal.text import has_control_characters, safe_filename
 from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains, is_free_mail
 
 
@@ -418,13 +417,14 @@ def attach_document(session: Session, contract: Contract, *, filename: str, data
     check_upload(data, UploadRules(max_bytes=config["PDF_MAX_BYTES"],
                                    allow_embedded_pdfs=config["PDF_ALLOW_EMBEDDED_PDFS"],
                                    max_inflated_bytes=config["PDF_MAX_INFLATED_BYTES"]))
-    stored = get_store().put(data)
     position = max((d.position for d in contract.documents), default=0) + 1
-    document = ContractDocument(position=position, filename=_safe_filename(filename), title=title,
+    document = ContractDocument(position=position, filename=safe_filename(filename), title=title,
                                 page_count=pages, uploaded_by=actor, created_at=now)
+    contract.documents.append(document)
+    session.flush()  # the stored file is bound to the document's id
+    stored = documents.store_revision(document, 1, data)
     document.revisions.append(DocumentRevision(number=1, kind=RevisionKind.ORIGINAL, storage_key=stored.key,
                                                sha256=stored.sha256, size=stored.size, created_at=now))
-    contract.documents.append(document)
     contract.updated_at = now
     session.flush()
     info = request or RequestInfo()
@@ -471,11 +471,6 @@ def checked_document_title(title: str) -> str:
     return title
 
 
-def _safe_filename(name: str) -> str:
-    base = (name or "document.pdf").replace("\\", "/").rsplit("/", 1)[-1].strip() or "document.pdf"
-    return base[:255]
-
-
 def get_document(contract: Contract, document_id: int) -> ContractDocument:
     """Raises NotFound."""
     document = next((d for d in contract.documents if d.id == document_id), None)
@@ -485,7 +480,8 @@ def get_document(contract: Contract, document_id: int) -> ContractDocument:
 
 
 def read_revision(revision: DocumentRevision) -> bytes:
-    return get_store().get(revision.storage_key)
+    """Raises storage.StorageError if missing, storage.TamperedFile if altered or another row's file."""
+    return documents.read_revision(revision)
 
 
 # ---------------------------------------------------------------- internal approval (決裁)

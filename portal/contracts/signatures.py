@@ -10,11 +10,11 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
+from portal.contracts import documents
 from portal.contracts.models import Contract, ContractDocument, Party, PartyRole
 from portal.signing import pades
 from portal.signing import service as signing_service
 from portal.signing.context import SigningContext
-from portal.storage import get_store
 
 
 def context() -> SigningContext:
@@ -36,11 +36,10 @@ def approve_documents(contract: Contract, party: Party, *, now: object) -> list[
 
     With SIGNATURE_STAMP each signature is also shown as a stamp on the last page (see stamp())."""
     ctx = context()
-    store = get_store()
     approval = approval_for(party, now=now)
     shown = stamp(contract.contract_type or "contract", what="承認", signer=approval.name, at=approval.approved_at,
                   slot=party.position - 1)
-    return [(document, pades.sign_approval(store.get(document.current.storage_key), approval, context=ctx,
+    return [(document, pades.sign_approval(documents.read_revision(document.current), approval, context=ctx,
                                            stamp=shown))
             for document in contract.documents]
 

@@ -255,13 +255,13 @@ def download(contract_id: int, document_id: int) -> ResponseReturnValue:
 def certificate(contract_id: int) -> ResponseReturnValue:
     import io
 
+    from portal.contracts.documents import read_certificate
     from portal.errors import NotFound
-    from portal.storage import get_store
 
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     if not contract.certificate_key:
         raise NotFound("合意締結証明書はまだありません。")
-    data = get_store().get(contract.certificate_key)
+    data = read_certificate(contract)
     filename = f"合意締結証明書_{contract.number}.pdf"
     _record_read(AuditAction.CONTRACT_CERTIFICATE_DOWNLOADED, contract, filename=filename)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=filename)

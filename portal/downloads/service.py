@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
+from portal.contracts import documents
 from portal.contracts.models import DownloadLink
 from portal.errors import LinkExpired, NotFound
-from portal.storage import get_store
 from portal.tokens import hash_token
 
 UNKNOWN_LINK = "このダウンロード用リンクは無効です。メールに記載されたURLをもう一度ご確認ください。"
@@ -44,12 +44,12 @@ def download(session: Session, link: DownloadLink, document_id: int | None, *, n
     if document_id is None:
         if not contract.certificate_key:
             raise NotFound("合意締結証明書がありません。")
-        filename, data = f"合意締結証明書_{contract.number}.pdf", get_store().get(contract.certificate_key)
+        filename, data = f"合意締結証明書_{contract.number}.pdf", documents.read_certificate(contract)
     else:
         document = next((d for d in contract.documents if d.id == document_id), None)
         if document is None:
             raise NotFound("文書が見つかりません。")
-        filename, data = document.download_name(document.current), get_store().get(document.current.storage_key)
+        filename, data = document.download_name(document.current), documents.read_revision(document.current)
     link.download_count += 1
     link.last_downloaded_at = now
     record(session, actor=Actor.signer(link.recipient), action=AuditAction.CONTRACT_LINK_DOWNLOADED,

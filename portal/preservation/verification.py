@@ -29,6 +29,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, Actor, record
 from portal.auth.models import Role, StaffUser
 from portal.clock import JST
+from portal.contracts.documents import read_revision
 from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision
 from portal.errors import DomainError
 from portal.formatting import jst
@@ -38,7 +39,7 @@ from portal.preservation.models import RunStatus, VerificationResult, Verificati
 from portal.signing.context import SigningContext
 from portal.signing.errors import InvalidPdf
 from portal.spreadsheet import text_cell
-from portal.storage import StorageError, TamperedFile, get_store
+from portal.storage import StorageError, TamperedFile
 
 log = logging.getLogger(__name__)
 VERIFY_JOB = "preservation.verify"
@@ -119,7 +120,6 @@ def _run(session: Session, run_id: int) -> None:
     run.status = RunStatus.RUNNING  # RUNNING already: a worker stopped mid-run and this one resumes it
     session.commit()
     context = signing.configure(current_app.config)
-    store = get_store()
     done = set(session.scalars(select(VerificationResult.revision_id).where(VerificationResult.run_id == run_id)))
     revisions = session.execute(_documents(run.period_from, run.period_to)).all()
     run.total = len(revisions)
@@ -128,7 +128,7 @@ def _run(session: Session, run_id: int) -> None:
             continue
         revision = session.get(DocumentRevision, revision_id)
         assert revision is not None
-        verdict = verify_revision(store.get, revision, context=context)
+        verdict = verify_revision(read_revision, revision, context=context)
         session.add(VerificationResult(
             run_id=run.id, contract_id=contract_id, contract_number=number, revision_id=revision_id,
             filename=filename, sha256=revision.sha256, is_valid=verdict.is_valid,
@@ -142,12 +142,13 @@ def _run(session: Session, run_id: int) -> None:
            failed=run.failed)
 
 
-def verify_revision(read: Callable[[str], bytes], revision: DocumentRevision, *, context: SigningContext) -> Verdict:
+def verify_revision(read: Callable[[DocumentRevision], bytes], revision: DocumentRevision, *,
+                    context: SigningContext) -> Verdict:
     """Read the stored bytes and validate them. Problems are returned, never raised."""
     from portal.signing import pades
 
     try:
-        data = read(revision.storage_key)
+        data = read(revision)
     except TamperedFile:
         return Verdict(False, problems=(
             "保存データの整合性検査に失敗しました。保存後に改ざんされた可能性があります。",))

@@ -15,6 +15,7 @@ from portal.formatting import jst
 from portal.search.service import ExportRow
 from portal.spreadsheet import text_cell
 from portal.storage import StorageError, TamperedFile
+from portal.text import safe_filename
 
 # 電帳法 一括ダウンロード: the columns the issue lists, in this order.
 CSV_COLUMNS = ["取引年月日", "金額(税込)", "税額", "金額(税抜)", "取引先", "業務名", "契約番号", "ファイル名",
@@ -68,11 +69,21 @@ class _Pipe(io.RawIOBase):
 
 
 def zip_entry_name(row: ExportRow) -> str:
-    safe = (row.filename or "document.pdf").replace("/", "_").replace("\\", "_")
+    safe = safe_filename(row.filename or "").replace("/", "_").replace("\\", "_")
     return f"{row.number}/{safe}"
 
 
-def stream_zip(rows: Iterable[ExportRow], read: Callable[[str], bytes], *,
+def read_row(row: ExportRow) -> bytes:
+    """The stored file of a row, checked against its owner and SHA-256. Raises StorageError, TamperedFile."""
+    from portal.contracts.documents import read_stored_revision
+
+    if not (row.storage_key and row.document_id and row.revision_number and row.sha256):
+        raise StorageError(f"no stored file for {row.number}")
+    return read_stored_revision(row.storage_key, contract_id=row.contract_id, document_id=row.document_id,
+                                number=row.revision_number, sha256=row.sha256)
+
+
+def stream_zip(rows: Iterable[ExportRow], read: Callable[[ExportRow], bytes] = read_row, *,
                csv_name: str = "一覧.csv") -> Iterator[bytes]:
     """The PDFs under <契約番号>/<ファイル名>, then the CSV of the same rows.
 
@@ -93,7 +104,7 @@ def stream_zip(rows: Iterable[ExportRow], read: Callable[[str], bytes], *,
                 name = f"{name.removesuffix('.pdf')}_{len(seen)}.pdf"
             seen.add(name)
             try:
-                data = read(row.storage_key)
+                data = read(row)
             except TamperedFile:
                 errors.append(f"{row.number} {row.filename}: 保存データの整合性検査に失敗しました（改ざんの可能性）")
                 continue

@@ -79,6 +79,8 @@ class ExportRow:
     filename: str | None
     sha256: str | None
     storage_key: str | None
+    document_id: int | None
+    revision_number: int | None
     completed_at: datetime | None
     timestamp_at: datetime | None
     contract_type: str = ""
@@ -193,8 +195,8 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
             Contract.id, Contract.transaction_date, Contract.amount, Contract.tax_amount,
             Contract.counterparty_name, Contract.business_name, Contract.number,
             ContractDocument.filename, DocumentRevision.sha256, DocumentRevision.storage_key,
-            Contract.completed_at, checked.c.timestamp_at, Contract.contract_type, Contract.status,
-            amended.number,
+            ContractDocument.id, DocumentRevision.number, Contract.completed_at, checked.c.timestamp_at,
+            Contract.contract_type, Contract.status, amended.number,
         )
         .outerjoin(amended, amended.id == Contract.amends_id)
         .outerjoin(ContractDocument, ContractDocument.contract_id == Contract.id)

@@ -24,7 +24,6 @@ from portal.search import bp, export, service
 from portal.search.criteria import SORT_KEYS, InvalidCriteria, SearchCriteria, parse_criteria
 from portal.search.forms import SearchForm
 from portal.security import request_info, role_required
-from portal.storage import get_store
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
 
@@ -91,8 +90,7 @@ def export_zip() -> ResponseReturnValue:
     criteria = _criteria()
     _record_export("zip", criteria)
     rows = _streamed_rows(criteria)
-    store = get_store()
-    return _download(stream_with_context(export.stream_zip(rows, store.get)), "application/zip", "zip")
+    return _download(stream_with_context(export.stream_zip(rows)), "application/zip", "zip")
 
 
 def _streamed_rows(criteria: SearchCriteria) -> Iterator[Any]:

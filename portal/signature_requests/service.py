@@ -21,7 +21,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
 from portal.auth import passwords
 from portal.auth.models import StaffUser
-from portal.contracts import completion, lifecycle, notifications
+from portal.contracts import completion, documents, lifecycle, notifications
 from portal.contracts.lifecycle import SigningClosed
 from portal.contracts.models import (
     DocumentRevision,
@@ -34,7 +34,6 @@ from portal.contracts.models import (
 from portal.contracts.signatures import approve_documents
 from portal.errors import DomainError, LinkExpired, NotFound
 from portal.formatting import wareki
-from portal.storage import get_store
 from portal.text import has_control_characters
 from portal.tokens import hash_token
 
@@ -209,9 +208,8 @@ def complete_signature(session: Session, party: Party, *, auth: SignerAuth, now:
     if {document.id: document.current.id for document in contract.documents} != signed_over:
         raise lifecycle.TransitionRefused("署名の処理中に文書が変わりました。もう一度お試しください。",
                                           status=contract.status, action=lifecycle.Action.SIGN)
-    store = get_store()
     for document in contract.documents:
-        stored = store.put(signed[document.id])
+        stored = documents.store_revision(document, document.current.number + 1, signed[document.id])
         document.revisions.append(DocumentRevision(
             number=document.current.number + 1, kind=RevisionKind.SIGNED, storage_key=stored.key,
             sha256=stored.sha256, size=stored.size, party_id=party.id, created_at=now))

@@ -41,13 +41,27 @@ class Backend(Protocol):
     def list(self) -> Iterator[str]:
         """Every stored name, in no particular order."""
 
+    def objects(self) -> Iterator[tuple[str, dt.datetime]]:
+        """(name, last modified) of every object, including what an interrupted write left behind."""
+
+    def delete_unreferenced(self, name: str) -> None:
+        """Remove an object objects() listed (a stored file or a left-over partial write)."""
+
     def probe(self) -> None:
         """Write, read back and remove a small object beside the documents (never one of them).
         Raises BackendError when any of it fails."""
 
 
+TEMPORARY_PREFIX = ".tmp-"
+
+
 class LocalBackend:
-    """Files under `root`, in a sub-directory per first two characters, read-only (0400) once written."""
+    """Files under `root`, in a sub-directory per first two characters, read-only (0400) once written.
+
+    A file is written under a temporary name beside its final one and renamed into place once on disk,
+    so a process killed mid-write (SIGKILL, power cut) never leaves a partial file at a name; the
+    temporary file it leaves is found by objects() and removed by `flask storage gc`.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -59,14 +73,24 @@ class LocalBackend:
     def put(self, name: str, blob: bytes) -> None:
         path = self.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            raise BackendError(f"stored file {name} already exists")
+        temporary = path.with_name(f"{TEMPORARY_PREFIX}{name}-{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-        except FileExistsError:
-            raise BackendError(f"stored file {name} already exists") from None
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
-            handle.flush()
-            os.fsync(handle.fileno())
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(blob)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself is on disk
+        finally:
+            os.close(directory)
 
     def get(self, name: str) -> bytes:
         try:
@@ -99,6 +123,20 @@ class LocalBackend:
         for directory in sorted(self.root.iterdir()):
             if directory.is_dir() and len(directory.name) == 2:
                 yield from (entry.name for entry in directory.iterdir() if entry.name.startswith(directory.name))
+
+    def objects(self) -> Iterator[tuple[str, dt.datetime]]:
+        if not self.root.is_dir():
+            return
+        for directory in sorted(self.root.iterdir()):
+            if not (directory.is_dir() and len(directory.name) == 2):
+                continue
+            for entry in directory.iterdir():
+                if entry.name.startswith((directory.name, f"{TEMPORARY_PREFIX}{directory.name}")):
+                    yield entry.name, dt.datetime.fromtimestamp(entry.stat().st_mtime, dt.UTC)
+
+    def delete_unreferenced(self, name: str) -> None:
+        final = name.removeprefix(TEMPORARY_PREFIX)
+        (self.root / final[:2] / name).unlink(missing_ok=True)
 
 
 class S3Backend:
@@ -198,14 +236,20 @@ class S3Backend:
             self._call("delete_object", name, Key=self._key(name))
 
     def list(self) -> Iterator[str]:
+        yield from (name for name, _ in self.objects())
+
+    def objects(self) -> Iterator[tuple[str, dt.datetime]]:
         token: dict[str, str] = {}
         while True:
             answer = self._call("list_objects_v2", "(list)", Prefix=self.prefix, **token)
             for item in answer.get("Contents", []):
-                yield str(item["Key"])[len(self.prefix):]
+                yield str(item["Key"])[len(self.prefix):], item["LastModified"]
             if not answer.get("IsTruncated"):
                 return
             token = {"ContinuationToken": answer["NextContinuationToken"]}
+
+    def delete_unreferenced(self, name: str) -> None:
+        self.delete(name)  # a put to S3 is atomic: there are no partial writes to find
 
 
 def s3_backend_from_settings(settings: Mapping[str, Any]) -> S3Backend:

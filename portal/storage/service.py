@@ -1,7 +1,14 @@
-"""FileStore implementations. Stored files are never overwritten: a new revision is a new key."""
+"""FileStore implementations. Stored files are never overwritten: a new revision is a new key.
+
+Every file is bound to its owner, a string naming the row that holds its key (for instance
+"contract/12/document/34/revision/2"): the owner is authenticated data of both AES-GCM operations,
+and a read names the owner it expects and the SHA-256 the database recorded. A key pointed at
+another row's file, a changed SHA-256 or a changed bit is refused (TamperedFile), never served.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import secrets
@@ -16,7 +23,8 @@ from flask import current_app
 from portal.storage import crypto
 from portal.storage.backends import Backend, BackendError, LocalBackend, s3_backend_from_settings
 
-MAGIC = b"KPS1\n"
+MAGIC_UNBOUND = b"KPS1\n"  # written before owners were bound: only the key name is authenticated
+MAGIC = b"KPS2\n"  # the key name and the owner are authenticated
 
 
 class StorageError(Exception):
@@ -24,7 +32,14 @@ class StorageError(Exception):
 
 
 class TamperedFile(StorageError):
-    """The stored bytes do not decrypt to what was put: changed on disk or swapped."""
+    """The stored bytes are not what the database recorded for this owner: changed in the store, the key
+    points at another row's file, or the recorded SHA-256 was changed."""
+
+    def __init__(self, key: str, owner: str, why: str) -> None:
+        super().__init__(f"stored file {key} (owner {owner}) failed its integrity check: {why}")
+        self.key = key
+        self.owner = owner
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -35,9 +50,9 @@ class StoredObject:
 
 
 class FileStore(Protocol):
-    def put(self, data: bytes) -> StoredObject: ...
+    def put(self, data: bytes, *, owner: str) -> StoredObject: ...
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str, *, owner: str, sha256: str | None) -> bytes: ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -52,13 +67,18 @@ class FileStore(Protocol):
         """
         ...
 
+    def objects(self) -> Iterator[tuple[str, dt.datetime]]: ...
+
+    def remove_unreferenced(self, name: str) -> None: ...
+
 
 class LocalEncryptedStore:
     """Files in a backend (a directory, or an S3 bucket), each sealed with its own data key; the header holds
     the wrapped key.
 
-    Layout of a file: MAGIC, one JSON header line (wrapped data key, SHA-256, size), sealed body.
-    The key name is bound into both AES-GCM operations, so swapping two files is detected too.
+    Layout of a file: MAGIC, one JSON header line (wrapped data key, SHA-256, size, owner), sealed body.
+    The key name and the owner are bound into both AES-GCM operations, so swapping two files, or pointing
+    one row's key at another row's file, is detected.
     """
 
     def __init__(self, root: Path | None, master_key: bytes, backend: Backend | None = None) -> None:
@@ -69,15 +89,17 @@ class LocalEncryptedStore:
         self.backend = backend
         self._master_key = master_key
 
-    def put(self, data: bytes) -> StoredObject:
+    def put(self, data: bytes, *, owner: str) -> StoredObject:
+        """Seal and write `data` for `owner` under a new key. Raises StorageError."""
         key = secrets.token_hex(16)
         digest = hashlib.sha256(data).hexdigest()
         data_key = crypto.new_data_key()
-        context = key.encode()
+        context = _context(key, owner)
         header = {
             "wrapped_key": crypto.seal(self._master_key, data_key, context).hex(),
             "sha256": digest,
             "size": len(data),
+            "owner": owner,
         }
         body = crypto.seal(data_key, data, context + digest.encode())
         self._check_key(key)
@@ -87,25 +109,36 @@ class LocalEncryptedStore:
             raise StorageError(str(exc)) from exc
         return StoredObject(key=key, sha256=digest, size=len(data))
 
-    def get(self, key: str) -> bytes:
-        """Return the plaintext. Raises StorageError if missing, TamperedFile if altered."""
+    def get(self, key: str, *, owner: str, sha256: str | None) -> bytes:
+        """The plaintext of the file `owner` holds, whose SHA-256 the database recorded as `sha256`.
+
+        Raises StorageError if missing, TamperedFile if altered, another owner's, or not that SHA-256.
+        Files written before owners were bound (KPS1) are opened with the key name alone as context;
+        their recorded SHA-256 still has to match.
+        """
         self._check_key(key)
         try:
             raw = self.backend.get(key)
         except BackendError as exc:
             raise StorageError(str(exc)) from exc
         try:
-            if not raw.startswith(MAGIC):
+            if raw.startswith(MAGIC):
+                context = _context(key, owner)
+            elif raw.startswith(MAGIC_UNBOUND):
+                context = key.encode()
+            else:
                 raise ValueError("bad magic")
             header_line, body = raw[len(MAGIC) :].split(b"\n", 1)
             header = json.loads(header_line)
-            context = key.encode()
             data_key = crypto.open_sealed(self._master_key, bytes.fromhex(header["wrapped_key"]), context)
             data = crypto.open_sealed(data_key, body, context + header["sha256"].encode())
-        except (InvalidTag, ValueError, KeyError) as exc:
-            raise TamperedFile(f"stored file {key} failed its integrity check") from exc
-        if hashlib.sha256(data).hexdigest() != header["sha256"]:
-            raise TamperedFile(f"stored file {key} failed its integrity check")
+        except (InvalidTag, ValueError, KeyError, TypeError) as exc:
+            raise TamperedFile(key, owner, "does not decrypt for this key and owner") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != header["sha256"]:
+            raise TamperedFile(key, owner, "content does not match its header")
+        if sha256 is not None and digest != sha256:
+            raise TamperedFile(key, owner, f"SHA-256 {digest} is not the recorded {sha256}")
         return data
 
     def exists(self, key: str) -> bool:
@@ -131,6 +164,21 @@ class LocalEncryptedStore:
         except BackendError as exc:
             raise StorageError(str(exc)) from exc
 
+    def objects(self) -> Iterator[tuple[str, dt.datetime]]:
+        """(name, last modified) of every object in the backend: stored files and writes a killed process
+        left behind (portal.storage.gc decides what no row references)."""
+        try:
+            yield from self.backend.objects()
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def remove_unreferenced(self, name: str) -> None:
+        """Remove an object no row references: only portal.storage.gc calls this."""
+        try:
+            self.backend.delete_unreferenced(name)
+        except BackendError as exc:
+            raise StorageError(str(exc)) from exc
+
     def _check_key(self, key: str) -> None:
         if not _is_key(key):
             raise StorageError("invalid storage key")
@@ -151,6 +199,10 @@ class LocalEncryptedStore:
 
 def _is_key(key: str) -> bool:
     return len(key) == 32 and all(c in "0123456789abcdef" for c in key)
+
+
+def _context(key: str, owner: str) -> bytes:
+    return json.dumps([key, owner]).encode()
 
 
 def backend_from_settings(settings: Mapping[str, Any]) -> Backend:

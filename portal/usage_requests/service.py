@@ -232,7 +232,8 @@ def accept(session: Session, usage_request: UsageRequest, *, actor: StaffUser, n
     usage_request.reviewed_by = actor
     usage_request.counterparty = counterparty
     usage_request.signing_authority = authority
-    stored = get_store().put(pdf.render_usage_request(usage_request, addressee=addressee()))
+    stored = get_store().put(pdf.render_usage_request(usage_request, addressee=addressee()),
+                             owner=f"usage-request/{usage_request.id}")
     usage_request.pdf_key, usage_request.pdf_sha256 = stored.key, stored.sha256
     session.flush()
     staff = Actor.staff(actor)
@@ -270,7 +271,8 @@ def stored_pdf(usage_request: UsageRequest) -> bytes:
     """The accepted form's PDF. Raises NotFound before acceptance, storage.TamperedFile if altered."""
     if not usage_request.pdf_key:
         raise NotFound("この利用申出のPDFはまだありません（受付後に作成されます）。")
-    return get_store().get(usage_request.pdf_key)
+    return get_store().get(usage_request.pdf_key, owner=f"usage-request/{usage_request.id}",
+                           sha256=usage_request.pdf_sha256)
 
 
 def addressee() -> str:

@@ -89,3 +89,17 @@ def test_the_page_limit_is_a_setting(app, world):
     response = world.upload(contract_id, (make_pdf(pages=3), "three.pdf"))
     assert response.status_code == 422
     assert "ページ数が多すぎます（3 ページ）。2 ページ以下" in response.get_data(as_text=True)
+
+
+def test_file_names_with_dots_or_bidirectional_overrides_are_neutralised(world):
+    contract_id = world.create_id()
+    names = ["..", "../../etc/passwd", "契約書\u202efdp.exe", ".hidden.pdf", "..\\..\\boot.ini", "\u2066\u200f"]
+    response = world.upload(contract_id, *[(make_pdf(str(i)), name) for i, name in enumerate(names)])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    documents = world.contract(contract_id).documents
+    assert [d.filename for d in documents] == ["document.pdf", "passwd", "契約書fdp.exe", "hidden.pdf", "boot.ini",
+                                               "document.pdf"]
+    download = world.staff_client.get(f"/contracts/{contract_id}/documents/{documents[2].id}/download")
+    assert download.status_code == 200
+    assert "\u202e" not in download.headers["Content-Disposition"]
+    assert "%E2%80%AE" not in download.headers["Content-Disposition"]

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.auth.models import Department, StaffUser
 from portal.clock import JST
+from portal.contracts.documents import store_revision
 from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, RevisionKind
 from portal.counterparties.normalize import normalize_name
-from portal.storage import get_store
 
 MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
                b"trailer<</Root 1 0 R>>\n%%EOF\n")
@@ -51,14 +51,14 @@ def make_contract(
     if documents is None:
         documents = {f"{number}.pdf": MINIMAL_PDF}
     with session.info["app"].app_context():
-        store = get_store()
         for position, (filename, data) in enumerate(documents.items(), start=1):
-            stored = store.put(data)
             document = ContractDocument(position=position, filename=filename, page_count=1,
                                         uploaded_by_id=created_by.id, created_at=now)
+            contract.documents.append(document)
+            session.flush()
+            stored = store_revision(document, 1, data)
             document.revisions.append(DocumentRevision(
                 number=1, kind=RevisionKind.FINAL if is_completed else RevisionKind.ORIGINAL,
                 storage_key=stored.key, sha256=stored.sha256, size=stored.size, created_at=now))
-            contract.documents.append(document)
     session.commit()
     return contract
