@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/printing.py --runs 3
 	$(BIN)/python bench/backup.py --contracts 10
+	$(BIN)/python bench/page_render.py
 
 clean-venv:
 	rm -rf $(VENV)
