@@ -76,33 +76,40 @@ def check_restored(app: Flask, manifest: dict[str, Any], *, signatures: bool = T
     return report
 
 
-def stored_references(session: Session) -> Iterator[tuple[str, str | None, str]]:
-    """(storage key, expected SHA-256 or None, what it is) of every file the database refers to."""
-    from portal.contracts.models import Contract, DocumentRevision, PageImage
+def stored_references(session: Session) -> Iterator[tuple[str, str | None, str, str]]:
+    """(storage key, expected SHA-256 or None, what it is, the owner bound into its encryption) of every file
+    the database refers to."""
+    from portal.contracts.documents import certificate_owner, page_image_owner, revision_owner
+    from portal.contracts.models import Contract, ContractDocument, DocumentRevision, PageImage
     from portal.usage_requests.models import UsageRequest
+    from portal.usage_requests.service import pdf_owner
 
-    for key, sha256, revision_id in session.execute(
-            select(DocumentRevision.storage_key, DocumentRevision.sha256, DocumentRevision.id)):
-        yield key, sha256, f"文書の版 {revision_id}"
-    for key, image_id in session.execute(select(PageImage.storage_key, PageImage.id)):
-        yield key, None, f"ページ画像 {image_id}"
-    for key, sha256, number in session.execute(select(Contract.certificate_key, Contract.certificate_sha256,
-                                                      Contract.number).where(Contract.certificate_key.is_not(None))):
-        yield key, sha256, f"合意締結証明書 {number}"
+    revisions = select(DocumentRevision.storage_key, DocumentRevision.sha256, DocumentRevision.id,
+                       ContractDocument.contract_id, DocumentRevision.document_id, DocumentRevision.number).join(
+        ContractDocument, ContractDocument.id == DocumentRevision.document_id)
+    for key, sha256, revision_id, contract_id, document_id, number in session.execute(revisions):
+        yield key, sha256, f"文書の版 {revision_id}", revision_owner(contract_id, document_id, number)
+    images = select(PageImage.storage_key, PageImage.id, PageImage.sha256, PageImage.page_index, PageImage.width)
+    for key, image_id, sha256, index, width in session.execute(images):
+        yield key, None, f"ページ画像 {image_id}", page_image_owner(sha256, index, width)
+    for key, sha256, number, contract_id in session.execute(
+            select(Contract.certificate_key, Contract.certificate_sha256, Contract.number, Contract.id)
+            .where(Contract.certificate_key.is_not(None))):
+        yield key, sha256, f"合意締結証明書 {number}", certificate_owner(contract_id)
     usage_requests = select(UsageRequest.pdf_key, UsageRequest.pdf_sha256, UsageRequest.id).where(
         UsageRequest.pdf_key.is_not(None))
     for key, sha256, request_id in session.execute(usage_requests):
-        yield key, sha256, f"利用申出書 {request_id}"
+        yield key, sha256, f"利用申出書 {request_id}", pdf_owner(request_id)
 
 
 def _check_files(session: Session, report: CheckReport) -> None:
     from portal.storage import StorageError, get_store
 
     store = get_store()
-    for key, sha256, label in stored_references(session):
+    for key, sha256, label, owner in stored_references(session):
         report.files_checked += 1
         try:
-            data = store.get(key)
+            data = store.get(key, owner=owner, sha256=None)  # compared with `sha256` below, with its own message
         except StorageError as exc:
             report.problems.append(f"{label} を復号できません: {exc}")
             continue
@@ -110,25 +117,28 @@ def _check_files(session: Session, report: CheckReport) -> None:
             report.problems.append(f"{label} の SHA-256 が記録と一致しません。")
 
 
-def signed_files(session: Session) -> Iterator[tuple[str, str]]:
-    """(storage key, label) of the current revision of every document of a completed contract, and of
+def signed_files(session: Session) -> Iterator[tuple[str, str, str]]:
+    """(storage key, label, owner) of the current revision of every document of a completed contract, and of
     every 合意締結証明書."""
+    from portal.contracts.documents import certificate_owner, revision_owner
     from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision
 
     current = (select(DocumentRevision.document_id, func.max(DocumentRevision.number).label("number"))
                .group_by(DocumentRevision.document_id).subquery())
     rows = session.execute(
-        select(DocumentRevision.storage_key, Contract.number, ContractDocument.filename)
+        select(DocumentRevision.storage_key, Contract.number, ContractDocument.filename, Contract.id,
+               ContractDocument.id, DocumentRevision.number)
         .join(ContractDocument, ContractDocument.id == DocumentRevision.document_id)
         .join(Contract, Contract.id == ContractDocument.contract_id)
         .join(current, and_(current.c.document_id == DocumentRevision.document_id,
                             current.c.number == DocumentRevision.number))
         .where(Contract.status == ContractStatus.COMPLETED).order_by(Contract.id, ContractDocument.position))
-    for key, number, filename in rows:
-        yield key, f"{number} {filename}"
-    for key, number in session.execute(select(Contract.certificate_key, Contract.number)
-                                       .where(Contract.certificate_key.is_not(None)).order_by(Contract.id)):
-        yield key, f"{number} 合意締結証明書"
+    for key, number, filename, contract_id, document_id, revision in rows:
+        yield key, f"{number} {filename}", revision_owner(contract_id, document_id, revision)
+    for key, number, contract_id in session.execute(select(Contract.certificate_key, Contract.number, Contract.id)
+                                                    .where(Contract.certificate_key.is_not(None))
+                                                    .order_by(Contract.id)):
+        yield key, f"{number} 合意締結証明書", certificate_owner(contract_id)
 
 
 def check_signatures(session: Session, report: CheckReport, *, limit: int | None = None) -> None:
@@ -143,11 +153,11 @@ def check_signatures(session: Session, report: CheckReport, *, limit: int | None
     pdfsig = shutil.which("pdfsig")
     report.pdfsig_used = pdfsig is not None
     with tempfile.TemporaryDirectory(prefix="restore-check-") as scratch:
-        for index, (key, label) in enumerate(signed_files(session)):
+        for index, (key, label, owner) in enumerate(signed_files(session)):
             if limit is not None and index >= limit:
                 break
             try:
-                data = store.get(key)
+                data = store.get(key, owner=owner, sha256=None)
             except StorageError:
                 continue  # reported by the file check
             result = pades.verify(data, context=context)

@@ -233,7 +233,7 @@ def accept(session: Session, usage_request: UsageRequest, *, actor: StaffUser, n
     usage_request.counterparty = counterparty
     usage_request.signing_authority = authority
     stored = get_store().put(pdf.render_usage_request(usage_request, addressee=addressee()),
-                             owner=f"usage-request/{usage_request.id}")
+                             owner=pdf_owner(usage_request.id))
     usage_request.pdf_key, usage_request.pdf_sha256 = stored.key, stored.sha256
     session.flush()
     staff = Actor.staff(actor)
@@ -267,11 +267,16 @@ def return_to_submitter(session: Session, usage_request: UsageRequest, reason: s
     return usage_request
 
 
+def pdf_owner(usage_request_id: int) -> str:
+    """The owner the accepted form's PDF is bound to in the store."""
+    return f"usage-request/{usage_request_id}"
+
+
 def stored_pdf(usage_request: UsageRequest) -> bytes:
     """The accepted form's PDF. Raises NotFound before acceptance, storage.TamperedFile if altered."""
     if not usage_request.pdf_key:
         raise NotFound("この利用申出のPDFはまだありません（受付後に作成されます）。")
-    return get_store().get(usage_request.pdf_key, owner=f"usage-request/{usage_request.id}",
+    return get_store().get(usage_request.pdf_key, owner=pdf_owner(usage_request.id),
                            sha256=usage_request.pdf_sha256)
 
 

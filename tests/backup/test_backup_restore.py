@@ -17,11 +17,11 @@ from portal.audit.models import AuditEvent
 from portal.audit.service import SYSTEM, record
 from portal.backup import checks, service, snapshot
 from portal.backup.models import BackupRun, BackupStatus
+from portal.contracts.documents import read_revision
 from portal.contracts.models import Contract, ContractStatus, DocumentRevision
 from portal.search.criteria import SearchCriteria
 from portal.signing import pades
 from portal.signing.service import get_context
-from portal.storage import get_store
 from tests.backup.conftest import MASTER_KEY
 from tests.conftest import require_tool, reread
 from tests.contracts.fixtures import make_pdf
@@ -97,7 +97,7 @@ def test_a_backup_made_while_the_portal_writes_restores_into_an_empty_instance_a
             assert session.scalar(select(func.count()).select_from(Contract)) == original_counts["contracts"] == 3
             revisions = session.scalars(select(DocumentRevision).order_by(DocumentRevision.id.desc())).all()
             latest = revisions[0]
-            data = get_store().get(latest.storage_key)
+            data = read_revision(latest)
             report = pades.verify(data, context=get_context())
             assert report.is_valid, report
             path = tmp_path / "restored.pdf"
