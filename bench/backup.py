@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from portal import clock, create_app, migrate
 from portal.audit.service import SYSTEM, record
 from portal.backup import checks, service
+from portal.contracts.documents import certificate_owner, page_image_owner
 from portal.contracts.models import PageImage
 from portal.contracts.pages import page_image
 from portal.db import make_engine
@@ -85,12 +86,12 @@ def _populate(app, contracts: int) -> None:
                 transaction_date=dt.date(2026, 4, 1) + dt.timedelta(days=n % 300), amount=1_100_000 + n,
                 tax_amount=100_000, counterparty_name=f"株式会社ベンチ{n % 97}", business_name=f"業務委託 {n}",
                 documents={f"B-{n:06d}-{i}.pdf": data for i, data in enumerate(variants)})
-            certificate = store.put(variants[0])
+            certificate = store.put(variants[0], owner=certificate_owner(contract.id))
             contract.certificate_key, contract.certificate_sha256 = certificate.key, certificate.sha256
             for document_images in images:
                 marker = secrets.token_hex(32)  # each document has its own revision, so its own images
                 for page, jpeg in enumerate(document_images):
-                    stored = store.put(jpeg)
+                    stored = store.put(jpeg, owner=page_image_owner(marker, page, 1000))
                     session.add(PageImage(sha256=marker, page_index=page, width=1000, storage_key=stored.key,
                                           size=stored.size, created_at=clock.now()))
             for action in ("staff:contract:created", "staff:contract:sent", "signer:contract:signed",

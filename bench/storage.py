@@ -36,11 +36,11 @@ def measure(name: str, backend: Backend, files: int, size: int) -> None:
     puts, gets, keys = [], [], []
     for _ in range(files):
         started = time.perf_counter()
-        keys.append(store.put(data).key)
+        keys.append(store.put(data, owner="bench/file").key)
         puts.append(time.perf_counter() - started)
     for key in keys:
         started = time.perf_counter()
-        assert store.get(key) == data
+        assert store.get(key, owner="bench/file", sha256=None) == data
         gets.append(time.perf_counter() - started)
     for label, times in (("put", puts), ("get", gets)):
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
