@@ -30,12 +30,12 @@ from sqlalchemy.orm import Session
 from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, Actor, record
 from portal.contracts import lifecycle
+from portal.contracts.documents import read_revision, store_revision
 from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, RevisionKind
 from portal.signing import pades
 from portal.signing.context import SigningContext
 from portal.signing.errors import SigningError
 from portal.signing.tsa import HttpTsa, LocalTsa
-from portal.storage import get_store
 
 log = logging.getLogger(__name__)
 RENEWAL_JOB = "timestamp-renewal"
@@ -116,12 +116,11 @@ def assess(newest: pades.NewestTimestamp | None, settings: Mapping[str, Any], co
 def timestamp_states(session: Session, settings: Mapping[str, Any], context: SigningContext, *,
                      now: datetime) -> list[DocumentTimestampState]:
     """Every completed document's newest document timestamp and whether it is due (reads each file)."""
-    store = get_store()
     states = []
     for contract_id, number, filename, revision_id in _current_revisions(session):
         revision = session.get(DocumentRevision, revision_id)
         assert revision is not None
-        newest = pades.newest_document_timestamp(store.get(revision.storage_key), max_bytes=context.max_bytes)
+        newest = pades.newest_document_timestamp(read_revision(revision), max_bytes=context.max_bytes)
         reasons, blocked = assess(newest, settings, context, now=now)
         states.append(DocumentTimestampState(contract_id, number, filename, revision_id, newest, reasons, blocked))
     return states
@@ -136,12 +135,11 @@ def renew_revision(session: Session, revision_id: int, settings: Mapping[str, An
     worker may have renewed it meanwhile). The caller commits.
     Raises portal.signing errors (TimestampUnavailable, RevocationUnavailable) before anything is changed.
     """
-    store = get_store()
     revision = session.get(DocumentRevision, revision_id)
     if revision is None:
         return None
     document_id, contract_id = revision.document_id, revision.document.contract_id
-    data = store.get(revision.storage_key)
+    data = read_revision(revision)
     if hashlib.sha256(data).hexdigest() != revision.sha256:
         raise SigningError("保存データの SHA-256 が記録と一致しないため、タイムスタンプを更新しません。")
     newest = pades.newest_document_timestamp(data, max_bytes=context.max_bytes)
@@ -162,7 +160,7 @@ def renew_revision(session: Session, revision_id: int, settings: Mapping[str, An
     assert document is not None
     if document.current.id != revision_id:
         return None
-    stored = store.put(renewed)
+    stored = store_revision(document, document.current.number + 1, renewed)
     new_revision = DocumentRevision(number=document.current.number + 1, kind=RevisionKind.ARCHIVE_TIMESTAMP,
                                     storage_key=stored.key, sha256=stored.sha256, size=stored.size, created_at=now)
     document.revisions.append(new_revision)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.models import AuditEvent
+from portal.contracts.documents import read_revision
 from portal.contracts.models import ContractDocument, DocumentRevision, RevisionKind
 from portal.jobs.models import JobLease
 from portal.preservation import renewal
@@ -31,7 +32,6 @@ from portal.signing.context import SigningContext
 from portal.signing.lifecycle import renew_due_certificates
 from portal.signing.pades import Approval, finalize, sign_approval
 from portal.signing.revocation import LocalFirstFetcherBackend
-from portal.storage import get_store
 from tests.conftest import reread
 from tests.factories import make_department, make_staff
 from tests.search.factories import make_contract
@@ -78,7 +78,7 @@ def _current_bytes(app: Flask, session: Session, document_id: int) -> tuple[Docu
     document = reread(session).get(ContractDocument, document_id)
     assert document is not None
     with app.app_context():
-        return document.current, get_store().get(document.current.storage_key)
+        return document.current, read_revision(document.current)
 
 
 def _as_validator_at(context: SigningContext, moment: dt.datetime) -> SigningContext:
