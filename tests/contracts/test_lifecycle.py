@@ -36,7 +36,7 @@ def test_create_upload_approve_send_sign_complete_download(app, world, smtp_serv
     assert upload.status_code == 200
     page = upload.get_data(as_text=True)
     assert "契約書.pdf" in page
-    assert "（2ページ）" in page
+    assert "（2ページ・" in page  # and the file size
     assert "仕様書.pdf" in page
     thumbnail = world.staff_client.get(f"/contracts/{contract_id}/documents/1/pages/1.jpg?w=160")
     assert thumbnail.status_code == 200
@@ -58,8 +58,8 @@ def test_create_upload_approve_send_sign_complete_download(app, world, smtp_serv
     review = world.signer_client.get(link)
     assert review.status_code == 200
     html = review.get_data(as_text=True)
-    assert "契約書.pdf" in html
-    assert "仕様書.pdf" in html
+    assert "1. 契約書" in html
+    assert "2. 仕様書" in html
     assert "完了する" in html
     assert world.signer_client.get(f"{link}/documents/1/pages/2.jpg").status_code == 200
     confirm = world.signer_client.get(f"{link}/confirm", headers={"HX-Request": "true"})
