@@ -159,7 +159,8 @@ def test_due_certificates_are_renewed_once_and_old_signatures_still_verify(app: 
     for thread in threads:
         thread.join()
 
-    assert sorted(len(r) for r in renewed) == [0, 2]  # one of them renewed both, the other found them renewed
+    # Each certificate is renewed by exactly one of them (one may take both, or each one of the two).
+    assert sum(len(r) for r in renewed) == 2
     fresh = local_pki.load_local_pki(pki.directory)
     assert fresh.signing_cert != old_signing
     assert fresh.tsa_cert != old_tsa
