@@ -12,8 +12,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
     from portal import cli, db, errors, formatting, health, integrity, logging_setup, security, tokens
     from portal.auth import oidc
-    from portal.config import check_initialised, check_production, ensure_instance_secrets, load_config
+    from portal.config import check_production, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
+    from portal.instance import check_initialised, ensure_instance_secrets
 
     tokens.mask_tokens_in_logs()
     config = dict(config or {})

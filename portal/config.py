@@ -1,7 +1,7 @@
 """Settings: defaults in code → instance/config.py → PORTAL_* environment → the test mapping.
 
 Every key is documented in docs/settings.md. Secrets are never defaults: on SQLite they are generated into
-instance/ at first start (mode 0600) by ensure_instance_secrets(); on PostgreSQL by `flask init` only.
+instance/ at first start (mode 0600) by portal.instance.ensure_instance_secrets(); on PostgreSQL by `flask init` only.
 """
 
 from __future__ import annotations
@@ -290,47 +290,3 @@ def check_production(app: Flask) -> None:
     problems = production_problems({**app.config, "INSTANCE_PATH": app.instance_path})
     if problems:
         raise SystemExit(f"keiyaku-portal: 起動を中止しました: {problems[0]}")
-
-
-def ensure_instance_secrets(app: Flask) -> None:
-    """Create instance/ and read the secrets there (mode 0600), generating missing ones on SQLite only.
-
-    A secret already given by configuration (PORTAL_SECRET_KEY, the test mapping) wins. On PostgreSQL a
-    missing one stays missing: `flask init` creates it (portal/instance.py), or the operator sets it.
-    """
-    from portal.instance import read_secrets, shares_database
-
-    read_secrets(app.config, Path(app.instance_path), generate=not shares_database(app.config))
-
-
-def check_initialised(app: Flask) -> None:
-    """On PostgreSQL, refuse to start without the shared secrets and PKI (one line, exit status 1); only
-    `flask init` and `flask db` may run before them."""
-    from portal.instance import missing, shares_database
-
-    if not shares_database(app.config) or _cli_command() in ("init", "db"):
-        return
-    problems = missing(app.config, Path(app.instance_path))
-    if problems:
-        raise SystemExit(f"keiyaku-portal: 起動を中止しました: {problems[0]}")
-
-
-def _cli_command() -> str | None:
-    """The `flask` subcommand the app is being created for, or None outside the Flask CLI (gunicorn).
-
-    Flask creates the app while it resolves the command's name, before click records it, so the name is
-    read from the command line: the first word after the options of `flask` itself.
-    """
-    import sys
-
-    import click
-
-    if click.get_current_context(silent=True) is None:
-        return None
-    words = iter(sys.argv[1:])
-    for word in words:
-        if word in ("--app", "-A", "--env-file", "-e"):
-            next(words, None)
-        elif not word.startswith("-"):
-            return word
-    return None

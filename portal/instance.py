@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
+
 SECRET_FILES = {"SECRET_KEY": "secret_key", "MASTER_KEY": "master_key"}
 
 
@@ -92,3 +94,43 @@ def initialised(config: dict[str, Any]) -> dict[str, Any]:
     config.setdefault("PKI_DIR", str(instance / "pki"))
     initialise(config, instance)
     return config
+
+
+def ensure_instance_secrets(app: Flask) -> None:
+    """Create instance/ and read the secrets there (mode 0600), generating missing ones on SQLite only.
+
+    A secret already given by configuration (PORTAL_SECRET_KEY, the test mapping) wins. On PostgreSQL a
+    missing one stays missing: `flask init` creates it (portal/instance.py), or the operator sets it.
+    """
+    read_secrets(app.config, Path(app.instance_path), generate=not shares_database(app.config))
+
+
+def check_initialised(app: Flask) -> None:
+    """On PostgreSQL, refuse to start without the shared secrets and PKI (one line, exit status 1); only
+    `flask init` and `flask db` may run before them."""
+    if not shares_database(app.config) or _cli_command() in ("init", "db"):
+        return
+    problems = missing(app.config, Path(app.instance_path))
+    if problems:
+        raise SystemExit(f"keiyaku-portal: 起動を中止しました: {problems[0]}")
+
+
+def _cli_command() -> str | None:
+    """The `flask` subcommand the app is being created for, or None outside the Flask CLI (gunicorn).
+
+    Flask creates the app while it resolves the command's name, before click records it, so the name is
+    read from the command line: the first word after the options of `flask` itself.
+    """
+    import sys
+
+    import click
+
+    if click.get_current_context(silent=True) is None:
+        return None
+    words = iter(sys.argv[1:])
+    for word in words:
+        if word in ("--app", "-A", "--env-file", "-e"):
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -10,7 +9,9 @@ from typing import Any, TypeVar
 from flask import Flask, Response, abort
 from flask_login import current_user
 
-from portal.audit.service import RequestInfo
+from portal.audit.service import RequestInfo, client_ip, request_info
+
+__all__ = ["RequestInfo", "client_ip", "request_info"]  # where views and services have always found them
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,19 +69,3 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
 
 
-def client_ip(remote_addr: str | None) -> str:
-    """The client's address as people write it: IPv4 seen through a dual-stack socket (::ffff:10.0.0.1) as IPv4."""
-    try:
-        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
-    except ValueError:
-        return remote_addr or ""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
-
-
-def request_info() -> RequestInfo:
-    """IP and user agent of the current request for the audit log (ProxyFix sets remote_addr)."""
-    from flask import request
-
-    return RequestInfo(ip=client_ip(request.remote_addr), user_agent=request.user_agent.string[:1000])

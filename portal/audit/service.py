@@ -3,6 +3,7 @@ only with their contract after its retention period, leaving a tombstone event (
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -92,6 +93,24 @@ def record(
     return event
 
 
+def client_ip(remote_addr: str | None) -> str:
+    """The client's address as people write it: IPv4 seen through a dual-stack socket (::ffff:10.0.0.1) as IPv4."""
+    try:
+        address = ipaddress.ip_address((remote_addr or "").split("%", 1)[0])
+    except ValueError:
+        return remote_addr or ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def request_info() -> RequestInfo:
+    """IP and user agent of the current request for the audit log (ProxyFix sets remote_addr)."""
+    from flask import request
+
+    return RequestInfo(ip=client_ip(request.remote_addr), user_agent=request.user_agent.string[:1000])
+
+
 def _current_request() -> tuple[str, str]:
     """Where the HTTP request being served comes from, for an event whose caller passed neither IP nor
     user agent: no event written while serving a request lacks them (jobs and the CLI have none)."""
@@ -99,8 +118,6 @@ def _current_request() -> tuple[str, str]:
 
     if not has_request_context():
         return "", ""
-    from portal.security import request_info
-
     info = request_info()
     return info.ip, info.user_agent
 

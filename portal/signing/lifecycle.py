@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,12 +181,11 @@ def certificate_overview(pki: local_pki.LocalPki, revocations: list[local_pki.Re
     return lines
 
 
-def register(app: Any) -> None:
-    """The periodic job (hourly) and the CRL's revocation source for this app's database."""
+def register(app: Any, load_pki: Callable[[Mapping[str, Any]], local_pki.LocalPki]) -> None:
+    """The periodic job (hourly) and the CRL's revocation source for this app's database; `load_pki` is
+    portal.signing.service.ensure_pki (passed in: the service reads this module's certificate overview)."""
     from portal import clock
     from portal.jobs import register_job
-
-    from . import service
 
     database_url = app.config["DATABASE_URL"]
 
@@ -208,7 +207,7 @@ def register(app: Any) -> None:
     local_pki.register_revocation_source(pki_dir, source)
 
     def job(session: Session) -> None:
-        pki = service.ensure_pki(app.config)
+        pki = load_pki(app.config)
         renew_due_certificates(session, pki, app.config, now=clock.now())
 
     register_job(app, "pki-lifecycle", job, every_seconds=int(app.config["PKI_CHECK_SECONDS"]))
