@@ -7,6 +7,10 @@ a cell as text; it is added only to text columns, so amounts and dates stay numb
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+
 # Characters that make a spreadsheet read a cell as a formula, also in their full-width forms (Japanese IMEs).
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 
@@ -14,3 +18,21 @@ FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠
 def text_cell(value: object) -> str:
     text = "" if value is None else str(value)
     return f"'{text}" if text.startswith(FORMULA_LEADS) else text
+
+
+BOM = "\ufeff"
+
+
+def stream_csv(header: Sequence[str], lines: Iterable[Sequence[str]], *, chunk_rows: int = 500) -> Iterator[bytes]:
+    """UTF-8 with BOM (Excel opens it as UTF-8), CRLF line ends, handed on every `chunk_rows` rows (flat memory)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write(BOM)
+    writer.writerow(header)
+    for count, line in enumerate(lines, start=1):
+        writer.writerow(line)
+        if count % chunk_rows == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()

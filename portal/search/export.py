@@ -6,11 +6,11 @@ however many contracts match.
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 
+from portal import spreadsheet
 from portal.formatting import jst
 from portal.search.service import ExportRow
 from portal.spreadsheet import text_cell
@@ -20,7 +20,6 @@ from portal.text import safe_filename
 # 電帳法 一括ダウンロード: the columns the issue lists, in this order.
 CSV_COLUMNS = ["取引年月日", "金額(税込)", "税額", "金額(税抜)", "取引先", "業務名", "契約番号", "ファイル名",
                "SHA-256", "締結日時", "タイムスタンプ時刻", "契約の種類", "状態", "変更前の契約番号"]
-BOM = "\ufeff"
 _CHUNK_ROWS = 500
 
 
@@ -36,17 +35,7 @@ def csv_line(row: ExportRow) -> list[str]:
 
 def stream_csv(rows: Iterable[ExportRow]) -> Iterator[bytes]:
     """UTF-8 with BOM (Excel opens it as UTF-8), CRLF line ends, dates in ISO 8601 (JST)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    buffer.write(BOM)
-    writer.writerow(CSV_COLUMNS)
-    for count, row in enumerate(rows, start=1):
-        writer.writerow(csv_line(row))
-        if count % _CHUNK_ROWS == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+    return spreadsheet.stream_csv(CSV_COLUMNS, (csv_line(row) for row in rows), chunk_rows=_CHUNK_ROWS)
 
 
 class _Pipe(io.RawIOBase):
