@@ -147,6 +147,8 @@ def test_admin_page_shows_certificates_and_warns_about_a_non_accredited_tsa(
 
     html = client.get("/admin/signing").get_data(as_text=True)
 
+    assert "<title>電子署名の設定 | " in html  # a plain title, not the certificate table inside it
+    assert html.count("<h2>内蔵 PKI の証明書</h2>") == 1
     assert "内蔵タイムスタンプ局" in html
     assert "認定タイムスタンプ局の一覧（TSA_ACCREDITED_URLS）に含まれていません" in html
     assert "有効期限" in html
