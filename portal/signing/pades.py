@@ -398,30 +398,9 @@ def finalize(
     stream = as_stream(pdf)
     open_checked(stream, max_bytes=ctx.max_bytes)
 
-    async def make(out: BinaryIO) -> None:
-        writer = IncrementalPdfFileWriter(stream, strict=False)
-        async with ctx.fetcher_backend_factory() as fetchers:
-            vc = _validation_context(ctx, fetchers, require_revinfo=True)
-            paths = []
-            for embedded in writer.prev.embedded_signatures:
-                paths.extend(await collect_validation_info(embedded, vc))
-            tsa = ctx.tsa.timestamper
-            paths.extend(await _tsa_paths(tsa, vc))
-            DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=None, paths=paths, validation_context=vc)
-        await signers.PdfTimeStamper(tsa, field_name=_field_name(writer.prev, "DocTimeStamp")).async_timestamp_pdf(
-            writer, "sha256", bytes_reserved=ctx.reserved_sizes()[1], output=out
-        )
-
-    try:
-        return _run_producing(make, output)
-    except SigningError:
-        raise
-    except (PathBuildingError, PathValidationError) as exc:
-        if isinstance(exc, InsufficientRevinfoError | RevokedError):
-            raise RevocationUnavailable() from exc
-        raise SigningError("署名の証明書を信頼済みのルート証明書まで検証できませんでした。") from exc
-    except Exception as exc:
-        raise _translate(exc) from exc
+    return _dss_and_doc_timestamp(
+        ctx, stream, output, lambda prev: list(prev.embedded_signatures),
+        untrusted="署名の証明書を信頼済みのルート証明書まで検証できませんでした。")
 
 
 async def _tsa_paths(tsa: object, vc: ValidationContext) -> list:
@@ -502,14 +481,27 @@ def add_archive_timestamp(
     if not any(e.sig_object_type == "/DocTimeStamp" for e in reader.embedded_signatures):
         raise SigningError("文書タイムスタンプがないため、アーカイブタイムスタンプを更新できません。")
 
+    def newest_timestamp(prev: Any) -> list:
+        timestamps = [e for e in prev.embedded_signatures if e.sig_object_type == "/DocTimeStamp"]
+        return [max(timestamps, key=lambda e: e.signed_revision)]
+
+    return _dss_and_doc_timestamp(
+        ctx, stream, output, newest_timestamp,
+        untrusted="タイムスタンプ局の証明書を信頼済みのルート証明書まで検証できませんでした。")
+
+
+def _dss_and_doc_timestamp(ctx: SigningContext, stream: BinaryIO, output: BinaryIO | None,
+                           evidence: Callable[[Any], list], *, untrusted: str) -> bytes | None:
+    """One incremental update: a DSS with the validation data of `evidence(reader)` and of the TSA in use,
+    then a document timestamp over it all (B-LTA at completion, an archive timestamp at renewal)."""
     async def make(out: BinaryIO) -> None:
         writer = IncrementalPdfFileWriter(stream, strict=False)
-        timestamps = [e for e in writer.prev.embedded_signatures if e.sig_object_type == "/DocTimeStamp"]
-        newest = max(timestamps, key=lambda e: e.signed_revision)
         tsa = ctx.tsa.timestamper
         async with ctx.fetcher_backend_factory() as fetchers:
             vc = _validation_context(ctx, fetchers, require_revinfo=True)
-            paths = await collect_validation_info(newest, vc)
+            paths = []
+            for embedded in evidence(writer.prev):
+                paths.extend(await collect_validation_info(embedded, vc))
             paths.extend(await _tsa_paths(tsa, vc))
             DocumentSecurityStore.supply_dss_in_writer(writer, sig_contents=None, paths=paths, validation_context=vc)
         await signers.PdfTimeStamper(tsa, field_name=_field_name(writer.prev, "DocTimeStamp")).async_timestamp_pdf(
@@ -523,7 +515,7 @@ def add_archive_timestamp(
     except (PathBuildingError, PathValidationError) as exc:
         if isinstance(exc, InsufficientRevinfoError | RevokedError):
             raise RevocationUnavailable() from exc
-        raise SigningError("タイムスタンプ局の証明書を信頼済みのルート証明書まで検証できませんでした。") from exc
+        raise SigningError(untrusted) from exc
     except Exception as exc:
         raise _translate(exc) from exc
 
