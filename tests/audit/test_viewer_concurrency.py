@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
@@ -20,7 +19,7 @@ from portal.auth.models import Role
 from tests.conftest import reread
 from tests.conftest import test_config as portal_test_config
 from tests.factories import make_contract, make_department, make_staff
-from tests.services.live import GunicornServer, HttpClient, Reply
+from tests.services.live import GunicornServer, HttpClient, Reply, at_once
 
 PROCESSES = 3
 PERSON = quote("髙橋")
@@ -34,26 +33,6 @@ def gunicorn(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield server
 
 
-def _at_once(calls: list[Callable[[], Reply]]) -> list[Reply]:
-    start = threading.Barrier(len(calls))
-    replies: list[Reply] = []
-    failures: list[str] = []
-
-    def run(call: Callable[[], Reply]) -> None:
-        try:
-            start.wait()
-            replies.append(call())
-        except Exception as exc:
-            failures.append(repr(exc))
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    assert not failures, failures
-    assert len(replies) == len(calls)
-    return replies
 
 
 def _browsers(gunicorn: GunicornServer, user: object, count: int) -> list[HttpClient]:
@@ -81,7 +60,7 @@ def test_auditors_page_and_export_while_staff_write_events(gunicorn, session, ap
     calls += [lambda b=b: b.get("/audit/export.csv?action=group:contract-read") for b in auditors[5:]]
     calls += [lambda b=b: b.get(f"/contracts/{contract.id}") for b in writers]
 
-    replies = _at_once(calls)
+    replies = at_once(calls)
 
     assert [r.status for r in replies] == [200] * len(calls), [(r.status, r.text[:200]) for r in replies
                                                                if r.status != 200]

@@ -9,9 +9,8 @@ processes (each with its threads and database connections), on SQLite and Postgr
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from portal.auth.models import RecoveryCode, StaffUser
 from tests.conftest import reread
 from tests.conftest import test_config as portal_test_config
 from tests.factories import PASSWORD, make_staff, totp_code
-from tests.services.live import GunicornServer, HttpClient, Reply
+from tests.services.live import GunicornServer, HttpClient, Reply, at_once
 
 LOGGED_IN = 'action="/logout"'
 PROCESSES = 3
@@ -38,27 +37,6 @@ def gunicorn(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield server
 
 
-def _at_once(calls: list[Callable[[], Reply]]) -> list[Reply]:
-    """Run the calls in threads released together; a thread's exception fails the test."""
-    start = threading.Barrier(len(calls))
-    replies: list[Reply] = []
-    failures: list[str] = []
-
-    def run(call: Callable[[], Reply]) -> None:
-        try:
-            start.wait()
-            replies.append(call())
-        except Exception as exc:
-            failures.append(repr(exc))
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not failures, failures
-    assert len(replies) == len(calls)
-    return replies
 
 
 def _after_password(server: GunicornServer, user: StaffUser, count: int) -> list[tuple[HttpClient, str]]:
@@ -88,7 +66,7 @@ def test_one_totp_code_gives_one_session(gunicorn, session):
     user = make_staff(session)
     browsers = _after_password(gunicorn, user, 8)
     code = totp_code(user)
-    replies = _at_once([
+    replies = at_once([
         (lambda b=browser, t=token: b.post("/login/verify", {"csrf_token": t, "code": code}))
         for browser, token in browsers
     ])
@@ -104,7 +82,7 @@ def test_one_recovery_code_gives_one_session(gunicorn, session, app):
         session.add(RecoveryCode(user_id=user.id, code_hash=passwords.hash_secret("ab12c-3de45")))
         session.commit()
     browsers = _after_password(gunicorn, user, 6)
-    replies = _at_once([
+    replies = at_once([
         (lambda b=browser, t=token: b.post("/login/verify", {"csrf_token": t, "code": "ab12c-3de45"}))
         for browser, token in browsers
     ])
@@ -120,7 +98,7 @@ def test_parallel_wrong_passwords_are_checked_only_up_to_the_lock(gunicorn, sess
     user = make_staff(session)
     browsers = [HttpClient(gunicorn.url) for _ in range(20)]
     tokens = [browser.csrf("/login") for browser in browsers]
-    replies = _at_once([
+    replies = at_once([
         (lambda b=browser, t=token: b.post("/login", {"csrf_token": t, "email": user.email,
                                                       "password": "wrong password!!"}))
         for browser, token in zip(browsers, tokens, strict=True)
@@ -152,7 +130,7 @@ def test_two_admins_lifting_one_lock_at_once_log_it_once(gunicorn, session):
         browser = HttpClient(gunicorn.url)
         browser.login(admin)
         browsers.append((browser, browser.csrf(f"/admin/users/{user.id}")))
-    replies = _at_once([
+    replies = at_once([
         (lambda b=browser, t=token: b.post(f"/admin/users/{user.id}/unlock", {"csrf_token": t}))
         for browser, token in browsers
     ])

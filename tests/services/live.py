@@ -21,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,26 @@ class HttpClient:
         except urllib.error.HTTPError as error:
             content = error.read()
             return Reply(error.code, content.decode("utf-8", "replace"), dict(error.headers), content)
+
+
+def at_once(calls: list[Callable[[], Reply]], *, timeout: float = 180) -> list[Reply]:
+    """Run the calls in threads released together by a barrier; a thread's exception fails the test."""
+    start = threading.Barrier(len(calls))
+    replies: list[Reply] = []
+    failures: list[str] = []
+
+    def run(call: Callable[[], Reply]) -> None:
+        try:
+            start.wait()
+            replies.append(call())
+        except Exception as exc:
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not failures, failures
+    assert len(replies) == len(calls)
+    return replies
