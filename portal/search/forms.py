@@ -17,9 +17,9 @@ class SearchForm(FlaskForm):
         csrf = False
 
     date_from = SearchField("取引年月日（から）",
-                            validators=[LIMIT], render_kw={"placeholder": "2025-08-01 / 令和7年8月1日 / R7.8.1"})
+                            validators=[LIMIT], render_kw={"placeholder": "2025-08-01 / 令和7年8月1日 / 令和8年度"})
     date_to = SearchField("取引年月日（まで）",
-                            validators=[LIMIT], render_kw={"placeholder": "2026-03-31 / 令和8年3月31日"})
+                            validators=[LIMIT], render_kw={"placeholder": "2026-03-31 / 令和8年3月31日 / 令和8年度"})
     amount_min = SearchField("金額（以上）",
                             validators=[LIMIT], render_kw={"placeholder": "1,000,000", "inputmode": "numeric"})
     amount_max = SearchField("金額（以下）",
