@@ -447,6 +447,41 @@ def _request_party(session: Session, party: Party, *, now: datetime) -> str:
     return external_url("signature_requests.review", token=token)
 
 
+@dataclass(frozen=True)
+class Reissued:
+    party: Party  # the signer whose turn it is
+    link: str  # their new link (for their mail only, never stored)
+
+
+def reissue_link(session: Session, contract: Contract, *, now: datetime) -> Reissued:
+    """A fresh link for the signer whose turn it is; their previous link stops working.
+
+    For the reminders before 締結予定日 and 「署名依頼を再送する」: the caller mails the link and writes
+    its audit event. The new request keeps the wrong-アクセスコード count of the one it replaces, so
+    a new link never unlocks a locked one. An agency signer signs logged in: their link is their page.
+    Raises TransitionRefused unless the contract is 署名待ち.
+    """
+    contract = lock(session, contract.id)
+    if not contract.status.is_signing or contract.current_party is None:
+        before_sending = contract.status in (S.DRAFT, S.AWAITING_APPROVAL, S.APPROVED)
+        sentence = NOT_SENT if before_sending else STATE_SENTENCES[contract.status]
+        raise TransitionRefused(f"{sentence}署名用リンクの再発行はできません。", status=contract.status,
+                                action=Action.SIGN)
+    party = contract.current_party
+    if party.role is PartyRole.AGENCY:
+        return Reissued(party, external_url("signature_requests.staff_review", party_id=party.id))
+    previous = list(session.scalars(select(SignatureRequest).where(SignatureRequest.party_id == party.id,
+                                                                   SignatureRequest.status == RequestStatus.OPEN)))
+    for signature_request in previous:
+        _close_request(signature_request, RequestStatus.CANCELLED, now=now)
+    token, token_hash = new_token()
+    session.add(SignatureRequest(party=party, token_hash=token_hash, status=RequestStatus.OPEN, created_at=now,
+                                 expires_at=link_expiry(contract),
+                                 failed_code_attempts=max((r.failed_code_attempts for r in previous), default=0)))
+    session.flush()
+    return Reissued(party, external_url("signature_requests.review", token=token))
+
+
 def link_expiry(contract: Contract) -> datetime:
     """Signing links work until the end of the planned conclusion date in Japan."""
     next_day = contract.planned_conclusion_date + timedelta(days=1)

@@ -107,12 +107,25 @@ def contract_completed(session: Session, contract: Contract, *, now: datetime) -
     session.flush()
 
 
-def signature_reminder(session: Session, contract: Contract, party: Party, *, days: int, now: datetime) -> None:
-    """A reminder to the current signer `days` before the planned conclusion date."""
-    link = (external_url("signature_requests.staff_review", party_id=party.id)
-            if party.role is PartyRole.AGENCY else "")
+def signature_reminder(session: Session, contract: Contract, party: Party, *, days: int, link: str,
+                       now: datetime) -> None:
+    """A reminder `days` before the planned conclusion date: to the signer whose turn it is, with a fresh
+    signing link (portal.contracts.lifecycle.reissue_link), and to the staff member who sent the contract,
+    with the contract's page."""
+    config = current_app.config
+    department = contract.department
     enqueue(session, "signature_reminder", party.email,
-            {"contract": contract, "party": party, "days": days, "link": link}, to_name=party.name, now=now)
+            {"contract": contract, "party": party, "days": days, "link": link,
+             "has_access_code": contract.has_access_code and party.role is PartyRole.COUNTERPARTY,
+             "contact_phone": department.contact_phone or config["CONTACT_PHONE"],
+             "contact_email": department.contact_email or config["CONTACT_EMAIL"]},
+            to_name=party.name, now=now)
+    sender = contract.sent_by or contract.created_by
+    if sender.email.lower() == party.email.lower():
+        return
+    enqueue(session, "signature_reminder_staff", sender.email,
+            {"contract": contract, "party": party, "days": days, "name": sender.name,
+             "link": external_url("contracts.show", contract_id=contract.id)}, to_name=sender.name, now=now)
 
 
 def _to_staff(session: Session, contract: Contract, template: str, *, now: datetime,

@@ -38,6 +38,8 @@ from portal.text import has_control_characters
 from portal.tokens import hash_token
 
 UNKNOWN_LINK = "このリンクは無効です。メールに記載されたURLをもう一度ご確認ください。"
+REPLACED_LINK = ("このリンクは新しいリンクに置き換えられたため使えません。"
+                 "最新の署名依頼メール（リマインドまたは再送のメール）に記載されたURLを開いてください。")
 CLOSED_LINK = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
 
 
@@ -85,6 +87,8 @@ def open_request(session: Session, token: str, *, now: datetime) -> SignatureReq
         raise NotFound(UNKNOWN_LINK)
     if request.status in (RequestStatus.COMPLETED, RequestStatus.DECLINED):
         return request
+    if request.status is RequestStatus.CANCELLED and request.party.contract.status.is_signing:
+        raise SigningClosed(REPLACED_LINK, status=request.party.contract.status, action=lifecycle.Action.SIGN)
     if request.status is RequestStatus.CANCELLED:
         raise SigningClosed(CLOSED_LINK, status=request.party.contract.status, action=lifecycle.Action.SIGN)
     if request.is_expired(now):

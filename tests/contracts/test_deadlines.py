@@ -9,6 +9,7 @@ from portal.clock import JST
 from portal.contracts.deadlines import PAST_DEADLINE
 from portal.contracts.models import ContractStatus
 from tests.conftest import post_form
+from tests.contracts.fixtures import LINK_RE
 
 
 def _at(day, hour=9):
@@ -21,10 +22,16 @@ def _deadlines(app):
     return result.output
 
 
+def _link_in(world, message):
+    match = LINK_RE.search(world.delivered_body(message))
+    assert match, message.body
+    return "/s/" + match.group(0).rsplit("/s/", 1)[1]
+
+
 def test_reminders_three_and_one_day_before_then_paper(app, world):
     contract_id = world.sent_contract()
     planned = world.contract(contract_id).planned_conclusion_date
-    link = world.signing_link()
+    first_link = world.signing_link()
 
     clock.freeze(_at(planned - timedelta(days=5)))
     _deadlines(app)
@@ -33,11 +40,24 @@ def test_reminders_three_and_one_day_before_then_paper(app, world):
     clock.freeze(_at(planned - timedelta(days=3)))
     assert "リマインド 1 件" in _deadlines(app)
     assert "リマインド 0 件" in _deadlines(app)  # remembered: no duplicate
+    three_days = _link_in(world, world.outbox("signature_reminder")[-1])
+    assert three_days != first_link
+    closed = world.signer_client.get(first_link)  # a reminder's fresh link replaces the previous one
+    assert closed.status_code == 410
+    assert "新しいリンクに置き換えられた" in closed.get_data(as_text=True)
+    assert world.signer_client.get(three_days).status_code == 200
+
     clock.freeze(_at(planned - timedelta(days=1)))
     _deadlines(app)
     reminders = world.outbox("signature_reminder")
     assert [m.recipient for m in reminders] == ["yamada@keiyaku-shoji.co.jp"] * 2
     assert "あと 1 日" in reminders[-1].body
+    link = _link_in(world, reminders[-1])
+    assert world.signer_client.get(three_days).status_code == 410
+    staff = world.outbox("signature_reminder_staff")
+    assert [m.recipient for m in staff] == [world.staff.email] * 2  # the sender, with the contract's page
+    assert f"/contracts/{contract_id}" in staff[-1].body
+    assert "/s/" not in world.delivered_body(staff[-1])
 
     clock.freeze(_at(planned, 23))
     assert world.signer_client.get(link).status_code == 200  # valid through the whole planned day
