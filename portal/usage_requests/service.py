@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
@@ -150,19 +150,41 @@ def get_by_confirm_token(session: Session, token: str, *, now: datetime) -> Usag
 
 
 def confirm(session: Session, usage_request: UsageRequest, *, now: datetime, request: RequestInfo) -> bool:
-    """The signing authority proved the address receives mail: hand the request to staff.
+    """The signing authority proved the address receives mail: hand the request to staff and mail the
+    department it was submitted to.
 
-    Idempotent: a second click changes nothing and returns False.
+    Idempotent, also for two clicks at the same moment: one conditional UPDATE decides which click
+    confirms; the other changes nothing and returns False.
     """
-    if usage_request.confirmed_at is not None:
+    claimed = session.execute(
+        update(UsageRequest)
+        .where(UsageRequest.id == usage_request.id, UsageRequest.confirmed_at.is_(None))
+        .values(confirmed_at=now, status=UsageRequestStatus.PENDING)
+    )
+    session.refresh(usage_request)
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    usage_request.confirmed_at = now
-    usage_request.status = UsageRequestStatus.PENDING
-    session.flush()
     record(session, actor=Actor.signer(usage_request.authority_email), action=AuditAction.USAGE_REQUEST_CONFIRMED,
            subject=usage_request, ip=request.ip, user_agent=request.user_agent, now=now)
     enqueue_event(session, WebhookEventType.USAGE_REQUEST_CONFIRMED, usage_request, now=now)
+    _mail_department(session, usage_request, now=now)
     return True
+
+
+def _mail_department(session: Session, usage_request: UsageRequest, *, now: datetime) -> None:
+    """A new 申出書 for the 提出先: its shared address when it has one, else each of its 担当者."""
+    department = usage_request.department
+    if department.contact_email:
+        recipients = [(department.contact_email, department.name)]
+    else:
+        staff = session.scalars(select(StaffUser).where(
+            StaffUser.department_id == department.id, StaffUser.role == Role.STAFF, StaffUser.is_active)
+            .order_by(StaffUser.id))
+        recipients = [(user.email, user.name) for user in staff]
+    context = {**_mail_context(usage_request),
+               "link": external_url("usage_requests.show", request_id=usage_request.id)}
+    for email, name in recipients:
+        enqueue(session, "usage_request_to_department", email, {**context, "name": name}, to_name=name, now=now)
 
 
 def visible_to(actor: StaffUser) -> Any:

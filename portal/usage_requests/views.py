@@ -118,6 +118,7 @@ def confirm(token: str) -> ResponseReturnValue:
     if request.method == "POST":
         service.confirm(db(), usage_request, now=clock.now(), request=request_info())
         db().commit()
+        worker.notify()
     template = "usage_requests/confirmed.html" if usage_request.confirmed_at else "usage_requests/confirm.html"
     return render_template(template, usage_request=usage_request, token=token)
 
