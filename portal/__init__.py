@@ -10,7 +10,7 @@ from flask import Flask
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the portal: settings, secrets, database, extensions, blueprints and CLI."""
-    from portal import cli, db, errors, formatting, health, integrity, logging_setup, security, tokens
+    from portal import cli, contact, db, errors, formatting, health, integrity, logging_setup, security, tokens
     from portal.auth import oidc
     from portal.config import check_production, load_config
     from portal.extensions import csrf, htmx, limiter, login_manager, mail
@@ -43,6 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     integrity.init_app(app)
     app.register_blueprint(health.bp)
     formatting.register_filters(app)
+    contact.init_app(app)
     _register_blueprints(app)
     cli.register(app)
 

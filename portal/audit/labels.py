@@ -71,7 +71,7 @@ LABELS: dict[A, Label] = {
     A.CONTRACT_CERTIFICATE_DOWNLOADED: _L("contract-read", "合意締結証明書のダウンロード",
                                           "{actor} が {object} の合意締結証明書をダウンロードしました"),
     A.CONTRACT_LINK_OPENED: _L("contract-read", "ダウンロード用リンクの表示",
-                               "{actor} が {object} のダウンロード用リンク（14日間）を開きました"),
+                               "{actor} が {object} のダウンロード用リンクを開きました"),
     A.CONTRACT_LINK_DOWNLOADED: _L("contract-read", "ダウンロード用リンクからのダウンロード",
                                    "{actor} が {object} の締結済み文書をダウンロード用リンクからダウンロードしました"),
     A.CONTRACT_REVIEWED: _L("contract-read", "署名ページの閲覧", "{actor} が {object} の署名ページを開きました"),

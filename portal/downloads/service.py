@@ -15,7 +15,8 @@ from portal.contracts.models import DownloadLink
 from portal.errors import LinkExpired, NotFound
 from portal.tokens import hash_token
 
-UNKNOWN_LINK = "このダウンロード用リンクは無効です。メールに記載されたURLをもう一度ご確認ください。"
+UNKNOWN_LINK = ("このダウンロード用リンクは使えません。"
+                "リンクの有効期限が切れたか、新しいリンクが送られた可能性があります。最新の「電子署名完了のお知らせ」メールのリンクを開くか、担当課にお問い合わせください。")
 
 
 def resolve_link(session: Session, token: str, *, now: datetime) -> DownloadLink:
@@ -27,7 +28,8 @@ def resolve_link(session: Session, token: str, *, now: datetime) -> DownloadLink
         days = current_app.config["DOWNLOAD_LINK_DAYS"]
         contract = link.contract
         raise LinkExpired(f"リンクの有効期限（{days}日）が切れています。締結済みの文書が必要な場合は、"
-                          f"{contract.department.name}（契約番号 {contract.number}）にお問い合わせください。")
+                          f"{contract.department.name}（契約番号 {contract.number}）にお問い合わせください。"
+                          "新しいダウンロード用リンクをお送りします。").for_department(contract.department)
     return link
 
 

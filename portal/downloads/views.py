@@ -8,6 +8,7 @@ from flask import render_template, send_file
 from flask.typing import ResponseReturnValue
 
 from portal import clock
+from portal.contact import remember as remember_contact
 from portal.db import db
 from portal.downloads import bp, service
 from portal.extensions import limiter
@@ -20,6 +21,7 @@ from portal.security import request_info
 def show(token: str) -> ResponseReturnValue:
     link = service.resolve_link(db(), token, now=clock.now())
     identify(download_link_id=link.id)
+    remember_contact(link.contract.department)
     service.record_opened(db(), link, now=clock.now(), request=request_info())
     db().commit()
     return render_template("downloads/show.html", link=link, contract=link.contract, token=token)
@@ -40,6 +42,7 @@ def certificate(token: str) -> ResponseReturnValue:
 def _send(token: str, document_id: int | None) -> ResponseReturnValue:
     link = service.resolve_link(db(), token, now=clock.now())
     identify(download_link_id=link.id)
+    remember_contact(link.contract.department)
     filename, data = service.download(db(), link, document_id, now=clock.now(), request=request_info())
     db().commit()
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=filename)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import select
+
+from portal import contact
+from portal.auth.models import Department
+from portal.db import db
+from portal.signing import pki
+from portal.signing import service as signing
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("home", __name__, template_folder="templates")
 
@@ -57,11 +67,29 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/help")
 def help() -> ResponseReturnValue:
+    """The vendors' help: what Acrobat will show with the configured certificate, the link validity, whom to ask.
+
+    ?department=<code> (the links of a contract's pages carry it) adds that department's contact.
+    """
     config = current_app.config
+    code = request.args.get("department", "")[:16]
+    department = db().scalar(select(Department).where(Department.code == code)) if code else None
+    if department is not None:
+        contact.remember(department)
     return render_template(
         "home/help.html",
-        contact_phone=config["CONTACT_PHONE"],
-        contact_hours=config["CONTACT_HOURS"],
-        contact_email=config["CONTACT_EMAIL"],
-        contact_form_url=config["CONTACT_FORM_URL"],
+        department=department,
+        general=contact.contact_for(None, config),
+        acrobat=_acrobat_outlook(),
+        root_name=pki.ROOT_NAME,
+        download_link_days=config["DOWNLOAD_LINK_DAYS"],
     )
+
+
+def _acrobat_outlook() -> signing.AcrobatOutlook | None:
+    # The help must open even when the signing set-up is broken (the admin page reports why).
+    try:
+        return signing.acrobat_outlook(current_app.config)
+    except Exception:
+        log.exception("the help page could not read the signing certificate")
+        return None

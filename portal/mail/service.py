@@ -53,11 +53,13 @@ def enqueue(
     """
     moment = now or clock.now()
     config = current_app.config
+    # A contract's mail links to the help that names its department (/help?department=<code>).
+    department_code = getattr(getattr(context.get("contract"), "department", None), "code", None)
     full_context = {
         "agency_name": config["AGENCY_NAME"],
         "service_name": config["SERVICE_NAME"],
         "public_base_url": config["PUBLIC_BASE_URL"],
-        "help_url": external_url("home.help"),
+        "help_url": external_url("home.help", **({"department": department_code} if department_code else {})),
         "contact_phone": config["CONTACT_PHONE"],
         "contact_hours": config["CONTACT_HOURS"],
         "contact_email": config["CONTACT_EMAIL"],

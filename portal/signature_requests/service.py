@@ -37,7 +37,8 @@ from portal.formatting import wareki
 from portal.text import has_control_characters
 from portal.tokens import hash_token
 
-UNKNOWN_LINK = "このリンクは無効です。メールに記載されたURLをもう一度ご確認ください。"
+UNKNOWN_LINK = ("このリンクは使えません。リンクの有効期限が切れたか、新しいリンクが送られた可能性があります。"
+                "最新の署名依頼メールのリンクを開くか、担当課にお問い合わせください。")
 REPLACED_LINK = ("このリンクは新しいリンクに置き換えられたため使えません。"
                  "最新の署名依頼メール（リマインドまたは再送のメール）に記載されたURLを開いてください。")
 CLOSED_LINK = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
@@ -88,15 +89,17 @@ def open_request(session: Session, token: str, *, now: datetime) -> SignatureReq
     if request.status in (RequestStatus.COMPLETED, RequestStatus.DECLINED):
         return request
     if request.status is RequestStatus.CANCELLED and request.party.contract.status.is_signing:
-        raise SigningClosed(REPLACED_LINK, status=request.party.contract.status, action=lifecycle.Action.SIGN)
+        raise SigningClosed(REPLACED_LINK, status=request.party.contract.status,
+                            action=lifecycle.Action.SIGN).for_department(request.party.contract.department)
     if request.status is RequestStatus.CANCELLED:
-        raise SigningClosed(CLOSED_LINK, status=request.party.contract.status, action=lifecycle.Action.SIGN)
+        raise SigningClosed(CLOSED_LINK, status=request.party.contract.status,
+                            action=lifecycle.Action.SIGN).for_department(request.party.contract.department)
     if request.is_expired(now):
         contract = request.party.contract
         raise LinkExpired(
             f"署名用リンクの有効期限（締結予定日 {wareki(contract.planned_conclusion_date)}）が切れています。"
             f"{contract.department.name}（担当: {contract.created_by.name}）にお問い合わせください。"
-        )
+        ).for_department(contract.department)
     return request
 
 

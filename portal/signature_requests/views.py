@@ -21,6 +21,7 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Role
+from portal.contact import remember as remember_contact
 from portal.contracts import completion
 from portal.contracts import service as contracts
 from portal.contracts.models import (
@@ -67,6 +68,7 @@ class Target:
 def _token_target(req: SignatureRequest) -> Target:
     identify(signer_party_id=req.party.id)
     contract = req.party.contract
+    remember_contact(contract.department)
     return Target("", {"token": _token()}, contract, req.party,
                   contract.has_access_code and not _code_entered(req), req)
 
@@ -119,6 +121,7 @@ def _locked(target: Target) -> ResponseReturnValue:
 
 
 def _staff_target(party: Party) -> Target:
+    remember_contact(party.contract.department)
     return Target("staff_", {"party_id": party.id}, party.contract, party, False)
 
 

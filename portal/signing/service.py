@@ -9,6 +9,7 @@ SIGNING_PKCS11_MODULE, SIGNING_PKCS11_TOKEN_LABEL, SIGNING_PKCS11_KEY_LABEL, SIG
 SIGNING_PKCS11_CERT_PATH   PEM certificate of the HSM key when it is not stored in the token
 SIGNING_CHAIN_PATH         PEM bundle of issuer certificates to embed (PKCS#11)
 SIGNING_TRUST_ROOTS        PEM files of extra trusted roots (the local root is always trusted)
+SIGNING_CERT_AATL          the administrator's word that the certificate chains to an AATL root (help page)
 TSA_URL                    empty: the built-in TSA, in-process
 TSA_USERNAME, TSA_PASSWORD, TSA_TIMEOUT, TSA_ACCREDITED_URLS
 TSA_CERT_CHAIN_PATH        PEM: the external TSA's certificate, then its issuers
@@ -30,6 +31,7 @@ from typing import Any
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 
 from portal.config import DEFAULTS as PORTAL_DEFAULTS
 
@@ -44,8 +46,9 @@ from .tsa import HttpTsa, LocalTsa, TimestampClient, to_asn1_cert
 SIGNING_KEYS = (
     "SIGNING_BACKEND", "SIGNING_PKCS12_PATH", "SIGNING_PKCS12_PASSPHRASE", "SIGNING_PKCS11_MODULE",
     "SIGNING_PKCS11_TOKEN_LABEL", "SIGNING_PKCS11_KEY_LABEL", "SIGNING_PKCS11_PIN", "SIGNING_PKCS11_CERT_PATH",
-    "SIGNING_CHAIN_PATH", "SIGNING_TRUST_ROOTS", "SIGNING_CERT_YEARS", "TSA_URL", "TSA_USERNAME", "TSA_PASSWORD",
-    "TSA_TIMEOUT", "TSA_ACCREDITED_URLS", "TSA_CERT_CHAIN_PATH", "TSA_POLICY_OID", "TSA_ACCREDITED_CERTS",
+    "SIGNING_CHAIN_PATH", "SIGNING_TRUST_ROOTS", "SIGNING_CERT_YEARS", "SIGNING_CERT_AATL", "TSA_URL",
+    "TSA_USERNAME", "TSA_PASSWORD", "TSA_TIMEOUT", "TSA_ACCREDITED_URLS", "TSA_CERT_CHAIN_PATH", "TSA_POLICY_OID",
+    "TSA_ACCREDITED_CERTS",
     "PDF_MAX_BYTES", "PUBLIC_BASE_URL", "AGENCY_NAME", "SERVICE_NAME",
 )
 DEFAULTS: dict[str, Any] = {key: PORTAL_DEFAULTS[key] for key in SIGNING_KEYS} | {"PKI_DIR": "instance/pki"}
@@ -317,6 +320,9 @@ def signing_status(settings: Mapping[str, Any], context: SigningContext, *, now:
             "内蔵 PKI の自己署名ルートで署名しています。Acrobat Reader で「署名は有効です」と表示させるには、"
             "相手方がルート証明書を信頼済みとして登録する必要があります（docs/signing.md 参照）。"
         )
+        if _setting(settings, "SIGNING_CERT_AATL"):
+            warnings.append("SIGNING_CERT_AATL が設定されていますが、内蔵 PKI で署名しています。"
+                            "事業者向けのヘルプは内蔵ルートを信頼する手順を案内します。")
     certificates = certificate_overview(pki, revocations or [], now=now)
     warnings.extend(line.warning for line in certificates if line.warning)
     for label, not_after, is_builtin in (
@@ -339,3 +345,75 @@ def signing_status(settings: Mapping[str, Any], context: SigningContext, *, now:
         certificates=tuple(certificates),
         warnings=tuple(warnings),
     )
+
+
+# ---------------------------------------------------------------- what Acrobat Reader will show
+
+
+@dataclass(frozen=True)
+class AcrobatOutlook:
+    """What a vendor's Acrobat Reader shows for the portal's signatures, for the help page.
+
+    kind: "builtin"  — the certificate comes from the built-in root: 「署名の有効性は不明です」 until the
+                       vendor trusts that root (served at /pki/root.crt);
+          "aatl"     — the administrator declared (SIGNING_CERT_AATL) that the certificate chains to a root
+                       on the Adobe Approved Trust List: 「署名は有効です」 with no set-up;
+          "other"    — another CA (e.g. the agency's own): unknown until its root is trusted.
+    """
+
+    kind: str
+    issuer: str  # the issuing CA's name, as Acrobat's certificate viewer shows it ("" when unknown)
+    root_fingerprint: str = ""  # SHA-256 of the built-in root, "AB:CD:…", to compare before trusting it
+
+    @property
+    def is_trusted_by_default(self) -> bool:
+        return self.kind == "aatl"
+
+
+def _configured_signing_certificate(settings: Mapping[str, Any]) -> x509.Certificate | None:
+    """The signing certificate, read without opening an HSM (a public page must never try the PIN)."""
+    backend = _setting(settings, "SIGNING_BACKEND")
+    if backend == "pkcs11":
+        path = _setting(settings, "SIGNING_PKCS11_CERT_PATH")
+        return _read_pem_certs(path)[0] if path else None
+    return x509.load_der_x509_certificate(configure(settings).signer.certificate.dump())
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def acrobat_outlook(settings: Mapping[str, Any]) -> AcrobatOutlook:
+    """Whether Acrobat Reader trusts the configured signing certificate out of the box.
+
+    The portal cannot read Adobe's trust list: a certificate issued by the built-in root is known to be
+    untrusted; any other counts as trusted only when SIGNING_CERT_AATL says so.
+    Raises SigningKeyUnavailable for an unreadable PKCS#12 file.
+    """
+    from cryptography.hazmat.primitives import hashes
+
+    pki = configure(settings).pki
+    assert pki is not None
+    root = pki.root_cert
+    fingerprint = ":".join(f"{b:02X}" for b in root.fingerprint(hashes.SHA256()))
+    builtin = AcrobatOutlook("builtin", _readable_name(root.subject), fingerprint)
+    if _setting(settings, "SIGNING_BACKEND") == "local":
+        return builtin
+    cert = _configured_signing_certificate(settings)
+    if cert is not None and _issued_by(cert, root):
+        return builtin
+    issuer = _readable_name(cert.issuer) if cert is not None else ""
+    return AcrobatOutlook("aatl" if _setting(settings, "SIGNING_CERT_AATL") else "other", issuer)
+
+
+def _readable_name(name: x509.Name) -> str:
+    """「O CN」 as Acrobat's certificate viewer lists them, e.g. 「○○県 けいやくポータル ルート認証局」."""
+    parts = [str(attribute.value) for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
+             for attribute in name.get_attributes_for_oid(oid)]
+    return " ".join(parts) or name.rfc4514_string()

@@ -58,4 +58,4 @@ def test_tampered_download_fails_verification(app, world):
 def test_unknown_download_link_is_404(world):
     response = world.signer_client.get("/d/" + "y" * 43)
     assert response.status_code == 404
-    assert "無効" in response.get_data(as_text=True)
+    assert "新しいリンクが送られた可能性があります" in response.get_data(as_text=True)

@@ -43,8 +43,26 @@ def test_a_server_error_shows_a_message(pages: Pages, session: Session, problems
 
     message = page.get_by_role("alert")
     expect(message).to_be_visible()
-    expect(message).to_contain_text("エラーが発生しました（500）")
+    expect(message).to_contain_text("処理できませんでした。画面を再読み込みしてから")
+    expect(message).not_to_contain_text("500")  # words, not a bare status code
     check_accessibility(page, "htmx 500 message")
+
+
+def test_a_refusal_shows_the_servers_words(pages: Pages, session: Session, problems: Problems) -> None:
+    page = _usage_requests_page(pages, session)
+    problems.allow(STATUS_TAB, 429)
+    problems.allow_console(r"Response Status Error Code 429")
+    partial = ('<div class="alert alert-error" role="alert" data-error-message><p><strong>'
+               '操作が多すぎます。一時的に受け付けを止めています。</strong></p>'
+               '<p>1 分ほど待ってから、もう一度お試しください。</p></div>')
+    page.route("**/usage-requests/?status=*", lambda route: route.fulfill(status=429, body=partial,
+                                                                          content_type="text/html"))
+
+    page.get_by_role("link", name="受付済").click()
+
+    message = page.locator("#htmx-error")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("一時的に受け付けを止めています。 1 分ほど待ってから")
 
 
 def test_a_lost_connection_shows_a_message(pages: Pages, session: Session, problems: Problems) -> None:

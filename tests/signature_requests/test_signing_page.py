@@ -99,7 +99,7 @@ def test_expired_signing_link_is_410(world):
 def test_unknown_link_explains_without_a_traceback(world):
     response = world.signer_client.get("/s/" + "x" * 43)
     assert response.status_code == 404
-    assert "このリンクは無効です" in response.get_data(as_text=True)
+    assert "新しいリンクが送られた可能性があります" in response.get_data(as_text=True)
 
 
 def test_access_code_is_required(app, world):

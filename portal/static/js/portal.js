@@ -8,10 +8,21 @@
     box.hidden = false;
     box.scrollIntoView({ block: "nearest" });
   }
+  // The server's error partial (errors/_inline.html) says what happened and what to do: show its words.
+  function errorText(xhr) {
+    if (!xhr || !xhr.responseText) return "";
+    try {
+      var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var box = doc.querySelector("[data-error-message]") || doc.querySelector(".error-page");
+      return box ? box.textContent.replace(/\s+/g, " ").trim() : "";
+    } catch (e) {
+      return "";
+    }
+  }
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr ? event.detail.xhr.status : 0;
-    if (status === 422) return;
-    showError("エラーが発生しました（" + status + "）。時間をおいて再度お試しください。");
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 422) return;
+    showError(errorText(xhr) || "処理できませんでした。画面を再読み込みしてから、もう一度お試しください。");
   });
   document.addEventListener("htmx:sendError", function () {
     showError("通信できませんでした。ネットワーク接続を確認して再度お試しください。");
