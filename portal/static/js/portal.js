@@ -14,7 +14,9 @@
     try {
       var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
       var box = doc.querySelector("[data-error-message]") || doc.querySelector(".error-page");
-      return box ? box.textContent.replace(/\s+/g, " ").trim() : "";
+      if (!box) return "";
+      var parts = Array.prototype.map.call(box.querySelectorAll("p, h1"), function (p) { return p.textContent; });
+      return (parts.length ? parts.join(" ") : box.textContent).replace(/\s+/g, " ").trim();
     } catch (e) {
       return "";
     }
