@@ -211,6 +211,8 @@ MATRIX: dict[str, Entry] = {
     "GET /admin/backups": entry(ADMIN),
     "GET /admin/mail/": entry(ADMIN),
     "GET /admin/mail/<int:message_id>": entry(ADMIN),
+    "POST /admin/mail/<int:message_id>/send": entry(ADMIN),
+    "POST /admin/mail/send-held": entry(ADMIN),
     "GET /admin/webhooks": entry(ADMIN),
     "POST /admin/webhooks": entry(ADMIN),
     "GET /admin/webhooks/<int:endpoint_id>": entry(ADMIN),

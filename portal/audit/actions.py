@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     SETUP_COMPLETED = "system:setup:completed"
     MAIL_VIEWED = "admin:mail:viewed"
     MAIL_LIST_VIEWED = "admin:mail:list-viewed"
+    MAIL_HELD_SENT = "admin:mail:held-sent"  # a mail held before SMTP was configured, sent by an administrator
     CONTRACT_CREATED = "staff:contract:created"
     CONTRACT_VIEWED = "staff:contract:viewed"
     CONTRACT_HISTORY_VIEWED = "staff:contract:history-viewed"

@@ -62,6 +62,7 @@ LABELS: dict[A, Label] = {
     A.RETENTION_POLICY_SET: _L("admin", "保存期間の設定", "{actor} が保存期間を設定しました"),
     A.MAIL_VIEWED: _L("admin", "送信メールの閲覧", "{actor} が {object} を閲覧しました"),
     A.MAIL_LIST_VIEWED: _L("admin", "送信メール一覧の閲覧", "{actor} が送信メールの一覧を閲覧しました"),
+    A.MAIL_HELD_SENT: _L("admin", "保留中のメールの送信", "{actor} が保留中の {object} の送信を指示しました"),
     # Contracts: reading
     A.CONTRACT_VIEWED: _L("contract-read", "契約の閲覧", "{actor} が {object} を閲覧しました"),
     A.CONTRACT_HISTORY_VIEWED: _L("contract-read", "訂正履歴の閲覧", "{actor} が {object} の訂正履歴を閲覧しました"),

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
-from portal.errors import NotFound
+from portal.errors import DomainError, NotFound
 from portal.mail.message import OutboxConnection, OutboxMail
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.storage import crypto
@@ -113,6 +113,44 @@ def record_list_viewed(session: Session, *, viewer: Any, now: datetime, request:
     """Log who opened the 送信メール list (recipients and subjects of the latest mails)."""
     record(session, actor=Actor.staff(viewer), action=AuditAction.MAIL_LIST_VIEWED, now=now, ip=request.ip,
            user_agent=request.user_agent, count=count)
+
+
+class MailNotConfigured(DomainError):
+    """Held mails cannot be sent while no SMTP server is configured."""
+
+    status_code = 409
+
+
+NOT_CONFIGURED = ("SMTPサーバーが設定されていないため送信できません。"
+                  "SMTPサーバー（PORTAL_MAIL_SERVER）を設定してから送信してください。")
+
+
+def send_held(session: Session, *, actor: Any, now: datetime, request: RequestInfo,
+              message_id: int | None = None) -> int:
+    """Hand held mails (made before SMTP was configured) to the deliverer: the one `message_id`, or all.
+
+    Returns how many changed hands: 0 when there was nothing held, e.g. because the same button was
+    pressed twice at once and the other press got there first (one conditional UPDATE decides).
+    Each released mail gets an audit event. Raises MailNotConfigured while MAIL_SERVER is empty and
+    NotFound for an unknown message.
+    """
+    if not current_app.config["MAIL_SERVER"]:
+        raise MailNotConfigured(NOT_CONFIGURED)
+    held = OutboxMessage.status == OutboxStatus.HELD
+    if message_id is not None:
+        if session.get(OutboxMessage, message_id) is None:
+            raise NotFound("メールが見つかりません。")
+        held = held & (OutboxMessage.id == message_id)
+    released = session.execute(
+        update(OutboxMessage).where(held).values(status=OutboxStatus.PENDING, next_attempt_at=now)
+        .returning(OutboxMessage.id, OutboxMessage.template, OutboxMessage.recipient)
+    ).all()
+    for row in released:
+        record(session, actor=Actor.staff(actor), action=AuditAction.MAIL_HELD_SENT, now=now, ip=request.ip,
+               user_agent=request.user_agent, subject=(OutboxMessage.__tablename__, row.id),
+               template=row.template, recipient=row.recipient, all_held=message_id is None)
+    session.expire_all()
+    return len(released)
 
 
 def readable_body(message: OutboxMessage) -> str:
