@@ -54,7 +54,7 @@ def send_all_held() -> ResponseReturnValue:
 
 
 def _send_held(message_id: int | None) -> ResponseReturnValue:
-    back = url_for("mail.show", message_id=message_id) if message_id is not None else url_for("mail.index")
+    back = url_for("mail.index")  # the list shows what changed, for one mail as for all
     try:
         released = service.send_held(db(), actor=current_user, now=clock.now(), request=request_info(),
                                      message_id=message_id)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.auth import service as auth_service
 from portal.auth.models import Role
 from portal.clock import JST
 from portal.contracts.models import Contract
@@ -35,7 +36,7 @@ from tests.e2e.steps import (
     upload_with_file_chooser,
     write_pdfs,
 )
-from tests.e2e.support import Mailbox
+from tests.e2e.support import Mailbox, check_accessibility
 from tests.factories import make_department, make_staff
 
 pytestmark = pytest.mark.e2e
@@ -132,3 +133,39 @@ def test_each_step_mails_the_people_it_concerns(pages: Pages, session: Session, 
     assert "086-226-7000" in text
     assert DEPARTMENT_MAIL in text
     _arrived(mailbox, staff.email, f"【差し戻し】{draft.business_name}（契約番号 {number}）")
+
+
+def test_an_administrator_sends_the_mails_held_before_smtp_was_configured(pages: Pages, session: Session,
+                                                                         mailbox: Mailbox, app: Flask) -> None:
+    department = make_department(session, name="総務部 契約課")
+    admin = make_staff(session, role=Role.ADMIN, email="kanri@pref.example.jp", name="管理 太郎",
+                       department=department)
+    session.commit()
+    smtp = app.config["MAIL_SERVER"]
+    app.config["MAIL_SERVER"] = ""  # the first accounts are made before the mail server is set up
+    with app.test_request_context():
+        for email, name in (("yamada@pref.example.jp", "山田 花子"), ("kawa@pref.example.jp", "川 一郎")):
+            auth_service.create_user(session, email=email, name=name, role=Role.STAFF, department=department,
+                                     title="", actor=admin, now=clock.now())
+        session.commit()
+    app.config["MAIL_SERVER"] = smtp
+
+    desk = pages.desk()
+    log_in(desk, admin)
+    desk.goto("/admin/mail/")
+    expect(desk.get_by_text("保留中のメールが 2 件あります")).to_be_visible()
+    expect(desk.get_by_text("SMTPサーバーが設定される前に作成されたため、送信せずに保管しています。").first).to_be_visible()
+    check_accessibility(desk, "送信メール with held mails")
+    desk.get_by_role("button", name="yamada@pref.example.jp 宛てのメールを送信する").click()
+    expect(desk.get_by_text("1件のメールを送信待ちにしました。")).to_be_visible()
+    first = _arrived(mailbox, "yamada@pref.example.jp", "【岡山県】けいやくポータル アカウント登録のご案内")
+    assert mailbox.smtp.inbox.to("kawa@pref.example.jp") == []
+
+    desk.get_by_role("button", name="保留中のメールをすべて送信").click()
+    expect(desk.get_by_text("1件のメールを送信待ちにしました。")).to_be_visible()
+    _arrived(mailbox, "kawa@pref.example.jp", "【岡山県】けいやくポータル アカウント登録のご案内")
+    expect(desk.get_by_role("button", name="保留中のメールをすべて送信")).to_have_count(0)
+
+    enrolment = pages.desk()  # the link kept sealed while the mail was held works once it is sent
+    enrolment.goto(mailbox.link(first, "/account/enrol/"))
+    expect(enrolment.get_by_role("heading").first).to_be_visible()
