@@ -90,6 +90,7 @@ MATRIX: dict[str, Entry] = {
     "GET /help": entry(PUBLIC),
     "GET /help/docs/": entry(PUBLIC),
     "GET /help/docs/<name>": entry(PUBLIC, name="manual-staff"),
+    "GET /help/docs/screenshots/<name>.png": entry(PUBLIC, name="manual-vendor-signing-phone"),
     "GET /verify": entry(PUBLIC),
     "POST /verify": entry(PUBLIC),
     "POST /tsa": entry(PUBLIC),

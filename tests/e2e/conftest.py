@@ -108,9 +108,10 @@ class Pages:
         self.problems = problems
         self.contexts: list[BrowserContext] = []
 
-    def desk(self) -> Page:
-        """An office PC (staff, or a vendor at their desk)."""
-        return self._open(DESK)
+    def desk(self, width: int = 1280, height: int = 800) -> Page:
+        """An office PC (staff, or a vendor at their desk); the manual's screenshots use 1366×768."""
+        return self._open({"viewport": {"width": width, "height": height}} if (width, height) != (1280, 800)
+                          else DESK)
 
     def phone(self) -> Page:
         """A phone-sized touch screen, 390×844 (a vendor opening the link from the mail)."""
