@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import base64
 import smtplib
 from email import policy
 from email.charset import BASE64, Charset
@@ -44,11 +45,33 @@ class OutboxMail(Message):
             message.replace_header("Date", self.date_header)
         message.policy = policy.SMTP
         del message["Subject"], message["From"], message["To"]
-        message["Subject"] = self.subject
+        # A literal encoded word typed into a form (a company name 「=?utf-8?b?4oCu?=」) would be left as it
+        # is by the folding and decoded by the reader's mail program into what the form refuses (U+202E).
+        message["Subject"] = EncodedSubject(self.subject) if "=?" in self.subject else self.subject
         # Structured values, not strings: typeshed types Message.__setitem__ as str only.
         message["From"] = _address(self.sender)  # type: ignore[assignment]
         message["To"] = [_address(recipient) for recipient in self.recipients]  # type: ignore[assignment]
         return message
+
+
+class EncodedSubject(str):
+    """A Subject written entirely as RFC 2047 base64 encoded words, so nothing in it reads as one itself.
+
+    The policy stores a value with a `name` as it is and writes it with its fold() (email.policy.EmailPolicy).
+    """
+
+    name = "Subject"
+    WORD_BYTES = 39  # 52 base64 characters: every line stays under 78 (RFC 5322 §2.1.1)
+
+    def fold(self, *, policy: Any) -> str:
+        words: list[bytes] = []
+        for character in self:
+            encoded = character.encode()
+            if not words or len(words[-1]) + len(encoded) > self.WORD_BYTES:
+                words.append(b"")
+            words[-1] += encoded
+        text = f"{policy.linesep} ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
+        return f"{self.name}: {text}{policy.linesep}"
 
 
 def _address(value: str | tuple[str, str]) -> Address:
