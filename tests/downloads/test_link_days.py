@@ -30,6 +30,8 @@ def test_a_seven_day_setting_is_what_the_completion_mail_says_and_does(world: An
     assert "/help?department=KEI" in body
 
     path = world.download_path(VENDOR)
+    page = world.signer_client.get(path).get_data(as_text=True)
+    assert "086-226-7470" in page  # the download page names whom to ask
     clock.freeze(clock.now() + timedelta(days=7, minutes=1))
     response = world.signer_client.get(path)
     assert response.status_code == 410

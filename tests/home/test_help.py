@@ -152,3 +152,17 @@ def test_the_department_of_the_link_is_named_with_its_phone(app: Flask, session:
     assert "086-226-7470" in html
     assert "doro@pref.example.jp" in html
     assert "086-226-7470" not in _help(app, "?department=NOPE")
+
+
+@pytest.mark.parametrize("code", ["' OR 1=1 --", "DORO\x00", "Ｄ" * 5000, "<script>alert(1)</script>", "%", "../DORO"])
+def test_a_hostile_department_parameter_shows_the_plain_help(app: Flask, session: Any, code: str) -> None:
+    department = make_department(session, code="DORO", name="土木部 道路建設課")
+    department.contact_phone = "086-226-7470"
+    session.commit()
+
+    response = app.test_client().get("/help", query_string={"department": code})
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "086-226-7470" not in html
+    assert "<script>alert(1)</script>" not in html
