@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from portal import clock
 from portal.auth.models import Role
+from portal.contact import remember as remember_contact
 from portal.db import db
 from portal.errors import DomainError
 from portal.extensions import limiter
@@ -115,6 +116,7 @@ def confirm(token: str) -> ResponseReturnValue:
     A GET alone changes nothing, so mail scanners that open links cannot confirm for the person.
     """
     usage_request = service.get_by_confirm_token(db(), token, now=clock.now())
+    remember_contact(usage_request.department)  # its pages and errors name the 提出先
     if request.method == "POST":
         service.confirm(db(), usage_request, now=clock.now(), request=request_info())
         db().commit()

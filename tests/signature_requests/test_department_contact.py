@@ -27,6 +27,8 @@ def test_the_signing_page_shows_the_departments_phone_and_mail(world: Any) -> No
     assert 'href="tel:0862267470"' in html
     assert f"mailto:{EMAIL}" in html
     assert "/help?department=KEI" in html  # 困ったときは names the same department
+    for step in ("confirm", "decline"):
+        assert PHONE in world.signer_client.get(f"{world.signing_link()}/{step}").get_data(as_text=True), step
 
 
 def test_a_404_inside_a_signing_link_says_what_to_do_and_whom_to_call(world: Any) -> None:
