@@ -414,6 +414,8 @@ def acrobat_outlook(settings: Mapping[str, Any]) -> AcrobatOutlook:
 
 def _readable_name(name: x509.Name) -> str:
     """「O CN」 as Acrobat's certificate viewer lists them, e.g. 「○○県 けいやくポータル ルート認証局」."""
-    parts = [str(attribute.value) for oid in (NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME)
-             for attribute in name.get_attributes_for_oid(oid)]
-    return " ".join(parts) or name.rfc4514_string()
+    organization = " ".join(str(a.value) for a in name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+    common_name = " ".join(str(a.value) for a in name.get_attributes_for_oid(NameOID.COMMON_NAME))
+    if organization and common_name.startswith(organization):  # 「岡山県 電子契約ルート認証局」, not 岡山県 twice
+        organization = ""
+    return " ".join(part for part in (organization, common_name) if part) or name.rfc4514_string()
