@@ -162,6 +162,10 @@ MATRIX: dict[str, Entry] = {
     "POST /contracts/<int:contract_id>/send": entry(CONTRACT_EDITOR),
     "POST /contracts/<int:contract_id>/paper": entry(CONTRACT_EDITOR),
     "POST /contracts/<int:contract_id>/cancel": entry(CONTRACT_EDITOR),
+    "GET /contracts/<int:contract_id>/edit": entry(CONTRACT_EDITOR),
+    "POST /contracts/<int:contract_id>/edit": entry(CONTRACT_EDITOR),
+    "GET /contracts/<int:contract_id>/copy": entry(CONTRACT_EDITOR),
+    "POST /contracts/<int:contract_id>/copy": entry(CONTRACT_EDITOR),
     # Preservation (電帳法)
     "GET /preservation/contracts/<int:contract_id>/history": entry(CONTRACT_VIEWER),
     "GET /preservation/contracts/<int:contract_id>/correct": entry(CONTRACT_EDITOR),

@@ -29,6 +29,8 @@ class AuditAction(StrEnum):
     MAIL_LIST_VIEWED = "admin:mail:list-viewed"
     MAIL_HELD_SENT = "admin:mail:held-sent"  # a mail held before SMTP was configured, sent by an administrator
     CONTRACT_CREATED = "staff:contract:created"
+    CONTRACT_EDITED = "staff:contract:edited"
+    CONTRACT_DUPLICATED = "staff:contract:duplicated"
     CONTRACT_VIEWED = "staff:contract:viewed"
     CONTRACT_HISTORY_VIEWED = "staff:contract:history-viewed"
     CONTRACT_PAGE_VIEWED = "contract:page:viewed"

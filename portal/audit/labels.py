@@ -86,8 +86,10 @@ LABELS: dict[A, Label] = {
     A.CONTRACT_DOCUMENT_REMOVED: _L("contract", "文書の削除", "{actor} が {object} から文書を削除しました"),
     A.CONTRACT_APPROVAL_REQUESTED: _L("contract", "承認の依頼", "{actor} が {object} の承認（決裁）を依頼しました"),
     A.CONTRACT_APPROVED: _L("contract", "決裁の確認", "{actor} が {object} の決裁を確認しました"),
-    A.CONTRACT_APPROVAL_VOIDED: _L("contract", "決裁の取消（文書の変更）",
-                                   "{actor} が文書の変更により {object} の決裁を無効にしました"),
+    A.CONTRACT_APPROVAL_VOIDED: _L("contract", "決裁の取消（文書・内容の変更）",
+                                   "{actor} が文書または内容の変更により {object} の決裁を無効にしました"),
+    A.CONTRACT_EDITED: _L("contract", "契約内容の編集", "{actor} が {object} の内容を編集しました"),
+    A.CONTRACT_DUPLICATED: _L("contract", "契約の複製", "{actor} が {object} を複製して新しい契約を作成しました"),
     A.CONTRACT_SENT: _L("contract", "署名依頼の送信", "{actor} が {object} の署名依頼を送信しました"),
     A.CONTRACT_SIGNATURE_REQUESTED: _L("contract", "署名者への依頼",
                                        "{actor} が {object} の署名を次の署名者に依頼しました"),
@@ -199,6 +201,9 @@ DETAIL_LABELS = {
     "ok": "結果",
     "problems": "問題",
     "deleted": "削除",
+    "changes": "変更",
+    "copied_from": "複製元",
+    "copy": "複製先",
 }
 STEP_LABELS = {"password": "パスワード", "totp": "確認コード", "recovery": "回復コード"}
 ROLE_LABELS = {"admin": "管理者", "staff": "担当者", "approver": "承認者（契約担当者）",
@@ -236,10 +241,18 @@ def details_text(details: dict[str, Any] | None) -> str:
             value = STEP_LABELS.get(str(value), value)
         elif key == "role":
             value = ROLE_LABELS.get(str(value), value)
+        elif key == "changes" and isinstance(value, list):
+            value = "、".join(_change_text(c) for c in value if isinstance(c, dict))
         elif isinstance(value, dict):
             value = "、".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", []))
         parts.append(f"{name}: {value}")
     return " / ".join(parts)
+
+
+def _change_text(change: dict[str, Any]) -> str:
+    """「契約金額: 1100000 → 1210000」 (edits and corrections keep the label, or at least the field)."""
+    name = change.get("label") or change.get("field")
+    return f"{name}: {change.get('old') or '（空欄）'} → {change.get('new') or '（空欄）'}"
 
 
 def actions_by_group() -> list[tuple[str, str, list[tuple[str, str]]]]:

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.i18n import get_translations
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from portal.contracts.models import CONSENT_METHODS
@@ -26,7 +38,31 @@ class _ConsentFields:
                                  validators=[Optional()])
 
 
+class _Japanese:
+    """WTForms' own messages (a date or number that does not parse, a choice not in the list) in Japanese."""
+
+    MESSAGES: ClassVar[dict[str, str]] = {
+        "Not a valid date value.": DATE, "Not a valid choice.": "一覧から選択してください。",
+        "Not a valid integer value.": "半角数字（整数）で入力してください。"}
+
+    def __init__(self) -> None:
+        self.fallback = get_translations(["ja"])
+
+    def gettext(self, string: str) -> str:
+        return self.MESSAGES.get(string) or str(self.fallback.gettext(string))
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return str(self.fallback.ngettext(singular, plural, n))
+
+
+JAPANESE = _Japanese()
+
+
 class ContractForm(_ConsentFields, FlaskForm):
+    class Meta:
+        def get_translations(self, form: object) -> _Japanese:
+            return JAPANESE
+
     contract_type = SelectField("契約の種類", validators=[DataRequired("契約の種類を選択してください。")])
     business_name = StringField("業務名", validators=[DataRequired(REQUIRED), MaxLength(200), SingleLine()])
     counterparty_name = StringField("取引先（商号・名称）",
@@ -57,6 +93,18 @@ class ContractForm(_ConsentFields, FlaskForm):
                               description="設定すると、署名の際に入力が必要になります。メール以外の方法（電話など）で相手方に伝えてください。")
 
 
+class EditContractForm(ContractForm):
+    """「編集する」: the draft's fields; the access code is kept unless a new one is typed or it is removed.
+    (The 承諾 is recorded on the contract page: the first record stands.)"""
+
+    remove_access_code = BooleanField("アクセスコードを削除する")
+
+
+class CopyForm(FlaskForm):
+    copy_documents = BooleanField("文書もコピーする", default=True,
+                                  description="元の契約の文書（署名前の原本）を新しい下書きにコピーします。署名済みの版はコピーしません。")
+
+
 class ConsentForm(_ConsentFields, FlaskForm):
     """The counterparty's prior 承諾, recorded on the contract page when it came after the draft."""
 
@@ -69,3 +117,5 @@ class AmendmentForm(FlaskForm):
 class ApprovalForm(FlaskForm):
     reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), MaxLength(100), SingleLine()],
                             description="例: 総契第123号（令和8年11月20日決裁）")
+    # When the approver's page was drawn (the contract's updated_at): a change since then is refused.
+    seen_version = HiddenField(validators=[Optional(), MaxLength(64)])

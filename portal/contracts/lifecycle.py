@@ -1,7 +1,7 @@
 """The contract lifecycle: the only code that changes the status of a contract, a party or a signature request.
 
     下書き ─決裁依頼→ 承認待ち ─決裁→ 承認済み（送信待ち） ─送信→ 署名待ち(相手方/庁内) ─全員署名→ 締結済み
-      ↑_______________文書の変更（決裁の取消）_______|                 └─差し戻し→ 差し戻し
+      ↑__________文書・内容の変更（決裁の取消）______|                 └─差し戻し→ 差し戻し
     紙契約へ移行 / 取消: from every state that is not closed (締結済み, 紙契約へ移行, 取消).
 
 TRANSITIONS is the table (status × action → new status); REFUSALS the Japanese message for every
@@ -51,6 +51,7 @@ S = ContractStatus
 
 class Action(StrEnum):
     EDIT_DOCUMENTS = "edit_documents"  # add or remove a PDF; after 決裁 this voids the approval
+    EDIT = "edit"  # change a draft's metadata or signers (「編集する」); after 決裁 this voids the approval
     REQUEST_APPROVAL = "request_approval"
     APPROVE = "approve"  # 決裁の確認
     SEND = "send"
@@ -67,6 +68,7 @@ class Action(StrEnum):
 
 ACTION_LABELS = {
     Action.EDIT_DOCUMENTS: "文書の変更",
+    Action.EDIT: "内容の変更",
     Action.REQUEST_APPROVAL: "決裁の依頼",
     Action.APPROVE: "決裁の確認",
     Action.SEND: "署名依頼の送信",
@@ -85,6 +87,9 @@ TRANSITIONS: dict[tuple[ContractStatus, Action], tuple[ContractStatus, ...]] = {
     (S.DRAFT, Action.EDIT_DOCUMENTS): (S.DRAFT,),
     (S.AWAITING_APPROVAL, Action.EDIT_DOCUMENTS): (S.AWAITING_APPROVAL,),
     (S.APPROVED, Action.EDIT_DOCUMENTS): (S.DRAFT,),
+    (S.DRAFT, Action.EDIT): (S.DRAFT,),
+    (S.AWAITING_APPROVAL, Action.EDIT): (S.AWAITING_APPROVAL,),
+    (S.APPROVED, Action.EDIT): (S.DRAFT,),
     (S.DRAFT, Action.REQUEST_APPROVAL): (S.AWAITING_APPROVAL,),
     (S.DRAFT, Action.APPROVE): (S.APPROVED,),
     (S.AWAITING_APPROVAL, Action.APPROVE): (S.APPROVED,),
@@ -114,6 +119,7 @@ STATE_SENTENCES = {
 NOT_SENT = "この契約はまだ署名依頼を送信していません。"
 APPROVAL_MISSING = "決裁（内部承認）が確認されていません。承認者に決裁番号の確認を依頼してください。"
 EDIT_AFTER_SENDING = "訂正する場合は新しい契約として作成してください。"
+COPY_INSTEAD = "訂正する場合は「この契約を複製して作成」で新しい契約として作成してください。"
 ALREADY_SIGNED_NO_DECLINE = "この契約はすでに署名済みです。差し戻しはできません。"
 SIGNING_CLOSED = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
 
@@ -129,6 +135,8 @@ def refusal(status: ContractStatus, action: Action) -> str:
         return f"{NOT_SENT}{action.label}はできません。"
     if action is Action.EDIT_DOCUMENTS:
         return f"{STATE_SENTENCES[status]}文書は変更できません。{EDIT_AFTER_SENDING}"
+    if action is Action.EDIT:
+        return f"{STATE_SENTENCES[status]}契約の内容は変更できません。{COPY_INSTEAD}"
     return f"{STATE_SENTENCES[status]}{action.label}はできません。"
 
 
@@ -184,6 +192,7 @@ def require(contract: Contract, action: Action) -> None:
 
 STAFF_ACTIONS = {
     Action.EDIT_DOCUMENTS: (Role.STAFF, Role.APPROVER),
+    Action.EDIT: (Role.STAFF, Role.APPROVER),
     Action.REQUEST_APPROVAL: (Role.STAFF, Role.APPROVER),
     Action.APPROVE: (Role.APPROVER,),
     Action.SEND: (Role.STAFF, Role.APPROVER),
@@ -280,6 +289,7 @@ class Transition:
 
 AUDIT_ACTIONS = {
     Action.EDIT_DOCUMENTS: AuditAction.CONTRACT_APPROVAL_VOIDED,
+    Action.EDIT: AuditAction.CONTRACT_APPROVAL_VOIDED,
     Action.REQUEST_APPROVAL: AuditAction.CONTRACT_APPROVAL_REQUESTED,
     Action.APPROVE: AuditAction.CONTRACT_APPROVED,
     Action.SEND: AuditAction.CONTRACT_SENT,
@@ -358,12 +368,14 @@ def _locked(session: Session, contract: Contract, action: Action) -> Contract:
 
 
 def documents_changed(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,
-                      why: str) -> None:
-    """Call after adding or removing a document (under lock(), checked with require(EDIT_DOCUMENTS)).
+                      why: str, action: Action = Action.EDIT_DOCUMENTS) -> None:
+    """Call after adding or removing a document (under lock(), checked with require(EDIT_DOCUMENTS)),
+    or with action=EDIT after changing the metadata or signers (under lock_for_edit()).
 
-    After 決裁 the approval no longer covers the documents: it is voided and the contract is a 下書き again.
+    After 決裁 the approval no longer covers what was approved: it is voided and the contract is a
+    下書き again, so the approver must confirm the 決裁 once more before it can be sent.
     """
-    require(contract, Action.EDIT_DOCUMENTS)
+    require(contract, action)
     contract.updated_at = now
     if contract.status is not S.APPROVED:
         return
@@ -372,8 +384,17 @@ def documents_changed(session: Session, contract: Contract, *, actor: StaffUser,
     contract.approved_at = None
     contract.approved_by = None
     contract.approved_digest = ""
-    _apply(session, contract, Action.EDIT_DOCUMENTS, S.DRAFT, actor=SYSTEM, now=now, reason=why,
-           by=actor.email, **previous)
+    _apply(session, contract, action, S.DRAFT, actor=SYSTEM, now=now, reason=why, by=actor.email, **previous)
+
+
+def lock_for_edit(session: Session, contract_id: int) -> Contract:
+    """lock() the contract and check that its metadata and signers may still be changed (not sent yet).
+
+    Raises TransitionRefused (「この契約はすでに…」) once it is sent or closed; NotFound.
+    """
+    contract = lock(session, contract_id)
+    require(contract, Action.EDIT)
+    return contract
 
 
 def request_approval(session: Session, contract: Contract, *, actor: StaffUser, now: datetime,

@@ -151,6 +151,8 @@ class Contract(Base):
     # 変更契約 (R16): the completed contract this one amends; the original itself is never changed.
     amends_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"), index=True)
     amendment_reason: Mapped[str] = mapped_column(Text, default="")
+    # 「この契約を複製して作成」: the contract this draft started from (after a 差し戻し, for next year).
+    copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"), index=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     counterparty_id: Mapped[int | None] = mapped_column(ForeignKey("counterparties.id"), index=True)
     counterparty_name: Mapped[str] = mapped_column(String(200))  # 取引先, as written
@@ -182,8 +184,14 @@ class Contract(Base):
 
     department: Mapped[Department] = relationship(lazy="joined")
     counterparty: Mapped[Counterparty | None] = relationship()
-    amends: Mapped[Contract | None] = relationship(remote_side="Contract.id", back_populates="amendments")
-    amendments: Mapped[list[Contract]] = relationship(back_populates="amends", order_by="Contract.id")
+    amends: Mapped[Contract | None] = relationship(remote_side="Contract.id", back_populates="amendments",
+                                                   foreign_keys=[amends_id])
+    amendments: Mapped[list[Contract]] = relationship(back_populates="amends", order_by="Contract.id",
+                                                      foreign_keys=[amends_id])
+    copied_from: Mapped[Contract | None] = relationship(remote_side="Contract.id", foreign_keys=[copied_from_id],
+                                                        back_populates="copies")
+    copies: Mapped[list[Contract]] = relationship(back_populates="copied_from", order_by="Contract.id",
+                                                  foreign_keys=[copied_from_id])
     created_by: Mapped[StaffUser] = relationship(foreign_keys=[created_by_id])
     approved_by: Mapped[StaffUser | None] = relationship(foreign_keys=[approved_by_id])
     sent_by: Mapped[StaffUser | None] = relationship(foreign_keys=[sent_by_id])

@@ -507,16 +507,31 @@ def request_approval(session: Session, contract: Contract, *, actor: StaffUser, 
     lifecycle.request_approval(session, contract, actor=actor, now=now, digest=documents_digest(contract))
 
 
+def version_of(contract: Contract) -> str:
+    """What a page showed of the contract: any change (edit, document, consent) gives a new value."""
+    return contract.updated_at.isoformat()
+
+
+class ChangedSinceViewed(DomainError):
+    status_code = 409
+
+
 def confirm_internal_approval(session: Session, contract: Contract, *, approver: StaffUser, reference: str,
-                              now: datetime, request: RequestInfo | None = None) -> None:
+                              now: datetime, request: RequestInfo | None = None, seen_version: str = "") -> None:
     """The approver confirms that the documents are the ones approved under 決裁 `reference`.
 
+    `seen_version` is version_of() the contract as the approver's page showed it: when the contract
+    was edited since (by someone else, at the same moment), the approval is refused rather than
+    given to contents the approver has not seen.
     Raises ApprovalRefused when the user is not an approver, uploaded a document themself or
     created the contract; InvalidContract without a reference or documents; TransitionRefused
-    after 決裁 or sending.
+    after 決裁 or sending; ChangedSinceViewed.
     """
     contract = lifecycle.lock(session, contract.id)
     lifecycle.require(contract, Action.APPROVE)
+    if seen_version and seen_version != version_of(contract):
+        raise ChangedSinceViewed("この契約は画面を表示した後に変更されています。画面を開き直して内容を確認してから、"
+                                 "決裁を確認してください。")
     if not approver.has_role(Role.APPROVER):
         raise ApprovalRefused("決裁の確認は承認者（契約担当者）の権限を持つ職員が行います。")
     if not lifecycle.may_approve(contract, approver):

@@ -14,6 +14,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Role, StaffUser
 from portal.contracts import bp, lifecycle, service
+from portal.contracts.editing import may_copy
 from portal.contracts.forms import AmendmentForm, ApprovalForm, ConsentForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
 from portal.contracts.pages import queue_rendering, revision_page_image
@@ -46,8 +47,12 @@ def index() -> ResponseReturnValue:
                                   selected=selected)
 
 
-def _contract_form(original: Contract | None = None) -> ContractForm:
-    form = ContractForm(data=_amendment_defaults(original) if original and request.method == "GET" else None)
+def _contract_form(original: Contract | None = None, *, form_class: type[ContractForm] = ContractForm,
+                   data: dict[str, object] | None = None) -> ContractForm:
+    """The form with its choices; pre-filled on GET from an amended original or from `data`."""
+    if original is not None:
+        data = _amendment_defaults(original)
+    form = form_class(data=data if data is not None and request.method == "GET" else None)
     types = list(current_app.config["CONTRACT_TYPES"])
     form.contract_type.choices = [("", "選択してください"), *[(t, t) for t in types]]
     approvers = db().scalars(select(StaffUser).where(StaffUser.is_active, StaffUser.role.in_([Role.APPROVER]))
@@ -153,6 +158,7 @@ def _show_context(contract: Contract) -> dict:
     return {"contract": contract, "events": service.history(db(), contract), "approval_form": ApprovalForm(),
             "consent_form": ConsentForm(formdata=None) if needs_consent else None,
             "can_amend": contract.status is ContractStatus.COMPLETED and current_user.has_role(*EDITORS),
+            "can_copy": may_copy(contract) and current_user.has_role(*EDITORS), "version": service.version_of(contract),
             "can": can, "can_edit": current_user.has_role(*EDITORS),
             "sending_refusal": lifecycle.sending_refusal(contract, clock.now()) if can["send"] else None}
 
@@ -303,7 +309,7 @@ def approve(contract_id: int) -> ResponseReturnValue:
         return _status_panel(contract, error=str(error), status=422)
     return _act(contract, lambda: service.confirm_internal_approval(
         db(), contract, approver=current_user, reference=form.reference.data or "", now=clock.now(),
-        request=request_info()))
+        request=request_info(), seen_version=form.seen_version.data or ""))
 
 
 @bp.post("/<int:contract_id>/send")

@@ -64,6 +64,29 @@ def _decline(session: Session, contract: Contract, people: People) -> None:
                       request=SIGNER_INFO, now=clock.now())
 
 
+def _edit(session: Session, contract: Contract, people: People) -> None:
+    """「編集する」 with a new amount, through editing.edit_draft()."""
+    import dataclasses
+
+    from portal.contracts.editing import edit_draft
+
+    data = _draft_input(contract)
+    edit_draft(session, contract, dataclasses.replace(data, amount=contract.amount + 11_000,
+                                                      tax_amount=contract.tax_amount + 1_000),
+               actor=people.staff, now=clock.now())
+
+
+def _draft_input(contract: Contract) -> contracts.ContractInput:
+    signers = [contracts.SignerInput(role=p.role, organization=p.organization, title=p.title, name=p.name,
+                                     email=p.email, user_email=p.email) for p in contract.parties]
+    return contracts.ContractInput(
+        business_name=contract.business_name, department=contract.department,
+        counterparty_name=contract.counterparty_name, amount=contract.amount, tax_amount=contract.tax_amount,
+        transaction_date=contract.transaction_date, term_start=contract.term_start, term_end=contract.term_end,
+        planned_conclusion_date=contract.planned_conclusion_date, signers=signers,
+        contract_type=contract.contract_type)
+
+
 def _complete(session: Session, contract: Contract, people: People) -> None:
     lifecycle.complete(session, lifecycle.lock(session, contract.id), now=clock.now())
 
@@ -71,6 +94,7 @@ def _complete(session: Session, contract: Contract, people: People) -> None:
 ACTIONS: dict[Action, Callable[[Session, Contract, People], Any]] = {
     Action.EDIT_DOCUMENTS: lambda session, contract, people: contracts.attach_document(
         session, contract, filename="追加仕様書.pdf", data=make_pdf("Annex"), actor=people.staff, now=clock.now()),
+    Action.EDIT: _edit,
     Action.REQUEST_APPROVAL: lambda session, contract, people: contracts.request_approval(
         session, contract, actor=people.staff, now=clock.now()),
     Action.APPROVE: lambda session, contract, people: contracts.confirm_internal_approval(
@@ -132,6 +156,9 @@ ALLOWED: dict[tuple[ContractStatus, Action], tuple[ContractStatus, ...]] = {
     (S.AWAITING_APPROVAL, A.EDIT_DOCUMENTS): (S.AWAITING_APPROVAL,),
     (S.AWAITING_APPROVAL, A.APPROVE): (S.APPROVED,),
     (S.APPROVED, A.EDIT_DOCUMENTS): (S.DRAFT,),  # a changed document voids the 決裁
+    (S.DRAFT, A.EDIT): (S.DRAFT,),
+    (S.AWAITING_APPROVAL, A.EDIT): (S.AWAITING_APPROVAL,),
+    (S.APPROVED, A.EDIT): (S.DRAFT,),  # so does a changed amount, term or signer
     (S.APPROVED, A.SEND): SIGNING,
     **{(status, A.SIGN): (*SIGNING, S.COMPLETING) for status in SIGNING},  # the last signature: 締結処理中
     **{(status, A.DECLINE): (S.DECLINED,) for status in SIGNING},
@@ -167,7 +194,7 @@ def _expected(path: str, status: ContractStatus, action: Action) -> Expected:
         return Expected(message=NOT_ALL_SIGNED)
     if action is Action.DECLINE and everyone_signed:
         return Expected(message=NOBODY_TO_DECLINE)
-    if action is Action.EDIT_DOCUMENTS and status is not S.APPROVED:
+    if action in (Action.EDIT_DOCUMENTS, Action.EDIT) and status is not S.APPROVED:
         return Expected(after=status, events=0)  # the document is added (its own event); no transition
     if action is Action.SIGN:  # the counterparty signs first; the agency's signature is the last one
         return Expected(after=S.AWAITING_AGENCY if status is S.AWAITING_COUNTERPARTY else S.COMPLETING)
