@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.orm import Session
 
 from portal.audit.actions import AuditAction
@@ -144,12 +144,17 @@ def get_for_staff(session: Session, contract_id: int, *, actor: StaffUser) -> Co
     return contract
 
 
+def visible_to(actor: StaffUser) -> ColumnElement[bool]:
+    """Query condition matching can_view(): the actor's department and the contracts they sign (admin, auditor: all)."""
+    if actor.role in (Role.ADMIN, Role.AUDITOR):
+        return true()
+    party_of = select(Party.contract_id).where(Party.staff_user_id == actor.id)
+    return (Contract.department_id == actor.department_id) | Contract.id.in_(party_of)
+
+
 def list_for_staff(session: Session, *, actor: StaffUser, status: ContractStatus | None = None) -> list[Contract]:
     """Contracts `actor` may see, soonest planned conclusion first (filters: portal.search)."""
-    query = select(Contract).order_by(Contract.planned_conclusion_date, Contract.id)
-    if actor.role not in (Role.ADMIN, Role.AUDITOR):
-        party_of = select(Party.contract_id).where(Party.staff_user_id == actor.id)
-        query = query.where((Contract.department_id == actor.department_id) | Contract.id.in_(party_of))
+    query = select(Contract).where(visible_to(actor)).order_by(Contract.planned_conclusion_date, Contract.id)
     if status is not None:
         query = query.where(Contract.status == status)
     return list(session.scalars(query))

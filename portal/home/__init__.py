@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from portal import contact
+from portal import clock, contact
 from portal.auth.models import Department
 from portal.db import db
+from portal.home import service
+from portal.htmx import render_page_or_partial, wants_partial
 from portal.signing import pki
 from portal.signing import service as signing
 
@@ -45,18 +49,39 @@ NAV = [
 @bp.app_context_processor
 def navigation() -> dict[str, Any]:
     if not current_user or not current_user.is_authenticated:
-        return {"nav_items": []}
+        return {"nav_items": [], "nav_badges": {}}
     endpoints = set(current_app.view_functions)
     items = [
         (endpoint, label)
         for endpoint, label, roles in NAV
         if endpoint in endpoints and (current_user.role == "admin" or current_user.role in roles)
     ]
-    return {"nav_items": items}
+    return {"nav_items": items, "nav_badges": _nav_badges()}
+
+
+def _today() -> date:
+    return clock.now().astimezone(clock.JST).date()
+
+
+def _nav_badges() -> dict[str, list[tuple[str, int]]]:
+    """The menu's to-do counts, once per request; none when the database cannot answer (an error page)."""
+    if "nav_badges" not in g:
+        try:
+            g.nav_badges = service.nav_badges(service.counts(db(), current_user, today=_today()))
+        except SQLAlchemyError:
+            log.warning("menu counts unavailable", exc_info=True)
+            g.nav_badges = {}
+    return dict(g.nav_badges)
 
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
+    """The landing page; for staff, their to-do lists (htmx refreshes them, and the menu counts, every minute)."""
+    if current_user.is_authenticated:
+        todo = service.todo_lists(db(), current_user, today=_today())
+        g.nav_badges = service.nav_badges({t.key: t.count for t in todo})
+        return render_page_or_partial("home/index.html", "home/_todo.html", todo=todo,
+                                      refreshing=wants_partial())
     endpoints = current_app.view_functions
     return render_template(
         "home/index.html",
