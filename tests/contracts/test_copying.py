@@ -139,3 +139,25 @@ def test_copy_needs_csrf_and_its_department(world):
     assert client.get(f"/contracts/{original_id}/copy").status_code == 404
     world.refresh()
     assert len(list(world.session.scalars(select(Contract)))) == 1
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"business_name": "清掃\u202e業務"}, "改行や制御文字"),
+    ({"signer_name": "あ" * 10_000}, "100文字以内"),
+    ({"amount": "1" * 30}, "以下の金額（円）を入力してください"),
+])
+def test_hostile_input_on_the_copy_form_makes_no_contract(world, overrides, message):
+    original_id = declined_contract(world)
+    response = copy(world, original_id, copy_documents="y", **overrides)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    world.refresh()
+    assert len(list(world.session.scalars(select(Contract)))) == 1
+
+
+def test_markup_in_a_copied_name_stays_text(world):
+    original_id = declined_contract(world)
+    copy_id = new_id(copy(world, original_id, business_name="<script>alert(1)</script>清掃"))
+    html = world.staff_client.get(f"/contracts/{copy_id}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;清掃" in html

@@ -41,6 +41,12 @@ def test_a_clerk_edits_an_approved_draft_and_the_approver_must_approve_again(pag
     expect(desk.locator("#edit-notice")).to_contain_text("決裁の確認は取り消されて下書きに戻り")
     expect(desk.get_by_label("契約金額（税込・円）")).to_have_value("1100000")
     check_accessibility(desk, "edit form")
+    desk.get_by_label("自動更新条項がある").check()  # refused (R12), the form keeps what was typed
+    desk.get_by_label("業務名").fill("令和8年度 庁舎清掃業務委託（本館）")
+    desk.get_by_role("button", name="変更を保存").click()
+    expect(desk.get_by_role("alert")).to_contain_text("自動更新条項が設けられた契約は、電子契約の対象外です")
+    expect(desk.get_by_label("業務名")).to_have_value("令和8年度 庁舎清掃業務委託（本館）")
+    desk.get_by_label("自動更新条項がある").uncheck()
     desk.get_by_label("契約金額（税込・円）").fill("1210000")
     desk.get_by_label("うち消費税及び地方消費税額（円）").fill("110000")
     desk.get_by_label("契約締結権限者の役職").fill("取締役社長")
