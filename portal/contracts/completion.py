@@ -23,6 +23,7 @@ from portal.audit.service import SYSTEM, record
 from portal.contracts import certificate, documents, lifecycle
 from portal.contracts.models import Contract, ContractStatus, DocumentRevision, RevisionKind
 from portal.contracts.signatures import finalize_bytes, sign_issued_bytes, stamp
+from portal.signing import pades
 
 COMPLETION_JOB = "contract-completion"
 
@@ -84,6 +85,7 @@ def complete_contract(session: Session, contract: Contract, *, now: datetime) ->
     session.commit()  # nothing written: ends the read, so no transaction is open during the PDF work
 
     finals = {document_id: finalize_bytes(data) for document_id, data in originals.items()}
+    stamped_at = {document_id: pades.latest_timestamp_time(data) for document_id, data in finals.items()}
     digests = {document_id: hashlib.sha256(data).hexdigest() for document_id, data in finals.items()}
     completed_at = now
     certificate_bytes = finalize_bytes(certificate_pdf(contract, now=now, completed_at=completed_at,
@@ -101,7 +103,7 @@ def complete_contract(session: Session, contract: Contract, *, now: datetime) ->
         stored = documents.store_revision(document, document.current.number + 1, finals[document.id])
         document.revisions.append(DocumentRevision(
             number=document.current.number + 1, kind=RevisionKind.FINAL, storage_key=stored.key,
-            sha256=stored.sha256, size=stored.size, created_at=now))
+            sha256=stored.sha256, size=stored.size, timestamp_at=stamped_at[document.id], created_at=now))
     contract.completed_at = completed_at
     stored_certificate = documents.store_certificate(contract, certificate_bytes)
     contract.certificate_key = stored_certificate.key

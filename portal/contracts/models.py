@@ -278,6 +278,9 @@ class DocumentRevision(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int]
     party_id: Mapped[int | None] = mapped_column(ForeignKey("contract_parties.id"))  # whose signature
+    # genTime of the newest RFC 3161 token in the file (pades.latest_timestamp_time), read when a final or
+    # archive-timestamp revision is stored: the search export's 「タイムスタンプ時刻」.
+    timestamp_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[utc_datetime]
 
     document: Mapped[ContractDocument] = relationship(back_populates="revisions")

@@ -18,7 +18,8 @@ def init_app(app: Flask) -> None:
     from portal.preservation.retention import retention_years_for
 
     app.extensions[RETENTION_LOOKUP] = retention_years_for  # eligibility (R12) counts the type's retention
-    from portal.preservation import renewal, verification
+    from portal.preservation import renewal, timestamps, verification
 
     verification.register(app)
     renewal.register(app)
+    timestamps.register(app)

@@ -20,7 +20,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -162,7 +162,8 @@ def renew_revision(session: Session, revision_id: int, settings: Mapping[str, An
         return None
     stored = store_revision(document, document.current.number + 1, renewed)
     new_revision = DocumentRevision(number=document.current.number + 1, kind=RevisionKind.ARCHIVE_TIMESTAMP,
-                                    storage_key=stored.key, sha256=stored.sha256, size=stored.size, created_at=now)
+                                    storage_key=stored.key, sha256=stored.sha256, size=stored.size,
+                                    timestamp_at=added.time.astimezone(UTC), created_at=now)
     document.revisions.append(new_revision)
     session.flush()
     record(session, actor=actor, action=AuditAction.DOCUMENT_TIMESTAMP_RENEWED, subject=document.contract, now=now,

@@ -177,7 +177,8 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
     """Every matching contract's documents in search order, read in batches (flat memory).
 
     The file is each document's current revision (the signed, timestamped one once completed);
-    the timestamp time comes from the latest batch verification of that revision, if any.
+    the timestamp time is the one read from the file when it was stored (completion, archive
+    timestamp), else the one found by the latest batch verification of that revision, if any.
     """
     current = (
         select(DocumentRevision.document_id, func.max(DocumentRevision.number).label("number"))
@@ -195,7 +196,8 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
             Contract.id, Contract.transaction_date, Contract.amount, Contract.tax_amount,
             Contract.counterparty_name, Contract.business_name, Contract.number,
             ContractDocument.filename, DocumentRevision.sha256, DocumentRevision.storage_key,
-            ContractDocument.id, DocumentRevision.number, Contract.completed_at, checked.c.timestamp_at,
+            ContractDocument.id, DocumentRevision.number, Contract.completed_at,
+            func.coalesce(DocumentRevision.timestamp_at, checked.c.timestamp_at),
             Contract.contract_type, Contract.status, amended.number,
         )
         .outerjoin(amended, amended.id == Contract.amends_id)

@@ -454,6 +454,28 @@ def newest_document_timestamp(pdf: bytes | BinaryIO, *, max_bytes: int = 100 * 1
     )
 
 
+def latest_timestamp_time(pdf: bytes | BinaryIO, *, max_bytes: int = 100 * 1024 * 1024) -> dt.datetime | None:
+    """The genTime (aware UTC) of the newest RFC 3161 token in ``pdf``: its document timestamps and the
+    signature timestamps of its signatures; None when it has none. Nothing is validated (the batch
+    verification does that); this is the time shown as 「タイムスタンプ時刻」 in the search export.
+
+    Raises an InvalidPdf subclass when the file cannot be read.
+    """
+    reader = open_for_reading(as_stream(pdf), max_bytes=max_bytes)
+    times: list[dt.datetime] = []
+    for embedded in reader.embedded_signatures:
+        if embedded.sig_object_type == "/DocTimeStamp":
+            tokens = [embedded.signed_data]
+        else:
+            unsigned = embedded.signer_info["unsigned_attrs"]
+            tokens = [value["content"] for attribute in (unsigned if unsigned.native else [])
+                      if attribute["type"].native == "signature_time_stamp_token" for value in attribute["values"]]
+        for signed_data in tokens:
+            tst_info = signed_data["encap_content_info"]["content"].parsed
+            times.append(tst_info["gen_time"].native.astimezone(dt.UTC))
+    return max(times, default=None)
+
+
 @overload
 def add_archive_timestamp(pdf: bytes | BinaryIO, *, context: SigningContext | None = None) -> bytes: ...
 @overload
@@ -546,6 +568,7 @@ __all__ = [
     "add_archive_timestamp",
     "check_upload",
     "finalize",
+    "latest_timestamp_time",
     "long_term_validation",
     "newest_document_timestamp",
     "sign_approval",

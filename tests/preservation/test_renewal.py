@@ -128,6 +128,7 @@ def test_renewed_document_verifies_after_the_first_tsa_certificate_has_expired(a
     assert renewed.startswith(first)  # an incremental update: the signed bytes are untouched
     newest = pades.newest_document_timestamp(renewed)
     assert newest is not None
+    assert revision.timestamp_at == newest.time == pades.latest_timestamp_time(renewed)  # the export's time
     assert newest.tsa_not_after > expiry.tsa_not_after + dt.timedelta(days=365)
     assert pades.verify(renewed, context=_context(app)).is_valid
     assert max(_dss_crl_times(renewed)) > expiry.time  # fresh revocation data for the first TSA certificate
