@@ -2,7 +2,7 @@
 
 Completion and archive-timestamp renewal record contract_document_revisions.timestamp_at as they store a
 file. Revisions stored earlier are read here, a batch at a time, by a periodic job: the migration
-that added the column cannot read the file store (see migrations 0026).
+that added the column cannot read the file store (see migration 0028).
 """
 
 from __future__ import annotations

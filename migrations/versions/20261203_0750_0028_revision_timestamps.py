@@ -9,8 +9,8 @@ connection does not have, and decrypting and parsing every archived PDF would ho
 as long as that takes. Until the job has reached a revision, the export shows the time recorded by
 the latest 一括検証 of it, as before.
 
-Revision ID: 0026_revision_timestamps
-Revises: 0025_itaiji_names
+Revision ID: 0028_revision_timestamps
+Revises: 0027_contract_copied_from
 Create Date: 2026-12-03 07:10:00
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ from alembic import op
 
 import portal.types
 
-revision = '0026_revision_timestamps'
-down_revision = '0025_itaiji_names'
+revision = '0028_revision_timestamps'
+down_revision = '0027_contract_copied_from'
 branch_labels = None
 depends_on = None
 
