@@ -126,6 +126,8 @@ def test_the_manuals_screenshots(pages: Pages, session: Session, mailbox: Mailbo
     # 決裁: the approver confirms the documents against the 決裁.
     approver_desk = pages.desk(*DESK)
     log_in(approver_desk, approver)
+    expect(approver_desk.locator("#todo-approval")).to_contain_text(draft.business_name)
+    camera.shoot(approver_desk, "manual-home-approver")
     approver_desk.goto(contract_url)
     approver_desk.get_by_label("決裁番号（決裁日）").fill(draft.reference)
     camera.shoot(approver_desk, "manual-approval", part=approver_desk.locator("#status-panel"))
@@ -140,6 +142,10 @@ def test_the_manuals_screenshots(pages: Pages, session: Session, mailbox: Mailbo
     expect(desk.get_by_text("署名依頼を送信しました。")).to_be_visible()
     desk.reload()
     camera.shoot(desk, "manual-signing-status")
+    desk.goto("/")
+    expect(desk.locator("#todo-awaiting-vendor")).to_contain_text(draft.business_name)
+    camera.shoot(desk, "manual-home")
+    desk.goto(contract_url)
 
     # The vendor signs on a phone, the approver from the mail; the contract is 締結済み.
     phone = pages.phone()
