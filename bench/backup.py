@@ -40,8 +40,8 @@ from portal.db import make_engine
 from portal.signing import service as signing
 from portal.signing.pades import Approval, finalize, sign_approval
 from portal.storage import get_store
-from tests.contracts.fixtures import make_pdf
 from tests.factories import make_department, make_staff
+from tests.pdfs import make_pdf
 from tests.search.factories import make_contract
 
 

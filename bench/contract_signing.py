@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from portal import create_app, migrate
 from portal.db import make_engine
 from tests.conftest import csrf_from
-from tests.contracts.fixtures import World, make_pdf
+from tests.contracts.fixtures import World
+from tests.pdfs import make_pdf
 
 RUNS = 15
 

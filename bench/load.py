@@ -43,8 +43,9 @@ from portal.contracts.models import Contract, ContractStatus
 from portal.db import make_engine
 from portal.instance import initialised
 from portal.mail.models import OutboxMessage, OutboxStatus
-from tests.contracts.fixtures import World, make_pdf
+from tests.contracts.fixtures import World
 from tests.factories import PASSWORD, make_staff, totp_code
+from tests.pdfs import make_pdf
 from tests.services.live import HttpClient
 from tests.services.smtp import SmtpServer, free_port
 

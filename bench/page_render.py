@@ -25,7 +25,7 @@ from portal import create_app
 from portal.contracts import pages
 from portal.signing.pades import UploadRules, check_upload
 from tests.conftest import test_config
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 from tests.signing import hostile_pdfs
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import statistics
@@ -29,27 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils import writer as pdf_writer
+
+from tests.pdfs import make_pdf
 
 SIZES = {"1-page": 0, "1 MB": 1_000_000, "10 MB": 10_000_000}
 RUNS = {"1-page": 30, "1 MB": 30, "10 MB": 10}
 MIB = 1024 * 1024
-
-
-def make_pdf(padding: int) -> bytes:
-    writer = pdf_writer.PdfFileWriter()
-    # Incompressible filler, like scanned pages: random bytes in a content stream comment-free block.
-    filler = os.urandom(padding // 2).hex().encode()[:padding] if padding else b""
-    content = b"BT /F1 12 Tf 72 720 Td (keiyaku) Tj ET\n" + (b"%" + filler if filler else b"")
-    page = pdf_writer.PageObject(
-        contents=writer.add_object(generic.StreamObject(stream_data=content)),
-        media_box=generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)]),
-    )
-    writer.insert_page(page)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def _status_kib(field: str) -> int:
@@ -96,7 +80,7 @@ def run_case(name: str, pki_dir: str) -> dict[str, float]:
     from portal.signing.pades import Approval, finalize, sign_approval
 
     context = build_context(pki_dir)
-    pdf = make_pdf(SIZES[name])
+    pdf = make_pdf("keiyaku", size=SIZES[name])
     approval = Approval("山田 太郎", "yamada@example.co.jp", dt.datetime.now(dt.UTC))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     runs = RUNS[name]
@@ -125,7 +109,7 @@ def run_large(pki_dir: str, path: str) -> dict[str, float]:
 
     context = build_context(pki_dir)
     approval = Approval("山田 太郎", "yamada@example.co.jp", dt.datetime.now(dt.UTC))
-    sign_approval(make_pdf(0), approval, context=context)  # warm-up outside the measurement
+    sign_approval(make_pdf("keiyaku"), approval, context=context)  # warm-up outside the measurement
     before = rss_now_kib()
     start = time.perf_counter()
     with open(path, "rb") as source, open(path + ".signed", "w+b") as output:
@@ -167,7 +151,7 @@ def main() -> None:
             )
         path = os.path.join(tmp, "large.pdf")
         with open(path, "wb") as handle:
-            handle.write(make_pdf(100 * 1_000_000))
+            handle.write(make_pdf("keiyaku", size=100 * 1_000_000))
         r = child(["--large", pki_dir, path])
         print(
             f"100 MB from file handles: sign {r['sign_ms']:.0f} ms, RSS {r['before_mib']:.0f} MiB before, "

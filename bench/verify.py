@@ -28,8 +28,8 @@ from portal.preservation.models import VerificationRun
 from portal.signing import service as signing
 from portal.signing.pades import Approval, finalize, sign_approval
 from tests.factories import make_department, make_staff
+from tests.pdfs import make_pdf
 from tests.search.factories import make_contract
-from tests.signing.conftest import make_pdf
 
 
 def main() -> None:

@@ -31,9 +31,10 @@ from portal.usage_requests import service as usage_requests
 from portal.webhooks import service as webhooks
 from portal.webhooks.models import WebhookDelivery
 from tests.api.helpers import token_for
-from tests.conftest import _empty_tables, csrf_from, test_config
-from tests.contracts.fixtures import DOWNLOAD_RE, LINK_RE, World, make_pdf, today
+from tests.conftest import csrf_from, empty_tables, test_config
+from tests.contracts.fixtures import DOWNLOAD_RE, LINK_RE, World, today
 from tests.factories import login_as, make_department, make_staff
+from tests.pdfs import make_pdf
 
 PRINCIPALS = ("anonymous", "staff", "other_staff", "approver", "auditor", "admin", "other_signer", "api_token")
 # Words only contract A's pages contain: a principal that may not see A must never get them.
@@ -75,7 +76,7 @@ def _build(database_url: str, instance: Path, pki_dir: str) -> Iterator[MatrixWo
             yield _populate(app, session)
     finally:
         clock.freeze(None)
-        _empty_tables(engine)
+        empty_tables(engine)
         engine.dispose()
 
 

@@ -125,21 +125,30 @@ def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str
     return config
 
 
-_shared_pki: list[str] = []
+PKI_IDENTITY = {"PUBLIC_BASE_URL": "http://localhost", "AGENCY_NAME": "岡山県", "SERVICE_NAME": "けいやくポータル"}
+_shared_pki: dict[tuple[tuple[str, str], ...], str] = {}
 
 
-def shared_pki_dir() -> str:
-    """A built-in PKI created once per test run, the way `flask init` creates it."""
-    if not _shared_pki:
+def shared_pki_dir(**identity: str) -> str:
+    """The built-in PKI of `identity` (default PKI_IDENTITY), created once per test run as `flask init`
+    creates it: generating its keys is the slow part, so every test of the run shares it."""
+    settings = {**PKI_IDENTITY, **identity}
+    key = tuple(sorted(settings.items()))
+    if key not in _shared_pki:
         import tempfile
 
         from portal.signing.service import ensure_pki
 
         directory = str(Path(tempfile.mkdtemp(prefix="portal-pki-")) / "pki")
-        ensure_pki({"PKI_DIR": directory, "PUBLIC_BASE_URL": "http://localhost", "AGENCY_NAME": "岡山県",
-                    "SERVICE_NAME": "けいやくポータル"})
-        _shared_pki.append(directory)
-    return _shared_pki[0]
+        ensure_pki({"PKI_DIR": directory, **settings})
+        _shared_pki[key] = directory
+    return _shared_pki[key]
+
+
+@pytest.fixture(scope="session")
+def pki_dir() -> str:
+    """The directory of shared_pki_dir() (tests/signing overrides it with its own identity)."""
+    return shared_pki_dir()
 
 
 @pytest.fixture
@@ -193,11 +202,12 @@ def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterat
     yield application
     clock.freeze(None)
     engine = application.extensions["portal.engine"]
-    _empty_tables(engine)
+    empty_tables(engine)
     engine.dispose()
 
 
-def _empty_tables(engine: Any) -> None:
+def empty_tables(engine: Any) -> None:
+    """Delete every row of every table (what each test leaves behind)."""
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":

@@ -83,6 +83,7 @@ def make_contract(
     business_name: str = "庁舎清掃業務委託",
     counterparty: str = "株式会社けいやく商事",
     amount: int = 1_100_000,
+    signer_name: str = "山田 太郎",
     signer_email: str = "yamada@keiyaku-shoji.co.jp",
     agency_first: bool = False,
     documents: dict[str, bytes] | None = None,
@@ -97,7 +98,7 @@ def make_contract(
 
     today = clock.now().astimezone(JST).date()
     counterparty_signer = contracts.SignerInput(role=PartyRole.COUNTERPARTY, organization=counterparty,
-                                                title="代表取締役", name="山田 太郎", email=signer_email)
+                                                title="代表取締役", name=signer_name, email=signer_email)
     agency_signer = contracts.SignerInput(role=PartyRole.AGENCY, user_email=approver.email)
     data = contracts.ContractInput(
         business_name=business_name, department=staff.department, counterparty_name=counterparty,

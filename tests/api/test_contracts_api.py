@@ -8,8 +8,8 @@ from portal.auth.models import ApiToken, Role
 from portal.contracts.models import Contract
 from portal.tokens import hash_token
 from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
-from tests.contracts.fixtures import make_pdf
 from tests.factories import make_staff
+from tests.pdfs import make_pdf
 
 
 def _create(client, token, meta, *files):

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from portal.api.models import IdempotencyKey
 from portal.contracts.models import Contract
 from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 from tests.services.live import LiveServer
 
 

@@ -7,7 +7,7 @@ import re
 from openapi_spec_validator import validate
 
 from tests.api.helpers import bearer, metadata, multipart, token_for
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 

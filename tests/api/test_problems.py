@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from portal.auth.models import Role
 from portal.contracts.models import Contract
 from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
-from tests.contracts.fixtures import make_pdf
 from tests.factories import make_department, make_staff
+from tests.pdfs import make_pdf
 
 
 def _count(world) -> int:

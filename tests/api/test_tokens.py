@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
 from portal import clock
 from portal.audit.models import AuditEvent
 from portal.auth.models import ApiToken, ApiTokenScope, Role
+from portal.clock import JST
 from portal.tokens import hash_token
 from tests.api.helpers import assert_problem, bearer, metadata, token_for
 from tests.conftest import csrf_from, post_form
@@ -110,7 +111,7 @@ def test_admin_page_creates_a_token_shown_once_lists_and_revokes(app, client, wo
     assert row.token_hash == hash_token(shown)
     assert row.scope is ApiTokenScope.READ
     assert row.created_by_id == admin.id
-    assert row.expires_at.date().isoformat() > expires or row.expires_at.isoformat().startswith(expires)
+    assert row.expires_at == datetime.combine(date.fromisoformat(expires) + timedelta(days=1), time(), JST)
     listing = client.get("/admin/api-tokens").get_data(as_text=True)
     assert shown not in listing  # never shown again
     assert "文書管理" in listing

@@ -25,8 +25,9 @@ from portal.contracts.models import Contract
 from portal.usage_requests import service as usage_requests
 from tests.access_matrix_world import REQUEST_INFO, MatrixWorld, build
 from tests.conftest import csrf_from, post_form
-from tests.contracts.fixtures import LINK_RE, make_pdf, pki_dir, today  # noqa: F401  (fixture)
+from tests.contracts.fixtures import LINK_RE, pki_dir, today  # noqa: F401  (fixture)
 from tests.factories import PASSWORD, make_staff, totp_code
+from tests.pdfs import make_pdf
 from tests.usage_requests.conftest import form_data
 
 

@@ -24,7 +24,7 @@ from portal.signing import pades
 from portal.signing.service import get_context
 from tests.backup.conftest import MASTER_KEY
 from tests.conftest import require_tool, reread
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 
 
 def _completed_world(app, world) -> list[int]:

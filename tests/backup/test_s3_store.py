@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.backup.conftest import MASTER_KEY
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 
 
 @pytest.fixture

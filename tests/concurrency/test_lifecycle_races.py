@@ -40,8 +40,9 @@ from portal.mail.service import deliverable_body
 from portal.signature_requests import service as signing
 from tests.conftest import reread
 from tests.conftest import test_config as settings_for
-from tests.contracts.fixtures import LINK_RE, make_pdf, pki_dir  # noqa: F401  (fixture)
+from tests.contracts.fixtures import LINK_RE, pki_dir  # noqa: F401  (fixture)
 from tests.factories import make_contract, make_department, make_staff
+from tests.pdfs import make_pdf
 from tests.services.live import GunicornServer, HttpClient, LiveServer, Reply
 
 ROUNDS = 3

@@ -14,8 +14,9 @@ from portal.audit.models import AuditEvent
 from portal.contracts.models import ContractStatus, DocumentRevision, Party, PartyStatus
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.mail.service import deliver_pending
-from tests.contracts.fixtures import make_pdf, pki_dir, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import pki_dir, world  # noqa: F401  (fixtures)
 from tests.factories import make_staff
+from tests.pdfs import make_pdf
 from tests.services.live import HttpClient, LiveServer
 
 VENDORS = 8

@@ -37,8 +37,9 @@ from portal.webhooks import service as webhooks
 from portal.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import reread, throwaway_postgres
 from tests.conftest import test_config as settings_for
-from tests.contracts.fixtures import LINK_RE, make_pdf
+from tests.contracts.fixtures import LINK_RE
 from tests.factories import make_contract, make_department, make_staff
+from tests.pdfs import make_pdf
 from tests.services.live import REPO, GunicornServer, HttpClient, Reply
 from tests.services.webhook_receiver import WebhookReceiver
 

@@ -1,6 +1,6 @@
 """Fixtures and helpers shared by tests/contracts, tests/signature_requests and tests/downloads.
 
-One PKI for the whole test session (creating its keys is the slow part); small PDFs built in code.
+The PKI is tests.conftest.shared_pki_dir() (one per test run); PDFs come from tests/pdfs.py.
 """
 
 from __future__ import annotations
@@ -22,52 +22,17 @@ from portal import clock
 from portal.auth.models import Department, Role, StaffUser
 from portal.clock import JST
 from portal.mail.models import OutboxMessage
-from tests.conftest import csrf_from, post_form
+from tests.conftest import csrf_from, pki_dir, post_form, shared_pki_dir  # noqa: F401  (pki_dir: older imports)
 from tests.factories import login_as, make_department, make_staff
+from tests.pdfs import make_pdf
 
 LINK_RE = re.compile(r"https?://\S+/s/[A-Za-z0-9_-]{40,}")
 DOWNLOAD_RE = re.compile(r"https?://\S+/d/[A-Za-z0-9_-]{40,}")
 
 
-def make_pdf(text: str = "Contract", pages: int = 1) -> bytes:
-    """A small valid PDF with one line of Helvetica text per page."""
-    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
-               f"<< /Type /Pages /Kids [{' '.join(f'{3 + 2 * i} 0 R' for i in range(pages))}] /Count {pages} >>"]
-    font = 3 + 2 * pages
-    for i in range(pages):
-        content = f"BT /F1 24 Tf 72 720 Td ({text} page {i + 1}) Tj ET"
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-                       f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {4 + 2 * i} 0 R >>")
-        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
-    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
-
-
-@pytest.fixture(scope="session")
-def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The built-in PKI, created as `flask init` creates it (apps on PostgreSQL never create one)."""
-    from portal.signing.service import ensure_pki
-
-    directory = str(tmp_path_factory.mktemp("pki"))
-    ensure_pki({"PKI_DIR": directory, "PUBLIC_BASE_URL": "http://localhost", "AGENCY_NAME": "岡山県",
-                "SERVICE_NAME": "けいやくポータル"})
-    return directory
-
-
 @pytest.fixture
-def app_config(pki_dir: str) -> dict[str, Any]:
-    return {"PKI_DIR": pki_dir, "AGENCY_NAME": "岡山県", "CONTACT_PHONE": "086-000-0000"}
+def app_config() -> dict[str, Any]:
+    return {"PKI_DIR": shared_pki_dir(), "AGENCY_NAME": "岡山県", "CONTACT_PHONE": "086-000-0000"}
 
 
 def today() -> date:

@@ -13,8 +13,9 @@ from portal.contracts.models import ContractStatus
 from portal.signing.inputs import EncryptedPdf, NotAPdf, TruncatedPdf
 from tests.api.helpers import bearer, token_for
 from tests.conftest import post_form
-from tests.contracts.fixtures import make_pdf, today
+from tests.contracts.fixtures import today
 from tests.factories import login_as, make_department, make_staff
+from tests.pdfs import make_pdf
 
 
 def test_uploader_cannot_approve_own_upload(world):

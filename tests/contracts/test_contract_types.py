@@ -17,8 +17,9 @@ from portal.auth.models import Role
 from portal.contracts.models import Contract, ContractStatus
 from portal.preservation.retention import retention_ends, retention_years
 from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
-from tests.contracts.fixtures import make_pdf, today
+from tests.contracts.fixtures import today
 from tests.factories import make_staff
+from tests.pdfs import make_pdf
 from tests.services.live import HttpClient, LiveServer
 
 CONSENT = {"consent_by": "山田 太郎（代表取締役）", "consent_on": (today() - timedelta(days=3)).isoformat(),

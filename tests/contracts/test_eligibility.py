@@ -52,7 +52,7 @@ def test_counterparty_that_declined_e_contracting_is_refused(world):
 
 
 def test_sending_is_refused_when_the_counterparty_declined_after_the_draft(world):
-    from tests.contracts.fixtures import make_pdf
+    from tests.pdfs import make_pdf
 
     contract_id = world.create_id()
     world.upload(contract_id, (make_pdf(), "a.pdf"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal.signing.inputs import TruncatedPdf
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 from tests.signing import hostile_pdfs
 
 CORPUS = [

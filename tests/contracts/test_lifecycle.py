@@ -15,7 +15,8 @@ from portal.contracts.signatures import verify_bytes
 from portal.formatting import wareki
 from portal.mail.service import deliver_pending
 from tests.conftest import require_tool
-from tests.contracts.fixtures import DOWNLOAD_RE, LINK_RE, make_pdf
+from tests.contracts.fixtures import DOWNLOAD_RE, LINK_RE
+from tests.pdfs import make_pdf
 from tests.services.smtp import Inbox
 
 

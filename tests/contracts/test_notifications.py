@@ -12,8 +12,8 @@ from portal.auth.models import Role
 from portal.clock import JST
 from portal.mail.service import deliver_pending
 from tests.conftest import post_form
-from tests.contracts.fixtures import make_pdf
 from tests.factories import make_staff
+from tests.pdfs import make_pdf
 from tests.services.smtp import Inbox
 
 VENDOR = "yamada@keiyaku-shoji.co.jp"

@@ -12,7 +12,7 @@ from portal.contracts import pages
 from portal.contracts.models import Contract, PageImage
 from portal.jobs import run_queued_jobs
 from portal.jobs.models import QueuedJob
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 from tests.signing import hostile_pdfs
 
 

@@ -10,7 +10,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from portal.config import load_config
 from portal.contracts.signatures import verify_bytes
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 from tests.printing.pdfcheck import assert_archival, require_font
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
 from portal.storage import get_store
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 
 
 def _age(app, key: str, hours: float) -> Path:

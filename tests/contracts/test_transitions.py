@@ -21,8 +21,8 @@ from portal.contracts import lifecycle
 from portal.contracts import service as contracts
 from portal.contracts.lifecycle import Action, TransitionRefused
 from portal.contracts.models import Contract, ContractStatus, Party, PartyStatus
-from tests.contracts.fixtures import make_pdf
 from tests.factories import make_contract, make_department, make_staff
+from tests.pdfs import make_pdf
 
 S = ContractStatus
 SIGNER_INFO = RequestInfo(ip="192.0.2.10", user_agent="pytest")

@@ -11,7 +11,7 @@ from portal import clock
 from portal.webhooks import service as webhooks
 from portal.webhooks.models import WebhookEvent, WebhookEventType
 from tests.conftest import post_form, reread
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 
 
 def _events(session) -> list[tuple[str, dict]]:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from portal.contracts.signatures import context, verify_bytes
 from portal.formatting import jst_wareki
 from tests.conftest import require_tool
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 from tests.printing.pdfcheck import assert_archival, require_font, run_tool
 from tests.signing.conftest import pdfsig_results, run, signed_parts
 from tests.signing.test_pades import openssl_cms_verify

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from portal.audit.models import AuditEvent
 from portal.contracts.models import Contract, DocumentRevision
 from portal.integrity import REFUSED
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 
 VENDOR = "yamada@keiyaku-shoji.co.jp"
 

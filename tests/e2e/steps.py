@@ -6,66 +6,35 @@ the seed document), so that a renamed button breaks the journey the way it would
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from playwright.sync_api import Page, expect
-from reportlab.lib.pagesizes import A4
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.auth.models import Role, StaffUser
 from portal.contracts import service as contracts
-from portal.contracts.models import Contract, PartyRole
+from portal.contracts.models import Contract
+from tests import factories
 from tests.e2e.support import Mailbox, check_accessibility
 from tests.factories import PASSWORD, make_department, make_staff, totp_code
-
-FONT = "HeiseiMin-W3"
-
+from tests.pdfs import make_pdf
 
 # ---------------------------------------------------------------- documents
-
-
-def make_pdf(title: str, pages: int = 1) -> bytes:
-    """An A4 contract-like PDF with Japanese text (reportlab's CID font, nothing to install)."""
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-    buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=A4)
-    width, height = A4
-    for number in range(1, pages + 1):
-        canvas.setFont(FONT, 20)
-        canvas.drawCentredString(width / 2, height - 90, title)
-        canvas.setFont(FONT, 11)
-        lines = [
-            "発注者 岡山県（以下「甲」という。）と受注者 株式会社けいやく商事（以下「乙」という。）は、",
-            "次の条項により契約を締結する。",
-            "第1条（目的） 乙は、甲の庁舎の清掃業務を誠実に履行するものとする。",
-            "第2条（期間） 契約期間は、契約締結の日から令和9年3月31日までとする。",
-            "第3条（代金） 契約金額は金1,100,000円（うち消費税及び地方消費税の額 金100,000円）とする。",
-        ]
-        for index, line in enumerate(lines):
-            canvas.drawString(60, height - 140 - index * 22, line)
-        canvas.drawRightString(width - 60, 40, f"{number} / {pages}")
-        canvas.showPage()
-    canvas.save()
-    return buffer.getvalue()
 
 
 def write_pdfs(folder: Path) -> list[Path]:
     """The two documents of the journey, as files a person would pick in the file chooser."""
     folder.mkdir(parents=True, exist_ok=True)
     contract = folder / "業務委託契約書.pdf"
-    contract.write_bytes(make_pdf("業務委託契約書", pages=2))
+    contract.write_bytes(make_pdf(title="業務委託契約書", pages=2, japanese=True))
     specification = folder / "仕様書.pdf"
-    specification.write_bytes(make_pdf("庁舎清掃業務 仕様書", pages=1))
+    specification.write_bytes(make_pdf(title="庁舎清掃業務 仕様書", japanese=True))
     return [contract, specification]
 
 
@@ -207,36 +176,22 @@ def complete_signing(page: Page, *, where: str) -> None:
 # ---------------------------------------------------------------- data set up through the services
 
 
-def make_contract(app: Flask, session: Session, staff: StaffUser, approver: StaffUser, *, business_name: str,
-                  counterparty: str = "株式会社けいやく商事", amount: int = 1_100_000,
-                  signer_email: str = "ichiro@keiyaku-shoji.example.jp") -> Contract:
-    """A draft contract of staff's department: the counterparty's authority signs first, then approver."""
-    signers = [
-        contracts.SignerInput(role=PartyRole.COUNTERPARTY, organization=counterparty, title="代表取締役",
-                              name="髙橋 一郎", email=signer_email),
-        contracts.SignerInput(role=PartyRole.AGENCY, user_email=approver.email),
-    ]
-    data = contracts.ContractInput(
-        business_name=business_name, department=staff.department, counterparty_name=counterparty,
-        amount=amount, tax_amount=amount // 11, transaction_date=today(), term_start=today(),
-        term_end=today() + timedelta(days=180), planned_conclusion_date=today() + timedelta(days=14),
-        signers=signers, contract_type="委託",
-    )
-    with app.app_context():
-        contract = contracts.create_draft(session, data, actor=staff, now=clock.now())
-        session.commit()
-    return contract
+def make_contract(app: Flask, session: Session, staff: StaffUser, approver: StaffUser, **fields: Any) -> Contract:
+    """Kept for journeys written before tests.factories.make_contract took its place: call that."""
+    return factories.make_contract(session, staff=staff, approver=approver, **fields)
 
 
 def send_contract(app: Flask, session: Session, mailbox: Mailbox, staff: StaffUser, approver: StaffUser, *,
                   business_name: str = "令和8年度 庁舎清掃業務委託") -> str:
-    """A contract with two PDFs, approved and sent; returns the vendor's signing link from the mail."""
-    contract = make_contract(app, session, staff, approver, business_name=business_name)
+    """A contract with two PDFs, approved and sent to Vendor()'s authority; returns the signing link from the mail."""
+    vendor = Vendor()
+    documents = {f"{title}.pdf": make_pdf(title=title, pages=pages, japanese=True)
+                 for title, pages in (("業務委託契約書", 2), ("仕様書", 1))}
+    contract = factories.make_contract(session, staff=staff, approver=approver, business_name=business_name,
+                                       signer_name=vendor.authority_name, signer_email=vendor.authority_email,
+                                       documents=documents)
     with app.app_context():
         now = clock.now()
-        for title, pages in (("業務委託契約書", 2), ("仕様書", 1)):
-            contracts.attach_document(session, contract, filename=f"{title}.pdf", data=make_pdf(title, pages),
-                                      actor=staff, now=now)
         contracts.confirm_internal_approval(session, contract, approver=approver, reference="総契第1号", now=now)
         contracts.send_for_signature(session, contract, actor=staff, now=now)
         session.commit()

@@ -3,22 +3,18 @@ and uploads show their progress."""
 
 from __future__ import annotations
 
-import io
-import os
 import re
 
 import pytest
 from flask import Flask
-from PIL import Image
 from playwright.sync_api import Page, expect
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.orm import Session
 
 from tests.e2e.conftest import Pages
-from tests.e2e.steps import log_in, make_contract, staff_pair
+from tests.e2e.steps import log_in, staff_pair
 from tests.e2e.support import Problems, check_accessibility
+from tests.factories import make_contract
+from tests.pdfs import make_pdf
 
 pytestmark = pytest.mark.e2e
 
@@ -82,21 +78,9 @@ def test_a_lost_connection_shows_a_message(pages: Pages, session: Session, probl
     expect(message).to_be_hidden()  # the next request that goes through clears it
 
 
-def _large_pdf(megabytes: float) -> bytes:
-    """A one-page PDF carrying an incompressible image, so that the upload takes measurable time."""
-    side = int((megabytes * 1024 * 1024 / 3) ** 0.5)
-    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
-    buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=A4)
-    canvas.drawImage(ImageReader(image), 40, 200, width=500, height=500)
-    canvas.showPage()
-    canvas.save()
-    return buffer.getvalue()
-
-
 def test_an_upload_shows_its_progress(pages: Pages, session: Session, app: Flask) -> None:
     staff, approver = staff_pair(session)
-    contract = make_contract(app, session, staff, approver, business_name="令和8年度 公用車リース")
+    contract = make_contract(session, staff=staff, approver=approver, business_name="令和8年度 公用車リース")
     page = pages.desk()
     log_in(page, staff)
     page.goto(f"/contracts/{contract.id}")
@@ -113,7 +97,7 @@ def test_an_upload_shows_its_progress(pages: Pages, session: Session, app: Flask
                                                   "uploadThroughput": 512 * 1024})
 
     page.get_by_label("PDF を追加（複数選択・ドラッグ＆ドロップ可）").set_input_files(
-        files=[{"name": "見積書.pdf", "mimeType": "application/pdf", "buffer": _large_pdf(1)}])
+        files=[{"name": "見積書.pdf", "mimeType": "application/pdf", "buffer": make_pdf("Estimate", size=1024 * 1024)}])
     page.get_by_role("button", name="アップロード").click()
     expect(page.locator("progress.upload-progress")).to_be_visible()
 

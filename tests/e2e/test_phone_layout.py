@@ -17,9 +17,9 @@ from portal.contracts.models import Contract, DownloadLink
 from portal.tokens import new_token
 from portal.usage_requests.models import UsageRequest
 from tests.e2e.conftest import Pages
-from tests.e2e.steps import Vendor, fill_apply_form, log_in, make_contract, send_contract, staff_pair
+from tests.e2e.steps import Vendor, fill_apply_form, log_in, send_contract, staff_pair
 from tests.e2e.support import Mailbox, Problems, check_accessibility
-from tests.factories import make_staff
+from tests.factories import make_contract, make_staff
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +73,8 @@ def test_no_page_is_wider_than_a_phone(pages: Pages, session: Session, app: Flas
     session.commit()
     signing_link = send_contract(app, session, mailbox, staff, approver)
     sent = session.query(Contract).one()
-    draft = make_contract(app, session, staff, approver, business_name="令和8年度 公用車リース（長期継続契約）")
+    draft = make_contract(session, staff=staff, approver=approver,
+                          business_name="令和8年度 公用車リース（長期継続契約）")
     # The download page of the completion mail, for the sent contract's documents.
     token, token_hash = new_token()
     session.add(DownloadLink(contract=sent, recipient=sent.parties[0].email, token_hash=token_hash,

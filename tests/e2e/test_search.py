@@ -12,8 +12,9 @@ from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from tests.e2e.conftest import Pages
-from tests.e2e.steps import log_in, make_contract, staff_pair
+from tests.e2e.steps import log_in, staff_pair
 from tests.e2e.support import check_accessibility, screenshot
+from tests.factories import make_contract
 
 pytestmark = pytest.mark.e2e
 
@@ -22,11 +23,11 @@ def test_staff_find_a_contract_by_a_name_variant_and_an_amount_range(
     pages: Pages, session: Session, app: Flask,
 ) -> None:
     staff, approver = staff_pair(session)
-    wanted = make_contract(app, session, staff, approver, business_name="令和8年度 庁舎清掃業務委託",
+    wanted = make_contract(session, staff=staff, approver=approver, business_name="令和8年度 庁舎清掃業務委託",
                            counterparty="株式会社けいやく商事", amount=1_100_000)
-    make_contract(app, session, staff, approver, business_name="令和8年度 庁舎警備業務委託",
+    make_contract(session, staff=staff, approver=approver, business_name="令和8年度 庁舎警備業務委託",
                   counterparty="株式会社けいやく商事", amount=9_900_000)
-    make_contract(app, session, staff, approver, business_name="令和8年度 公用車リース",
+    make_contract(session, staff=staff, approver=approver, business_name="令和8年度 公用車リース",
                   counterparty="有限会社きびリース", amount=1_320_000)
 
     page = pages.desk()

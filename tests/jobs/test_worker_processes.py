@@ -24,9 +24,9 @@ from portal.preservation.models import RunStatus, VerificationResult, Verificati
 from portal.signing.pades import Approval, finalize, sign_approval
 from tests.conftest import reread
 from tests.jobs.worker_process import PROBE_ACTION, PROBE_SECONDS
+from tests.pdfs import make_pdf
 from tests.preservation.conftest import app_config, context, pki_dir, signing_settings, world  # noqa: F401
 from tests.search.factories import make_contract
-from tests.signing.conftest import make_pdf
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = ("DATABASE_URL", "SECRET_KEY", "MASTER_KEY", "PKI_DIR", "STORAGE_DIR", "PUBLIC_BASE_URL", "AGENCY_NAME",

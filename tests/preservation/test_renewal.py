@@ -34,8 +34,9 @@ from portal.signing.pades import Approval, finalize, sign_approval
 from portal.signing.revocation import LocalFirstFetcherBackend
 from tests.conftest import reread
 from tests.factories import make_department, make_staff
+from tests.pdfs import make_pdf
 from tests.search.factories import make_contract
-from tests.signing.conftest import BASE_URL, make_pdf
+from tests.signing.conftest import BASE_URL
 
 SETTINGS = {"PUBLIC_BASE_URL": BASE_URL, "AGENCY_NAME": "テスト市", "SERVICE_NAME": "テスト市電子契約"}
 

@@ -21,9 +21,9 @@ from portal.signing.context import SigningContext
 from portal.signing.pades import Approval, finalize, sign_approval
 from tests.conftest import post_form, reread
 from tests.factories import login_as
+from tests.pdfs import make_pdf
 from tests.search.conftest import World
 from tests.search.factories import make_contract
-from tests.signing.conftest import make_pdf
 
 
 def _signed(context: SigningContext, text: str) -> bytes:
@@ -34,7 +34,7 @@ def _signed(context: SigningContext, text: str) -> bytes:
 def _three_signed_contracts(app: Flask, session: Session, world: World, context: SigningContext) -> None:
     """V-1 intact; V-2 altered in storage after saving; V-3 altered before saving (signature broken)."""
     broken = bytearray(_signed(context, "keiyaku-3"))
-    position = bytes(broken).index(b"(keiyaku-3) Tj")
+    position = bytes(broken).index(b"(keiyaku-3 page 1) Tj")
     broken[position + 1] ^= 0x01
     for number, data in (("V-1", _signed(context, "keiyaku-1")), ("V-2", _signed(context, "keiyaku-2")),
                          ("V-3", bytes(broken))):

@@ -1,15 +1,27 @@
-"""A fixed set of contracts across the era boundary, amounts and counterparty spellings."""
+"""A fixed set of contracts across the era boundary, amounts and counterparty spellings.
+
+`world` builds them for one test (use it when the test writes anything, a login included);
+`fixed_contracts` builds them once per module for tests that only read, and fails a test whose
+writes would otherwise leak into the next one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pytest
+from flask import Flask
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal import create_app
+from portal.audit.models import AuditEvent
 from portal.auth.models import Department, Role, StaffUser
-from portal.contracts.models import ContractStatus
+from portal.contracts.models import Contract, ContractStatus
+from tests.conftest import empty_tables, test_config
 from tests.factories import make_department, make_staff
 from tests.search.factories import make_contract
 
@@ -39,6 +51,10 @@ CONTRACTS = [
 
 @pytest.fixture
 def world(session: Session) -> World:
+    return build_world(session)
+
+
+def build_world(session: Session) -> World:
     department_a = make_department(session, code="A", name="総務部 契約課")
     department_b = make_department(session, code="B", name="土木部 道路課")
     world = World(
@@ -55,3 +71,41 @@ def world(session: Session) -> World:
                       transaction_date=day, amount=amount, tax_amount=tax, counterparty_name=counterparty,
                       business_name=business, status=ContractStatus(status))
     return world
+
+
+@dataclass
+class FixedContracts:
+    """The app, a session on it and the World of CONTRACTS, shared by the tests of one module."""
+
+    app: Flask
+    session: Session
+    world: World
+
+
+@pytest.fixture(scope="module")
+def _fixed_contracts_of_module(database_url: str, tmp_path_factory: pytest.TempPathFactory,
+                               ) -> Iterator[FixedContracts]:
+    app = create_app(test_config(database_url, Path(tmp_path_factory.mktemp("search")) / "instance"))
+    engine = app.extensions["portal.engine"]
+    try:
+        with app.extensions["portal.session_factory"]() as session:
+            session.info["app"] = app
+            yield FixedContracts(app=app, session=session, world=build_world(session))
+    finally:
+        empty_tables(engine)
+        engine.dispose()
+
+
+@pytest.fixture
+def fixed_contracts(_fixed_contracts_of_module: FixedContracts) -> Iterator[FixedContracts]:
+    """CONTRACTS built once per module; for tests that only read (a test that writes uses `world`)."""
+    fixed = _fixed_contracts_of_module
+    before = _row_counts(fixed.session)
+    yield fixed
+    fixed.session.rollback()
+    assert _row_counts(fixed.session) == before, "a test on fixed_contracts wrote to the database: use `world`"
+
+
+def _row_counts(session: Session) -> tuple[int, int]:
+    return (session.scalar(select(func.count()).select_from(Contract)) or 0,
+            session.scalar(select(func.count()).select_from(AuditEvent)) or 0)

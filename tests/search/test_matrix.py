@@ -1,19 +1,18 @@
 """The 電帳法 search requirement as a table: query → the contract numbers it must return (R21-R23, R28).
 
 Each field alone, ranges at both boundaries (inclusive), combinations, every normalisation
-variant of 取引先, the 平成/令和 boundary, tax-inclusive and tax-exclusive amounts.
+variant of 取引先, the 平成/令和 boundary, tax-inclusive and tax-exclusive amounts. These tests only read:
+the contracts are built once for the module (`fixed_contracts`).
 """
 
 from __future__ import annotations
 
 import pytest
-from flask import Flask
-from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from portal.search.criteria import InvalidCriteria, parse_criteria
 from portal.search.service import search_contracts
-from tests.search.conftest import World
+from tests.search.conftest import FixedContracts
 
 ALL = {"A-2019-0001", "A-2019-0002", "A-2025-0001", "A-2025-0002", "A-2026-0001", "A-2026-0002", "B-2025-0001"}
 
@@ -86,8 +85,9 @@ MATRIX = [
 
 
 @pytest.mark.parametrize(("query", "expected"), MATRIX, ids=[str(q) for q, _ in MATRIX])
-def test_query_returns_exactly_these_contracts(app: Flask, session: Session, world: World,
-                                               query: dict[str, str], expected: set[str]) -> None:
+def test_query_returns_exactly_these_contracts(fixed_contracts: FixedContracts, query: dict[str, str],
+                                               expected: set[str]) -> None:
+    app, session, world = fixed_contracts.app, fixed_contracts.session, fixed_contracts.world
     with app.app_context():
         page = search_contracts(session, parse_criteria(MultiDict(query), per_page=100), actor=world.auditor)
 
@@ -101,8 +101,8 @@ def test_query_returns_exactly_these_contracts(app: Flask, session: Session, wor
     ("auditor", {"A-2019-0001", "A-2019-0002", "B-2025-0001"}),
     ("admin", {"A-2019-0001", "A-2019-0002", "B-2025-0001"}),
 ])
-def test_staff_see_only_their_department(app: Flask, session: Session, world: World, actor: str,
-                                         expected: set[str]) -> None:
+def test_staff_see_only_their_department(fixed_contracts: FixedContracts, actor: str, expected: set[str]) -> None:
+    app, session, world = fixed_contracts.app, fixed_contracts.session, fixed_contracts.world
     criteria = parse_criteria(MultiDict({"counterparty": "ケイヤク"}))
     with app.app_context():
         page = search_contracts(session, criteria, actor=getattr(world, actor))
@@ -114,8 +114,8 @@ def test_staff_see_only_their_department(app: Flask, session: Session, world: Wo
     ("date", "desc", "A-2026-0001"), ("date", "asc", "A-2019-0001"), ("amount", "desc", "A-2026-0001"),
     ("amount", "asc", "A-2019-0002"), ("number", "asc", "A-2019-0001"), ("number", "desc", "B-2025-0001"),
 ])
-def test_sorted_and_paginated(app: Flask, session: Session, world: World, sort: str, order: str,
-                              first: str) -> None:
+def test_sorted_and_paginated(fixed_contracts: FixedContracts, sort: str, order: str, first: str) -> None:
+    app, session, world = fixed_contracts.app, fixed_contracts.session, fixed_contracts.world
     criteria = parse_criteria(MultiDict({"sort": sort, "order": order, "per_page": "3"}))
     with app.app_context():
         page = search_contracts(session, criteria, actor=world.auditor)

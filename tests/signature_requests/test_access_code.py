@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from portal.audit.models import AuditEvent
 from portal.contracts.models import ContractStatus, PartyStatus, SignatureRequest
 from tests.conftest import post_form
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 from tests.services.live import HttpClient, LiveServer
 
 

@@ -14,7 +14,7 @@ from werkzeug.test import stream_encode_multipart
 
 from portal.contracts.models import ContractDocument
 from tests.conftest import csrf_from
-from tests.contracts.fixtures import make_pdf
+from tests.pdfs import make_pdf
 
 
 def _upload(world, contract_id: int, files: list[tuple[bytes, str]], title: str = ""):

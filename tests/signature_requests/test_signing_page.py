@@ -15,8 +15,8 @@ from portal.clock import JST
 from portal.contracts.models import ContractStatus, DocumentRevision, PartyStatus, RequestStatus, SignatureRequest
 from portal.signing.errors import TimestampUnavailable
 from tests.conftest import post_form
-from tests.contracts.fixtures import make_pdf
 from tests.factories import login_as, make_staff
+from tests.pdfs import make_pdf
 
 
 def _revisions(world) -> int:

@@ -1,4 +1,4 @@
-"""Shared fixtures for the signing tests: one local PKI per session, generated PDFs,
+"""Shared fixtures for the signing tests: one local PKI per session, a PDF (tests/pdfs.py),
 independent validators (pdfsig, openssl) and a loopback HTTP server helper."""
 
 from __future__ import annotations
@@ -15,25 +15,21 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils import writer as pdf_writer
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from portal.signing import service
 from portal.signing.context import SigningContext
 from portal.signing.pades import Approval
-from tests.conftest import require, require_tool  # noqa: F401  (re-exported for signing tests)
+from tests.conftest import require, require_tool, shared_pki_dir  # noqa: F401  (re-exported for signing tests)
+from tests.pdfs import make_pdf
 
 BASE_URL = "http://portal.test"
 
 
 @pytest.fixture(scope="session")
-def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built-in PKI, created as `flask init` creates it (apps on PostgreSQL never create one)."""
-    directory = tmp_path_factory.mktemp("pki")
-    service.ensure_pki({"PKI_DIR": str(directory), "PUBLIC_BASE_URL": BASE_URL, "AGENCY_NAME": "テスト市",
-                        "SERVICE_NAME": "テスト市電子契約"})
-    return directory
+def pki_dir() -> Path:
+    """The shared built-in PKI of another identity: these tests check names and a CRL URL nobody serves."""
+    return Path(shared_pki_dir(PUBLIC_BASE_URL=BASE_URL, AGENCY_NAME="テスト市", SERVICE_NAME="テスト市電子契約"))
 
 
 @pytest.fixture(scope="session")
@@ -60,32 +56,6 @@ def approval() -> Approval:
         email="hanako@vendor.example.co.jp",
         approved_at=dt.datetime(2026, 4, 1, 1, 2, 3, tzinfo=dt.UTC),
     )
-
-
-def make_pdf(text: str = "keiyaku", *, padding: int = 0) -> bytes:
-    """A one-page PDF; ``padding`` adds that many bytes of comment-free filler content."""
-    writer = pdf_writer.PdfFileWriter()
-    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET\n".encode() + b" " * padding
-    font = writer.add_object(
-        generic.DictionaryObject(
-            {
-                generic.pdf_name("/Type"): generic.pdf_name("/Font"),
-                generic.pdf_name("/Subtype"): generic.pdf_name("/Type1"),
-                generic.pdf_name("/BaseFont"): generic.pdf_name("/Helvetica"),
-            }
-        )
-    )
-    page = pdf_writer.PageObject(
-        contents=writer.add_object(generic.StreamObject(stream_data=content)),
-        media_box=generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 595, 842)]),
-        resources=generic.DictionaryObject(
-            {generic.pdf_name("/Font"): generic.DictionaryObject({generic.pdf_name("/F1"): font})}
-        ),
-    )
-    writer.insert_page(page)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 @pytest.fixture

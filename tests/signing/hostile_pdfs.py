@@ -1,32 +1,14 @@
-"""Hostile PDFs, each built here from raw bytes (no file on disk): active content, structures that cannot
-be signed, amplifiers for the page renderer and broken cross-reference tables."""
+"""Hostile PDFs, each built here from raw objects with tests.pdfs.build (no file on disk): active content,
+structures that cannot be signed, amplifiers for the page renderer and broken cross-reference tables."""
 
 from __future__ import annotations
 
-import io
 import zlib
+
+from tests.pdfs import build
 
 PAGE = "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << >> /Contents 4 0 R >>"
 CONTENT = "<< /Length 38 >>\nstream\nBT /F1 24 Tf 72 720 Td (Hostile) Tj ET\nendstream"
-
-
-def build(objects: list[bytes | str], *, root: int = 1, trailer_extra: str = "") -> bytes:
-    """A PDF with `objects` numbered from 1, a correct xref table and /Root `root`."""
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n".encode())
-        out.write(body.encode() if isinstance(body, str) else body)
-        out.write(b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root {root} 0 R {trailer_extra}>>\n"
-              f"startxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
 
 
 def _with_catalog(extra: str, *more: bytes | str) -> bytes:

@@ -26,7 +26,7 @@ from portal.signing.context import SigningContext
 from portal.signing.errors import TimestampUnavailable
 from portal.signing.revocation import LocalFirstFetcherBackend
 from portal.signing.tsa import HttpTsa, LocalTsa, respond_to_http_request, to_asn1_cert
-from tests.signing.conftest import make_pdf
+from tests.pdfs import make_pdf
 
 POLICY = "1.2.392.200001.9999.1"
 

@@ -22,7 +22,7 @@ from portal.signing.inputs import (
     check_pdf,
 )
 from portal.signing.pades import Approval, finalize, sign_approval
-from tests.signing.conftest import make_pdf
+from tests.pdfs import make_pdf
 
 LIMIT = 1_000_000
 
@@ -74,7 +74,7 @@ def _bad_inputs(context: SigningContext) -> dict[str, tuple[bytes, type[InvalidP
             "証明署名のない PDF をアップロードしてください。",
         ),
         "too-large": (
-            make_pdf(padding=LIMIT),
+            make_pdf(size=LIMIT + 1),
             PdfTooLarge,
             "ファイルが大きすぎます。1 MB 以下の PDF をアップロードしてください。",
         ),

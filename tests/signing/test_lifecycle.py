@@ -26,7 +26,8 @@ from portal.signing.models import CertificateRevocation
 from portal.signing.pades import Approval, finalize, sign_approval
 from tests.conftest import reread
 from tests.factories import login_as, make_staff
-from tests.signing.conftest import BASE_URL, make_pdf
+from tests.pdfs import make_pdf
+from tests.signing.conftest import BASE_URL
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def two_approvals_finalized(context: SigningContext) -> tuple[bytes, bytes, byte
     """(after first approval, after second, after finalize) of one contract."""
     import datetime as dt
 
-    from tests.signing.conftest import make_pdf
+    from tests.pdfs import make_pdf
 
     first = sign_approval(
         make_pdf("contract"),
@@ -130,7 +130,7 @@ def test_one_flipped_byte_in_a_signed_range_is_reported_by_every_validator(
     tmp_path: Path, context: SigningContext, two_approvals_finalized: tuple[bytes, bytes, bytes]
 ) -> None:
     final = two_approvals_finalized[2]
-    position = final.index(b"(contract) Tj")
+    position = final.index(b"(contract page 1) Tj")
     tampered = bytearray(final)
     tampered[position + 1] ^= 0x01  # "contract" -> "bontract", inside every ByteRange
     tampered_bytes = bytes(tampered)

@@ -12,8 +12,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from portal.printing.archival import FONT_CANDIDATES
 from portal.signing.context import SigningContext
 from portal.signing.pades import Approval, Stamp, finalize, sign_approval, verify
+from tests.pdfs import make_pdf
 from tests.printing.pdfcheck import require_font, run_tool
-from tests.signing.conftest import make_pdf
 
 
 def _font() -> str:

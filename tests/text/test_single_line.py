@@ -19,8 +19,8 @@ from portal.text import has_control_characters, single_line
 from portal.usage_requests.models import UsageRequest
 from tests.api.helpers import assert_problem, bearer, metadata, multipart, token_for
 from tests.conftest import post_form
-from tests.contracts.fixtures import make_pdf
 from tests.factories import login_as, make_staff
+from tests.pdfs import make_pdf
 from tests.usage_requests.conftest import form_data
 
 HOSTILE = ["山田 太郎\r\nBcc: evil@evil.example", "山田\n太郎", "山田\x00太郎", "山田\t太郎", "\u202egpj.exe 山田",
