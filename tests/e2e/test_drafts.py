@@ -15,8 +15,10 @@ from portal import clock
 from portal.contracts import service as contracts
 from portal.contracts.models import Contract
 from tests.e2e.conftest import Pages
-from tests.e2e.steps import log_in, make_contract, make_pdf, send_contract, staff_pair
+from tests.e2e.steps import log_in, send_contract, staff_pair
 from tests.e2e.support import Mailbox, check_accessibility
+from tests.factories import make_contract
+from tests.pdfs import make_pdf
 
 pytestmark = pytest.mark.e2e
 FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
@@ -25,10 +27,10 @@ FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
 def test_a_clerk_edits_an_approved_draft_and_the_approver_must_approve_again(pages: Pages, session: Session,
                                                                              app: Flask) -> None:
     staff, approver = staff_pair(session)
-    contract = make_contract(app, session, staff, approver, business_name="令和8年度 庁舎清掃業務委託")
+    contract = make_contract(session, staff=staff, approver=approver, business_name="令和8年度 庁舎清掃業務委託")
     with app.app_context():
         contracts.attach_document(session, contract, filename="業務委託契約書.pdf",
-                                  data=make_pdf("業務委託契約書"), actor=staff, now=clock.now())
+                                  data=make_pdf(title="業務委託契約書", japanese=True), actor=staff, now=clock.now())
         contracts.confirm_internal_approval(session, contract, approver=approver, reference="総契第7号",
                                             now=clock.now())
         session.commit()
