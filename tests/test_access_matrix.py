@@ -166,6 +166,10 @@ MATRIX: dict[str, Entry] = {
     "POST /contracts/<int:contract_id>/edit": entry(CONTRACT_EDITOR),
     "GET /contracts/<int:contract_id>/copy": entry(CONTRACT_EDITOR),
     "POST /contracts/<int:contract_id>/copy": entry(CONTRACT_EDITOR),
+    "POST /contracts/<int:contract_id>/resend": entry(CONTRACT_EDITOR),
+    "POST /contracts/<int:contract_id>/unlock": entry(CONTRACT_EDITOR),
+    "POST /contracts/<int:contract_id>/access-code": entry(CONTRACT_EDITOR),
+    "POST /contracts/<int:contract_id>/download-links": entry(CONTRACT_EDITOR),
     # Preservation (電帳法)
     "GET /preservation/contracts/<int:contract_id>/history": entry(CONTRACT_VIEWER),
     "GET /preservation/contracts/<int:contract_id>/correct": entry(CONTRACT_EDITOR),

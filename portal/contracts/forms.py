@@ -114,6 +114,18 @@ class AmendmentForm(FlaskForm):
                                      description="例: 履行期間の延長（令和9年3月31日まで）")
 
 
+class AccessCodeChangeForm(FlaskForm):
+    """A new アクセスコード for a contract (never filled back in: the code is a secret)."""
+
+    access_code = StringField("新しいアクセスコード", validators=[DataRequired(REQUIRED), MaxLength(32), SingleLine()],
+                              description="4〜32文字。メール以外の方法（電話など）で相手方に伝えてください。"
+                                          "設定後は表示されません。")
+
+
+class DownloadLinkForm(FlaskForm):
+    recipient = SelectField("送付先", validators=[DataRequired("送付先を選んでください。")])
+
+
 class ApprovalForm(FlaskForm):
     reference = StringField("決裁番号（決裁日）", validators=[DataRequired(REQUIRED), MaxLength(100), SingleLine()],
                             description="例: 総契第123号（令和8年11月20日決裁）")

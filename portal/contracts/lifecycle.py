@@ -122,6 +122,8 @@ EDIT_AFTER_SENDING = "訂正する場合は新しい契約として作成して�
 COPY_INSTEAD = "訂正する場合は「この契約を複製して作成」で新しい契約として作成してください。"
 ALREADY_SIGNED_NO_DECLINE = "この契約はすでに署名済みです。差し戻しはできません。"
 SIGNING_CLOSED = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
+LINK_REPLACED = ("このリンクは新しいリンクに置き換えられたため使えません。"
+                 "最新の署名依頼メール（リマインドまたは再送のメール）に記載されたURLを開いてください。")
 
 
 def refusal(status: ContractStatus, action: Action) -> str:
@@ -171,6 +173,10 @@ class SigningClosed(TransitionRefused):
     """The signature request was withdrawn: cancelled, moved to paper, declined or completed."""
 
     status_code = 410
+
+
+class LinkSuperseded(SigningClosed):
+    """Staff sent the signer a newer link; this one no longer opens anything."""
 
 
 def is_allowed(status: ContractStatus, action: Action) -> bool:
@@ -539,6 +545,17 @@ class NotYourTurn(DomainError):
     status_code = 409
 
 
+def require_open_link(signature_request: SignatureRequest | None, contract: Contract) -> None:
+    """Under lock(): refuse a link that stopped working after it was opened (reissue_link() sent a newer
+    one, or the contract was closed), so that signing ∥ 「署名依頼を再送する」 ends one way only."""
+    if signature_request is None or signature_request.status is not RequestStatus.CANCELLED:
+        return
+    if contract.status.is_signing:
+        raise LinkSuperseded(LINK_REPLACED, status=contract.status,
+                             action=Action.SIGN).for_department(contract.department)
+    raise SigningClosed(SIGNING_CLOSED, status=contract.status, action=Action.SIGN)
+
+
 def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], request: RequestInfo,
          now: datetime, signature_request: SignatureRequest | None = None, **details: Any) -> SignOutcome:
     """Record `party`'s signature (its signed revisions are already added) and ask the next signer.
@@ -573,6 +590,7 @@ def decline(session: Session, party: Party, *, reason: str, actor: Actor, reques
     if party.status is not PartyStatus.REQUESTED:
         raise SigningClosed("この署名依頼には対応できません（署名済み、または取り消されています）。",
                             status=contract.status, action=Action.DECLINE)
+    require_open_link(signature_request, contract)
     party.status = PartyStatus.DECLINED
     party.declined_at = now
     party.decline_reason = checked_reason(reason, what="差し戻しの理由")

@@ -19,14 +19,17 @@ from portal.tokens import new_token
 from portal.urls import external_url
 
 
-def signature_requested(session: Session, contract: Contract, party: Party, *, link: str, now: datetime) -> None:
-    """「…への署名依頼が届いています」 to the signer whose turn it is (the agency's points at its page)."""
+def signature_requested(session: Session, contract: Contract, party: Party, *, link: str, now: datetime,
+                        resent: bool = False) -> None:
+    """「…への署名依頼が届いています」 to the signer whose turn it is (the agency's points at its page);
+    `resent`: 「【再送】」, sent again by staff with a new link."""
     template = "signature_request" if party.role is PartyRole.COUNTERPARTY else "agency_signature_request"
     config = current_app.config
     context = {"contract": contract, "party": party, "link": link, "requester": contract.created_by,
                "department": contract.department, "contact_phone": config["CONTACT_PHONE"],
                "contact_email": config["CONTACT_EMAIL"] or contract.created_by.email,
-               "has_access_code": contract.has_access_code and party.role is PartyRole.COUNTERPARTY}
+               "has_access_code": contract.has_access_code and party.role is PartyRole.COUNTERPARTY,
+               "resent": resent}
     enqueue(session, template, party.email, context, to_name=party.name, now=now)
 
 
@@ -63,6 +66,41 @@ def access_code_locked(session: Session, contract: Contract, party: Party, *, at
     """The signing link locked after too many wrong アクセスコード: the contract's staff and the department."""
     extra = {contract.department.contact_email: contract.department.name} if contract.department.contact_email else {}
     _to_staff(session, contract, "access_code_locked", now=now, extra=extra, party=party, attempts=attempts)
+
+
+def signing_link_unlocked(session: Session, contract: Contract, party: Party, *, now: datetime) -> None:
+    """The signer's link works again after staff unlocked it (the code itself travels by another channel)."""
+    enqueue(session, "signing_link_unlocked", party.email, _vendor_context(contract, party), to_name=party.name,
+            now=now)
+
+
+def access_code_changed(session: Session, contract: Contract, party: Party, *, now: datetime) -> None:
+    """The contract's アクセスコード was changed: the signer learns that, not the new code."""
+    enqueue(session, "access_code_changed", party.email, _vendor_context(contract, party), to_name=party.name,
+            now=now)
+
+
+def _vendor_context(contract: Contract, party: Party) -> dict[str, object]:
+    config = current_app.config
+    department = contract.department
+    return {"contract": contract, "party": party, "department": department,
+            "contact_phone": department.contact_phone or config["CONTACT_PHONE"],
+            "contact_email": department.contact_email or config["CONTACT_EMAIL"] or contract.created_by.email}
+
+
+def download_link_reissued(session: Session, contract: Contract, *, email: str, name: str, is_vendor: bool,
+                           now: datetime) -> DownloadLink:
+    """「ダウンロード用リンクを再発行」: a new link (DOWNLOAD_LINK_DAYS) to one recipient; returns it."""
+    days = current_app.config["DOWNLOAD_LINK_DAYS"]
+    token, token_hash = new_token()
+    link = DownloadLink(contract=contract, recipient=email, token_hash=token_hash, created_at=now,
+                        expires_at=now + timedelta(days=days))
+    session.add(link)
+    enqueue(session, "download_link_reissued", email,
+            {"contract": contract, "name": name, "link": external_url("downloads.show", token=token),
+             "expires_at": link.expires_at, "days": days, "is_vendor": is_vendor}, to_name=name, now=now)
+    session.flush()
+    return link
 
 
 def contract_closed(session: Session, contract: Contract, *, now: datetime) -> None:

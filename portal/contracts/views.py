@@ -18,6 +18,7 @@ from portal.contracts.editing import may_copy
 from portal.contracts.forms import AmendmentForm, ApprovalForm, ConsentForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
 from portal.contracts.pages import queue_rendering, revision_page_image
+from portal.contracts.sender_views import panel_context
 from portal.db import db
 from portal.errors import DomainError, NotFound
 from portal.htmx import hx_redirect, render_page_or_partial
@@ -160,7 +161,8 @@ def _show_context(contract: Contract) -> dict:
             "can_amend": contract.status is ContractStatus.COMPLETED and current_user.has_role(*EDITORS),
             "can_copy": may_copy(contract) and current_user.has_role(*EDITORS), "version": service.version_of(contract),
             "can": can, "can_edit": current_user.has_role(*EDITORS),
-            "sending_refusal": lifecycle.sending_refusal(contract, clock.now()) if can["send"] else None}
+            "sending_refusal": lifecycle.sending_refusal(contract, clock.now()) if can["send"] else None,
+            **panel_context(contract)}
 
 
 @bp.get("/<int:contract_id>")

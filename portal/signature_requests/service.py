@@ -39,8 +39,7 @@ from portal.tokens import hash_token
 
 UNKNOWN_LINK = ("このリンクは使えません。リンクの有効期限が切れたか、新しいリンクが送られた可能性があります。"
                 "最新の署名依頼メールのリンクを開くか、担当課にお問い合わせください。")
-REPLACED_LINK = ("このリンクは新しいリンクに置き換えられたため使えません。"
-                 "最新の署名依頼メール（リマインドまたは再送のメール）に記載されたURLを開いてください。")
+REPLACED_LINK = lifecycle.LINK_REPLACED
 CLOSED_LINK = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
 
 
@@ -212,6 +211,7 @@ def complete_signature(session: Session, party: Party, *, auth: SignerAuth, now:
     if not lifecycle.check_may_sign(party):
         return SignatureOutcome(party, already_signed=True, all_signed=contract.status.is_completing
                                 or contract.status.is_completed)
+    lifecycle.require_open_link(request, contract)
     if {document.id: document.current.id for document in contract.documents} != signed_over:
         raise lifecycle.TransitionRefused("署名の処理中に文書が変わりました。もう一度お試しください。",
                                           status=contract.status, action=lifecycle.Action.SIGN)
