@@ -40,8 +40,10 @@ from sqlalchemy.engine import make_url
 from portal import create_app, migrate
 from portal.audit.models import AuditEvent
 from portal.contracts.models import Contract, ContractStatus
+from portal.contracts.pages import RENDER_JOB
 from portal.db import make_engine
 from portal.instance import initialised
+from portal.jobs.models import QueuedJob, QueuedJobStatus
 from portal.mail.models import OutboxMessage, OutboxStatus
 from tests.contracts.fixtures import World
 from tests.factories import PASSWORD, make_staff, totp_code
@@ -103,6 +105,23 @@ def serve(url: str, instance: Path, smtp: SmtpServer, port: int, log: Path) -> s
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"gunicorn did not start; see {log}")
+
+
+def wait_for_page_images(url: str) -> float:
+    """Seconds until the worker has rendered every uploaded page (documents go out days after upload)."""
+    engine = make_engine(url)
+    began = time.perf_counter()
+    with engine.connect() as conn:
+        while time.perf_counter() - began < 600:
+            waiting = conn.execute(select(func.count()).select_from(QueuedJob).where(
+                QueuedJob.kind == RENDER_JOB,
+                QueuedJob.status.in_([QueuedJobStatus.PENDING, QueuedJobStatus.RUNNING]))).scalar()
+            conn.rollback()
+            if not waiting:
+                break
+            time.sleep(0.2)
+    engine.dispose()
+    return time.perf_counter() - began
 
 
 def load(base: str, links: list[str], users: list[Any]) -> tuple[dict[str, list[float]], list[str], float]:
@@ -215,6 +234,8 @@ def run(url: str, vendors: int, staff: int) -> None:
         log = Path(tmp) / "gunicorn.log"
         server = serve(url, instance, smtp, port, log)
         try:
+            rendered = wait_for_page_images(url)
+            print(f"  page images of {vendors} contracts rendered by the worker in {rendered:.1f} s")
             timings, errors, wall = load(f"http://127.0.0.1:{port}", links, users)
             problems = check(url, smtp, vendors)
         finally:

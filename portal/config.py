@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_RETRY_BASE_SECONDS": 30,
     "OUTBOX_WORKER": True,
     "OUTBOX_POLL_SECONDS": 15,
+    "WORKER_PROCESS": True,
+    "WORKER_NICE": 10,
+    "WORKER_IN_WEB": True,
     "DEADLINES_INTERVAL_SECONDS": 3600,
     # 契約番号 per department and 年度 (see portal/contracts/numbering.py): DORO-R8-0001.
     "CONTRACT_NUMBER_FORMAT": "{department}-{era}{era_year}-{serial:04d}",

@@ -6,12 +6,22 @@ PORTAL_WEB_THREADS, PORTAL_FORWARDED_ALLOW_IPS, PORTAL_ACCESS_LOG; defaults in p
 Every log line, gunicorn's included, is one JSON object on standard output (portal/logging_setup.py).
 SQLite is fine with several processes: write transactions take the write lock when they begin
 (portal/db.py) and background jobs take leases, so nothing runs twice.
+
+With PORTAL_WORKER_PROCESS (the default) the master also starts the background worker as one
+separate process at nice PORTAL_WORKER_NICE (portal/jobs/process.py) and restarts it when it dies;
+the web processes then run no worker thread, so background work never takes the CPU from a request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
 from typing import Any
 
 from portal.config import DEFAULTS
@@ -64,3 +74,57 @@ def post_worker_init(worker: Any) -> None:
     from portal.jobs.worker import start
 
     start(worker.wsgi)
+
+
+class _WorkerProcess:
+    """The background worker process the master keeps running (started again a second after it dies)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+
+    def supervise(self, app_uri: str, log: Any) -> None:
+        while not self.stopping.is_set():
+            self.process = subprocess.Popen([sys.executable, "-m", "portal.jobs.process", app_uri])  # noqa: S603 - our own module
+            code = self.process.wait()
+            if code == 0 or self.stopping.is_set():  # 0: this app has no background work (tests, OUTBOX_WORKER off)
+                return
+            log.warning("background worker process exited with %s; starting it again", code)
+            self.stopping.wait(1)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=graceful_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+_worker_process = _WorkerProcess()
+
+
+def _separate_worker() -> bool:
+    return bool(setting("WORKER_PROCESS")) and bool(setting("OUTBOX_WORKER"))
+
+
+def on_starting(server: Any) -> None:
+    if _separate_worker():  # read by the web processes and the worker process they fork from here
+        os.environ["PORTAL_WORKER_IN_WEB"] = "false"
+        os.environ["PORTAL_WORKER_WAKE_SOCKET"] = str(Path(tempfile.mkdtemp(prefix="keiyaku-worker-")) / "wake")
+
+
+def when_ready(server: Any) -> None:
+    if os.environ.get("PORTAL_WORKER_WAKE_SOCKET"):
+        threading.Thread(target=_worker_process.supervise, args=(server.app.app_uri, server.log),
+                         name="portal-worker-supervisor", daemon=True).start()
+
+
+def on_exit(server: Any) -> None:
+    _worker_process.stop()
+    socket_path = os.environ.get("PORTAL_WORKER_WAKE_SOCKET")
+    if socket_path:
+        Path(socket_path).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            Path(socket_path).parent.rmdir()

@@ -1,9 +1,11 @@
 """The background worker: periodic jobs, queued jobs and the registered tasks (mail delivery), in a loop.
 
-In the embedded default every web process runs one as a daemon thread, started with the app (not
-when something is first mailed); `flask --app app worker` runs the same loop in the foreground for
-installations that set PORTAL_OUTBOX_WORKER=false on their web processes. Several loops in several
-processes are safe: periodic jobs take a lease, queued jobs and mails are claimed row by row.
+Under gunicorn (`make run`, the container) it runs as one separate process at a lower CPU priority
+(portal/jobs/process.py, WORKER_PROCESS); otherwise every web process runs one as a daemon thread,
+started with the app (not when something is first mailed); `flask --app app worker` runs the same
+loop in the foreground for installations that set PORTAL_OUTBOX_WORKER=false on their web processes.
+Several loops in several processes are safe: periodic jobs take a lease, queued jobs and mails are
+claimed row by row.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from portal.jobs.queue import WAKE_AFTER_COMMIT, run_queued_jobs
+from portal.jobs.wake import WAKE_SOCKET_ENV, notify
 
 log = logging.getLogger(__name__)
 _WORKER_KEY = "portal.background_worker"
@@ -75,7 +78,7 @@ class BackgroundWorker:
 def start(app: Flask) -> BackgroundWorker | None:
     """Start this process's worker thread once (again after a fork: threads do not survive one)."""
     global _current
-    if not app.config["OUTBOX_WORKER"] or app.testing:
+    if not app.config["OUTBOX_WORKER"] or not app.config["WORKER_IN_WEB"] or app.testing:
         return None
     worker: BackgroundWorker | None = app.extensions.get(_WORKER_KEY)
     if worker is not None and worker.pid == os.getpid():
@@ -100,6 +103,11 @@ def _wake_after_commit(session: Session) -> None:
 
 
 def wake() -> None:
-    """Wake this process's worker now (after a commit that queued work)."""
+    """Wake the worker now (after a commit that queued work): this process's thread, or the separate
+    worker process (portal/jobs/process.py) when gunicorn runs one."""
     if _current is not None and _current.pid == os.getpid():
         _current.wake()
+        return
+    path = os.environ.get(WAKE_SOCKET_ENV)
+    if path:
+        notify(path)
