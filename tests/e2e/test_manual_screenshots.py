@@ -142,6 +142,8 @@ def test_the_manuals_screenshots(pages: Pages, session: Session, mailbox: Mailbo
     expect(desk.get_by_text("署名依頼を送信しました。")).to_be_visible()
     desk.reload()
     camera.shoot(desk, "manual-signing-status")
+    desk.locator("#sender-tools").scroll_into_view_if_needed()
+    camera.shoot(desk, "manual-sender-tools", part=desk.locator("#sender-tools"))
     desk.goto("/")
     expect(desk.locator("#todo-awaiting-vendor")).to_contain_text(draft.business_name)
     camera.shoot(desk, "manual-home")
@@ -165,6 +167,8 @@ def test_the_manuals_screenshots(pages: Pages, session: Session, mailbox: Mailbo
     desk.goto(contract_url)
     expect(desk.get_by_text("締結済み").first).to_be_visible()
     camera.shoot(desk, "manual-contract-completed")
+    desk.locator("#sender-tools").scroll_into_view_if_needed()
+    camera.shoot(desk, "manual-reissue-download-link", part=desk.locator("#sender-tools"))
 
     # 紙契約への移行・取消 on another sent contract.
     send_contract(app, session, mailbox, staff, approver, business_name="令和8年度 公用車リース")
