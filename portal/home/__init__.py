@@ -98,7 +98,9 @@ def help() -> ResponseReturnValue:
     """
     config = current_app.config
     code = request.args.get("department", "")[:16]
-    department = db().scalar(select(Department).where(Department.code == code)) if code else None
+    # A code with control characters names no department (PostgreSQL refuses NUL in a parameter).
+    department = db().scalar(select(Department).where(Department.code == code)) if code.isprintable() and code \
+        else None
     if department is not None:
         contact.remember(department)
     return render_template(

@@ -190,14 +190,14 @@ def test_the_home_page_and_menu_show_the_counts_in_words(client, session, office
     login_as(client, mine.approver)
     html = client.get("/").get_data(as_text=True)
     assert "決裁の確認を待っている契約" in html
-    assert '<span class="visually-hidden">決裁待ち </span>2<span class="visually-hidden">件</span>' in html
+    assert '<span class="visually-hidden">決裁待ち 2件</span><span aria-hidden="true">2</span>' in html
     assert "他課" not in html
     assert "OTH-" not in html  # no contract number of the other department
     assert "締結予定日まであと2日" in html
     assert 'href="/contracts/?status=awaiting_approval"' in html
     # Every staff page carries the menu counts.
     html = client.get("/contracts/").get_data(as_text=True)
-    assert '<span class="visually-hidden">署名待ち </span>1<span class="visually-hidden">件</span>' in html
+    assert '<span class="visually-hidden">署名待ち 1件</span>' in html
 
 
 def test_htmx_refresh_returns_the_lists_and_the_menu_counts_out_of_band(client, session, offices):
