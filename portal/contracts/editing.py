@@ -241,8 +241,9 @@ def form_values(original: Contract) -> dict[str, object]:
     agency = next((p for p in original.parties if p.role is PartyRole.AGENCY), None)
     return {
         "contract_type": original.contract_type, "business_name": original.business_name,
-        "counterparty_name": original.counterparty_name, "amount": original.amount,
-        "tax_amount": original.tax_amount, "transaction_date": original.transaction_date,
+        "counterparty_name": original.counterparty_name,
+        "counterparty_id": str(original.counterparty_id or ""),  # for a form that picks a registered 取引先
+        "amount": original.amount, "tax_amount": original.tax_amount, "transaction_date": original.transaction_date,
         "term_start": original.term_start, "term_end": original.term_end,
         "planned_conclusion_date": original.planned_conclusion_date,
         "auto_renewal": original.auto_renewal, "paper_required_by_law": original.paper_required_by_law,
