@@ -47,7 +47,7 @@ def office(session: Session, code: str) -> Office:
 
 def contract_in(session: Session, where: Office, status: ContractStatus, *, days: int = 14,
                 created_by: StaffUser | None = None, agency: StaffUser | None = None, name: str = "業務",
-                locked: bool = False) -> Contract:
+                locked: bool = False, failed_attempts: int | None = None) -> Contract:
     """A contract of `where` put straight into `status` (the lifecycle is tested elsewhere)."""
     contract = make_contract(session, staff=created_by or where.staff, approver=agency or where.approver,
                              business_name=name, signer_email=f"yamada{secrets_suffix(session)}@keiyaku-shoji.co.jp")
@@ -59,9 +59,10 @@ def contract_in(session: Session, where: Office, status: ContractStatus, *, days
         counterparty.status = PartyStatus.REQUESTED
         request = SignatureRequest(party=counterparty, token_hash=f"{contract.id:064d}", status=RequestStatus.OPEN,
                                    created_at=clock.now(), expires_at=clock.now() + timedelta(days=days + 1),
-                                   failed_code_attempts=5 if locked else 0)
+                                   failed_code_attempts=(5 if locked else 0) if failed_attempts is None
+                                   else failed_attempts)
         session.add(request)
-        if locked:
+        if locked or failed_attempts is not None:
             contract.access_code_hash = "argon2-hash"
     if status is ContractStatus.AWAITING_AGENCY:
         counterparty.status = PartyStatus.SIGNED
@@ -163,6 +164,14 @@ def test_rows_carry_links_days_left_and_red_when_three_days_or_fewer(app, sessio
     assert [(r.title, r.days_left) for r in due.rows] == [("期限切れの下書き", -1), ("相手方待ちの業務", 2)]
     assert due.full_list is None  # no filter for it: the section lists every row
     assert [r.title for r in lists["locked_links"].rows] == ["ロックされた業務"]
+
+
+def test_a_link_one_wrong_code_short_of_the_limit_is_not_locked(app, session, offices):
+    mine, _ = offices
+    contract_in(session, mine, ContractStatus.AWAITING_COUNTERPARTY, failed_attempts=4, name="あと1回の業務")
+    assert counts_of(app, session, mine.staff)["locked_links"] == 1
+    app.config["ACCESS_CODE_MAX_ATTEMPTS"] = 4
+    assert counts_of(app, session, mine.staff)["locked_links"] == 2
 
 
 def test_counts_take_one_query_and_the_lists_one_more_each(app, session, offices):
