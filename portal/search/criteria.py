@@ -38,6 +38,11 @@ SORT_KEYS = {
 }
 
 
+# What the search screen and its exports show when no 状態 is chosen: drafts and cancelled contracts
+# are work in progress or void, not records of a transaction; a user asks for them by ticking them.
+SCREEN_STATUSES = tuple(s for s in ContractStatus if s not in (ContractStatus.DRAFT, ContractStatus.CANCELLED))
+
+
 class InvalidCriteria(DomainError):
     """A filter could not be read; `errors` maps the query-string key to its message."""
 
@@ -82,10 +87,12 @@ SEARCH_LABELS = {"date_from": "取引年月日（から）", "date_to": "取引�
                  "number": "契約番号", "contract_type": "契約の種類"}
 
 
-def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page: int = 500) -> SearchCriteria:
+def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page: int = 500,
+                   default_statuses: tuple[ContractStatus, ...] = ()) -> SearchCriteria:
     """Read the query-string keys date_from, date_to, amount_min, amount_max, amount_basis (incl|excl),
     counterparty, business_name, number, status (repeatable or comma-separated), department, history,
-    sort, order (asc|desc), page, per_page.
+    sort, order (asc|desc), page, per_page. Without any status, `default_statuses` apply (the screen
+    passes SCREEN_STATUSES; the API none, i.e. every status).
 
     Raises InvalidCriteria listing every key that could not be read (dates in ISO or 和暦).
     """
@@ -108,7 +115,7 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
         errors["amount_max"] = "金額の上限が下限より小さくなっています。"
     basis_text = str(get("amount_basis") or AmountBasis.TAX_INCLUDED.value)
     basis = AmountBasis(basis_text) if basis_text in AmountBasis._value2member_map_ else AmountBasis.TAX_INCLUDED
-    statuses = _statuses(args, errors)
+    statuses = _statuses(args, errors) or default_statuses
     department_id = _positive_int(get("department"), "department", errors)
     sort = str(get("sort") or "date")
     page = _positive_int(get("page"), "page", errors) or 1

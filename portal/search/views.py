@@ -21,17 +21,19 @@ from portal.contracts.models import STATUS_LABELS
 from portal.db import db
 from portal.htmx import render_page_or_partial
 from portal.search import bp, export, service
-from portal.search.criteria import SORT_KEYS, InvalidCriteria, SearchCriteria, parse_criteria
+from portal.search.criteria import SCREEN_STATUSES, SORT_KEYS, InvalidCriteria, SearchCriteria, parse_criteria
 from portal.search.forms import SearchForm
 from portal.security import request_info, role_required
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
+MORE_FIELDS = ("business_name", "number", "contract_type", "department", "history")  # under 「詳しい条件」
 
 
 def _criteria() -> SearchCriteria:
     """Raises InvalidCriteria."""
     return parse_criteria(request.args, per_page=int(current_app.config["SEARCH_PAGE_SIZE"]),
-                          max_per_page=int(current_app.config["SEARCH_MAX_PAGE_SIZE"]))
+                          max_per_page=int(current_app.config["SEARCH_MAX_PAGE_SIZE"]),
+                          default_statuses=SCREEN_STATUSES)
 
 
 def _form() -> SearchForm:
@@ -58,8 +60,11 @@ def query_url(endpoint: str = "search.index", **changes: Any) -> str:
 @role_required(*VIEWERS)
 def index() -> ResponseReturnValue:
     form = _form()
+    chosen = [v.strip() for item in request.args.getlist("status") for v in item.split(",") if v.strip()]
     context: dict[str, Any] = {"form": form, "query_url": query_url, "sort_keys": SORT_KEYS,
-                               "statuses": STATUS_LABELS, "has_query": bool(request.args)}
+                               "statuses": STATUS_LABELS, "has_query": bool(request.args),
+                               "checked_statuses": set(chosen) or {s.value for s in SCREEN_STATUSES},
+                               "more_open": any(request.args.get(k) for k in MORE_FIELDS)}
     try:
         criteria = _criteria()
     except InvalidCriteria as exc:
