@@ -292,3 +292,22 @@ def test_no_download_link_before_completion(world):
     assert "まだ締結されていません" in response.get_data(as_text=True)
     world.refresh()
     assert world.session.scalar(select(func.count()).select_from(DownloadLink)) == 0
+
+
+def test_an_agency_signer_of_another_department_sees_the_contract_but_not_the_tools(app, world):
+    other = make_department(world.session, code="DOB", name="土木部 監理課")
+    signer = make_staff(world.session, role=Role.APPROVER, email="doboku@pref.example.jp", department=other)
+    world.session.commit()
+    contract_id = world.create_id(approver_email=signer.email)
+    world.upload(contract_id, (make_pdf("Agreement"), "doc1.pdf"))
+    assert world.approve(contract_id).status_code == 303
+    assert world.send(contract_id).status_code == 303
+    client = app.test_client()
+    login_as(client, signer)
+    page = client.get(f"/contracts/{contract_id}")
+    assert page.status_code == 200
+    assert "署名依頼を再送する" not in page.get_data(as_text=True)
+    response = post_form(client, f"/contracts/{contract_id}/resend", {}, page=f"/contracts/{contract_id}")
+    assert response.status_code == 403
+    assert "契約を担当する所属の担当者・承認者だけ" in response.get_data(as_text=True)
+    assert len(_requests(world)) == 1
