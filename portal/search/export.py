@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 
 from portal import spreadsheet
+from portal.contracts.models import ContractStatus
 from portal.formatting import jst
 from portal.search.service import ExportRow
 from portal.spreadsheet import text_cell
@@ -18,6 +19,8 @@ from portal.storage import StorageError, TamperedFile
 from portal.text import safe_filename
 
 # 電帳法 一括ダウンロード: the columns the issue lists, in this order.
+CERTIFICATE_NAME = "合意締結証明書.pdf"
+PAPER_MARK = "未署名原本（紙契約へ移行）_"  # a paper contract's stored file was never signed electronically
 CSV_COLUMNS = ["取引年月日", "金額(税込)", "税額", "金額(税抜)", "取引先", "業務名", "契約番号", "ファイル名",
                "SHA-256", "締結日時", "タイムスタンプ時刻", "契約の種類", "状態", "変更前の契約番号"]
 _CHUNK_ROWS = 500
@@ -59,7 +62,20 @@ class _Pipe(io.RawIOBase):
 
 def zip_entry_name(row: ExportRow) -> str:
     safe = safe_filename(row.filename or "").replace("/", "_").replace("\\", "_")
-    return f"{row.number}/{safe}"
+    folder = safe_filename(row.number).replace("/", "_").replace("\\", "_")
+    if row.status is ContractStatus.PAPER:
+        safe = PAPER_MARK + safe
+    return f"{folder}/{safe}"
+
+
+def read_certificate_row(row: ExportRow) -> bytes:
+    """The 合意締結証明書 of a row's contract, checked. Raises StorageError, TamperedFile."""
+    from portal.contracts.documents import certificate_owner
+    from portal.storage import get_store
+
+    if not (row.certificate_key and row.certificate_sha256):
+        raise StorageError(f"no certificate for {row.number}")
+    return get_store().get(row.certificate_key, owner=certificate_owner(row.contract_id), sha256=row.certificate_sha256)
 
 
 def read_row(row: ExportRow) -> bytes:
@@ -73,8 +89,11 @@ def read_row(row: ExportRow) -> bytes:
 
 
 def stream_zip(rows: Iterable[ExportRow], read: Callable[[ExportRow], bytes] = read_row, *,
-               csv_name: str = "一覧.csv") -> Iterator[bytes]:
-    """The PDFs under <契約番号>/<ファイル名>, then the CSV of the same rows.
+               read_certificate: Callable[[ExportRow], bytes] = read_certificate_row,
+               csv_name: str = "一覧.csv", omit_paper_originals: bool = False) -> Iterator[bytes]:
+    """The PDFs under <契約番号>/<ファイル名> with each completed contract's <契約番号>/合意締結証明書.pdf,
+    then the CSV of the same rows. A paper contract's stored files (the unsigned originals) are named
+    「未署名原本（紙契約へ移行）_…」, or left out with `omit_paper_originals` (the CSV still lists them).
 
     A file that cannot be read (missing, or altered on disk: TamperedFile) is left out and listed
     in 読み込みエラー.txt, so an export never hides a damaged record.
@@ -83,10 +102,26 @@ def stream_zip(rows: Iterable[ExportRow], read: Callable[[ExportRow], bytes] = r
     lines: list[ExportRow] = []
     errors: list[str] = []
     seen: set[str] = set()
+    certified: set[int] = set()
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED) as archive:  # PDFs are compressed already
         for row in rows:
             lines.append(row)
-            if not row.storage_key:
+            if row.certificate_key and row.contract_id not in certified:
+                certified.add(row.contract_id)
+                name = f"{zip_entry_name(row).rsplit('/', 1)[0]}/{CERTIFICATE_NAME}"
+                seen.add(name)
+                try:
+                    data = read_certificate(row)
+                except TamperedFile:
+                    errors.append(f"{row.number} {CERTIFICATE_NAME}: "
+                                  "保存データの整合性検査に失敗しました（改ざんの可能性）")
+                except StorageError:
+                    errors.append(f"{row.number} {CERTIFICATE_NAME}: 保存データが見つかりません")
+                else:
+                    with archive.open(zipfile.ZipInfo(name, date_time=_zip_time(row)), mode="w") as entry:
+                        entry.write(data)
+                    yield pipe.take()
+            if not row.storage_key or (omit_paper_originals and row.status is ContractStatus.PAPER):
                 continue
             name = zip_entry_name(row)
             if name in seen:

@@ -34,6 +34,7 @@ class SearchForm(FlaskForm):
     status = SelectMultipleField("状態", choices=[(s.value, label) for s, label in STATUS_LABELS.items()])
     department = SelectField("所属", choices=[("", "すべて")])
     history = BooleanField("訂正前の値も検索する")
+    paper_originals = BooleanField("ZIP に紙契約の未署名原本を含めない", false_values=("", "mark"))
     sort = SelectField("並び順", choices=list(SORT_KEYS.items()), default="date")
     order = SelectField("順序", choices=[("desc", "降順"), ("asc", "昇順")], default="desc")
 

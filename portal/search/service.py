@@ -86,6 +86,8 @@ class ExportRow:
     contract_type: str = ""
     status: ContractStatus | None = None
     amends_number: str | None = None  # 変更契約: the original's 契約番号
+    certificate_key: str | None = None  # 合意締結証明書 of a completed contract
+    certificate_sha256: str | None = None
 
     @property
     def tax_excluded_amount(self) -> int:
@@ -198,7 +200,8 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
             ContractDocument.filename, DocumentRevision.sha256, DocumentRevision.storage_key,
             ContractDocument.id, DocumentRevision.number, Contract.completed_at,
             func.coalesce(DocumentRevision.timestamp_at, checked.c.timestamp_at),
-            Contract.contract_type, Contract.status, amended.number,
+            Contract.contract_type, Contract.status, amended.number, Contract.certificate_key,
+            Contract.certificate_sha256,
         )
         .outerjoin(amended, amended.id == Contract.amends_id)
         .outerjoin(ContractDocument, ContractDocument.contract_id == Contract.id)

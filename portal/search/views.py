@@ -26,7 +26,8 @@ from portal.search.forms import SearchForm
 from portal.security import request_info, role_required
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
-MORE_FIELDS = ("business_name", "number", "contract_type", "department", "history")  # under 「詳しい条件」
+# under 「詳しい条件」
+MORE_FIELDS = ("business_name", "number", "contract_type", "department", "history", "paper_originals")
 
 
 def _criteria() -> SearchCriteria:
@@ -95,7 +96,9 @@ def export_zip() -> ResponseReturnValue:
     criteria = _criteria()
     _record_export("zip", criteria)
     rows = _streamed_rows(criteria)
-    return _download(stream_with_context(export.stream_zip(rows)), "application/zip", "zip")
+    omit_paper = request.args.get("paper_originals") == "omit"
+    return _download(stream_with_context(export.stream_zip(rows, omit_paper_originals=omit_paper)),
+                     "application/zip", "zip")
 
 
 def _streamed_rows(criteria: SearchCriteria) -> Iterator[Any]:
