@@ -9,7 +9,7 @@ counterparty names (about 3,000 companies, written with the usual variants: 株�
 full- and half-width), one document each. For every query kind: p50/p95 of the first page and of a
 deep page (reached by keyset page links, as the screen does), for a department-scoped staff member
 and for an auditor who sees everything; then the CSV export of one year (rows, seconds, peak RSS
-increase). PostgreSQL: a throw-away database is created next to the given URL's and dropped.
+increase), and the orders other than 取引年月日 (OFFSET paging: first page and a deep page). PostgreSQL: a throw-away database is created next to the given URL's and dropped.
 Targets: p95 <= 50 ms for every query kind at 1,000,000 contracts, first and deep page.
 """
 
@@ -133,6 +133,28 @@ def run(url: str, contracts: int, repeats: int) -> None:
         app.extensions["portal.engine"].dispose()
 
 
+def measure_other_orders(session: Any, actors: dict[str, StaffUser], repeats: int) -> None:
+    """Orders other than 取引年月日 page by OFFSET (no keyset): a deep page reads every row before it."""
+    from portal.search import service
+    from portal.search.criteria import parse_criteria
+
+    print(f"{'order (no filter)':32} {'who':8} {'page':18} {'p50 ms':>8} {'p95 ms':>8}  n")
+    for sort in ("date", "amount", "counterparty", "number"):
+        for who, actor in actors.items():
+            first = service.search_contracts(session, parse_criteria({"sort": sort}), actor=actor)
+            for label, page in (("first page", 1), ("deep page (4/5 in)", max(2, first.pages * 4 // 5))):
+                samples = []
+                for _ in range(repeats):
+                    session.rollback()
+                    criteria = parse_criteria({"sort": sort, "page": str(page), "total": str(first.total)})
+                    start = time.perf_counter()
+                    service.search_contracts(session, criteria, actor=actor)
+                    samples.append(time.perf_counter() - start)
+                print(f"{sort + ' (offset)' if sort != 'date' else 'date (offset, no cursor)':32} {who:8} "
+                      f"{label:18} {statistics.median(samples) * 1000:8.1f} {percentile(samples, 0.95) * 1000:8.1f}"
+                      f"  {len(samples)}")
+
+
 def measure(app: Any, departments: list[int], rng: random.Random, repeats: int) -> None:
     from portal.search import export, service
     from portal.search.criteria import parse_criteria
@@ -187,6 +209,8 @@ def measure(app: Any, departments: list[int], rng: random.Random, repeats: int) 
                                                  key=lambda i: (order.index(i[0][0]), i[0][1], i[0][2])):
             print(f"{kind:32} {who:8} {page:18} {statistics.median(samples) * 1000:8.1f} "
                   f"{percentile(samples, 0.95) * 1000:8.1f}  {len(samples)}")
+
+        measure_other_orders(session, {"staff": staff, "auditor": auditor}, repeats)
 
         session.rollback()
         criteria = parse_criteria({"date_from": "2024-04-01", "date_to": "2025-03-31"})

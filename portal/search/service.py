@@ -105,6 +105,12 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
     see all. A page past the end is clamped to the last page. In date order, a page reached by a
     page link continues from the row before it (keyset: deep pages cost what the first does);
     the total comes with the link instead of being counted again.
+
+    Other orders (金額, 取引先, 契約番号, …) page by OFFSET: a deep page reads every row before it, so
+    its cost grows with its depth. bench/search.py, SQLite, 20,000 contracts, an auditor (everything),
+    the page 4/5 in: ~30 ms p50 by 金額/取引先 against ~4 ms by date with the keyset link; a department's
+    staff ~7-9 ms. Linear in the depth: expect seconds for deep pages of such orders at 1,000,000
+    contracts. First pages stay cheap where the order has an index (金額 税込, 取引先, 契約番号; not 税抜).
     """
     dialect = session.get_bind().dialect.name
     filters = _filters(criteria, dialect)
