@@ -9,7 +9,8 @@ counterparty names (about 3,000 companies, written with the usual variants: 株�
 full- and half-width), one document each. For every query kind: p50/p95 of the first page and of a
 deep page (reached by keyset page links, as the screen does), for a department-scoped staff member
 and for an auditor who sees everything; then the CSV export of one year (rows, seconds, peak RSS
-increase), and the orders other than 取引年月日 (OFFSET paging: first page and a deep page). PostgreSQL: a throw-away database is created next to the given URL's and dropped.
+increase), and the orders other than 取引年月日 (OFFSET paging: first page and a deep page).
+PostgreSQL: a throw-away database is created next to the given URL's and dropped.
 Targets: p95 <= 50 ms for every query kind at 1,000,000 contracts, first and deep page.
 """
 
