@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import date
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -69,3 +70,12 @@ def test_a_missing_certificate_is_reported_not_hidden(exported: tuple[World, str
 
     assert f"{completed}/{CERTIFICATE_NAME}" not in archive.namelist()
     assert CERTIFICATE_NAME in archive.read("読み込みエラー.txt").decode()
+
+
+@pytest.mark.parametrize("hostile", ["<script>", "omit\x00", "OMIT", "x" * 5000])
+def test_any_other_paper_option_keeps_the_marked_originals(exported: tuple[World, str, str], hostile: str) -> None:
+    world, _completed, paper = exported
+
+    names = _names(world, f"status=paper&paper_originals={quote(hostile)}")
+
+    assert f"{paper}/{PAPER_MARK}契約書.pdf" in names
