@@ -75,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
         home,
         mail,
         preservation,
+        registry,
         search,
         signature_requests,
         signing,
@@ -87,6 +88,6 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     admin.init_app(app)
     # Feature packages register their blueprints, CLI commands and periodic jobs themselves.
-    for feature in (signing, usage_requests, contracts, signature_requests, downloads, search, preservation, api,
-                    webhooks, audit, backup):
+    for feature in (signing, usage_requests, contracts, registry, signature_requests, downloads, search,
+                    preservation, api, webhooks, audit, backup):
         feature.init_app(app)

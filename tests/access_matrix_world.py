@@ -148,6 +148,7 @@ def _populate(app: Flask, session: Session) -> MatrixWorld:
         "endpoint_id": webhook.id, "spare_endpoint_id": spare_webhook.id, "delivery_id": delivery_id,
         "message_id": session.scalar(select(OutboxMessage.id).order_by(OutboxMessage.id)),
         "run_id": run.id, "request_id": usage_request.id, "field_name": "company_name",
+        "counterparty_id": usage_request.counterparty_id,
     }
     assert None not in matrix.values.values(), matrix.values
     everyone = dict.fromkeys(PRINCIPALS)

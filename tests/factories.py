@@ -75,6 +75,21 @@ def login_as(client: FlaskClient, user: StaffUser) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
+def register_counterparty(session: Session, name: str = "株式会社けいやく商事", *, title: str = "代表取締役",
+                          signer: str = "山田 太郎", email: str = "yamada@keiyaku-shoji.co.jp") -> Any:
+    """A 取引先 with the 契約締結権限者 an accepted 利用申出書 registers (R10); committed."""
+    from portal.counterparties import service as counterparties
+
+    with session.info["app"].app_context():
+        now = clock.now()
+        counterparty = counterparties.upsert_counterparty(session, name=name, now=now)
+        if counterparty.current_authority is None:
+            counterparties.set_signing_authority(session, counterparty, title=title, name=signer, email=email,
+                                                 source="usage_request", now=now)
+        session.commit()
+    return counterparty
+
+
 def make_contract(
     session: Session,
     *,

@@ -193,6 +193,11 @@ MATRIX: dict[str, Entry] = {
     "GET /search/export.zip": entry(STAFF),
     # Usage requests, staff side
     "GET /usage-requests/": entry(STAFF),
+    # The 取引先 registry is agency-wide: every department's staff read it; auditors cannot change it.
+    "GET /counterparties/": entry(STAFF),
+    "GET /counterparties/<int:counterparty_id>": entry(STAFF),
+    "POST /counterparties/<int:counterparty_id>/decline": entry(EDITOR),
+    "POST /counterparties/<int:counterparty_id>/decline/withdraw": entry(EDITOR),
     "GET /usage-requests/<int:request_id>": entry(USAGE_REQUEST_VIEWER),
     "GET /usage-requests/<int:request_id>/form.pdf": entry(USAGE_REQUEST_VIEWER),
     "POST /usage-requests/<int:request_id>/accept": entry(USAGE_REQUEST_REVIEWER),

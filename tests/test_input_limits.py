@@ -15,7 +15,7 @@ from wtforms.validators import NumberRange
 import portal
 from portal.types import MAX_YEN
 from tests.conftest import post_form
-from tests.factories import login_as, make_staff
+from tests.factories import login_as, make_staff, register_counterparty
 
 
 def _forms() -> list[type[FlaskForm]]:
@@ -74,8 +74,8 @@ def test_a_huge_amount_is_refused_in_japanese_and_nothing_is_created(client, ses
     staff = make_staff(session)
     login_as(client, staff)
     response = post_form(client, "/contracts/new", {
-        "business_name": "道路清掃業務委託", "contract_type": "委託", "counterparty_name": "株式会社けいやく商事",
-        "amount": amount,
+        "business_name": "道路清掃業務委託", "contract_type": "委託",
+        "counterparty_id": str(register_counterparty(session).id), "amount": amount,
         "tax_amount": "0", "transaction_date": "2026-12-01", "planned_conclusion_date": "2026-12-20",
         "signer_name": "山田 太郎", "signer_email": "yamada@keiyaku-shoji.co.jp"})
     assert response.status_code == 422

@@ -118,8 +118,13 @@ def _metadata_schema() -> dict[str, Any]:
         "email": text(254, "相手方の署名者のメールアドレス"),
         "user_email": text(254, "庁内の署名者（承認者）のアカウントのメールアドレス")}}
     return {"type": "object", "additionalProperties": False, "required": [
-        "business_name", "contract_type", "counterparty_name", "amount", "transaction_date",
-        "planned_conclusion_date", "signers"],
+        "business_name", "contract_type", "amount", "transaction_date", "planned_conclusion_date", "signers"],
+        "description": (
+            "取引先は counterparty_id（受付済みの利用申出書で登録された取引先）か counterparty_name で指定します。"
+            "取引先に契約締結権限者が登録されていれば、相手方の署名者はその人（役職・氏名・メールアドレスが一致）"
+            "でなければならず、別の人にするには signer_override_reason が必要です（操作ログと契約に残ります）。"
+            "counterparty_id で申出書のない取引先を指定できるのは管理者だけで、counterparty_override_reason が"
+            "必要です。「電子契約を希望しない」取引先とは作成できません（422）。"),
         "properties": {
             "business_name": text(200, "業務名"),
             "contract_type": text(50, "契約の種類（設定 CONTRACT_TYPES のいずれか: 委託・物品・工事・賃貸借・その他）"),
@@ -127,7 +132,10 @@ def _metadata_schema() -> dict[str, Any]:
                         "description": "相手方の事前の承諾（工事の請負契約は送信前に必須）", "properties": {
                             "by": text(200, "承諾した方"), "on": DATE, "method": text(100, "承諾の方法")}},
             "department": text(100, "所属コードまたは所属名。トークンの職員の所属のみ（省略可）"),
-            "counterparty_name": text(200, "取引先"),
+            "counterparty_name": text(200, "取引先（counterparty_id がないとき必須。表記ゆれを吸収して照合）"),
+            "counterparty_id": {"type": "integer", "minimum": 1, "description": "登録された取引先の番号（R10）"},
+            "signer_override_reason": text(500, "登録された契約締結権限者以外を署名者にする理由"),
+            "counterparty_override_reason": text(500, "申出書のない取引先と作成する理由（管理者のみ）"),
             "amount": {"type": "integer", "minimum": 0, "description": "税込金額（円）"},
             "tax_amount": {"type": "integer", "minimum": 0}, "transaction_date": DATE,
             "term_start": DATE_OR_NULL, "term_end": DATE_OR_NULL, "planned_conclusion_date": DATE,

@@ -15,13 +15,13 @@ from portal.types import MAX_YEN
 
 MAX_SIGNERS = 10
 TEXT_LIMITS = {"business_name": 200, "contract_type": 50, "counterparty_name": 200, "department": 100,
-               "access_code": 100}
+               "access_code": 100, "signer_override_reason": 500, "counterparty_override_reason": 500}
 SIGNER_LIMITS = {"organization": 200, "title": 100, "name": 100, "email": 254, "user_email": 254}
 DATES = ("transaction_date", "term_start", "term_end", "planned_conclusion_date")
 REQUIRED = ("business_name", "contract_type", "counterparty_name", "amount", "transaction_date",
             "planned_conclusion_date", "signers")
 FLAGS = ("auto_renewal", "paper_required_by_law", "council_approval_required")
-KNOWN = {*TEXT_LIMITS, *DATES, *REQUIRED, *FLAGS, "tax_amount", "consent"}
+KNOWN = {*TEXT_LIMITS, *DATES, *REQUIRED, *FLAGS, "tax_amount", "consent", "counterparty_id"}
 
 
 def _text(value: Any, key: str, limit: int, errors: dict[str, str]) -> str:
@@ -106,8 +106,9 @@ def contract_input(metadata: Any, user: StaffUser) -> ContractInput:
     errors: dict[str, str] = {}
     for key in sorted(set(metadata) - KNOWN)[:10]:
         errors[str(key)[:40]] = f"不明な項目です: {str(key)[:40]}"
+    counterparty_id = _counterparty_id(metadata.get("counterparty_id"), errors)
     for key in REQUIRED:
-        if metadata.get(key) in (None, ""):
+        if metadata.get(key) in (None, "") and not (key == "counterparty_name" and counterparty_id is not None):
             errors.setdefault(key, f"{key} は必須です。")
     texts = {key: _text(metadata.get(key), key, limit, errors) for key, limit in TEXT_LIMITS.items()}
     amount = _yen(metadata.get("amount"), "amount", errors) if "amount" not in errors else 0
@@ -129,7 +130,18 @@ def contract_input(metadata: Any, user: StaffUser) -> ContractInput:
         term_end=dates["term_end"], planned_conclusion_date=planned, access_code=texts["access_code"],
         signers=signers, auto_renewal=flags["auto_renewal"], paper_required_by_law=flags["paper_required_by_law"],
         council_approval_required=flags["council_approval_required"], contract_type=texts["contract_type"],
-        consent=consent)
+        consent=consent, counterparty_id=counterparty_id, signer_override_reason=texts["signer_override_reason"],
+        counterparty_override_reason=texts["counterparty_override_reason"])
+
+
+def _counterparty_id(value: Any, errors: dict[str, str]) -> int | None:
+    """The registered 取引先 (R10), as on the staff form; absent: counterparty_name finds or registers it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        errors["counterparty_id"] = "counterparty_id は取引先の番号（正の整数）で指定してください。"
+        return None
+    return value
 
 
 def _consent(value: Any, errors: dict[str, str]) -> ConsentInput | None:

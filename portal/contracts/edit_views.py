@@ -14,7 +14,7 @@ from portal.contracts import bp, editing, lifecycle, service
 from portal.contracts.forms import ContractForm, CopyForm, EditContractForm
 from portal.contracts.lifecycle import Action
 from portal.contracts.models import Contract, ContractStatus
-from portal.contracts.views import EDITORS, _contract_form, _input_from
+from portal.contracts.views import EDITORS, _contract_form, _fill_signer, _input_from
 from portal.db import db
 from portal.errors import DomainError
 from portal.htmx import hx_redirect, render_page_or_partial
@@ -40,7 +40,10 @@ def edit(contract_id: int) -> ResponseReturnValue:
     lifecycle.require(contract, Action.EDIT)  # sent or closed: the refusal page (409) says why
     form = _contract_form(form_class=EditContractForm, data=editing.form_values(contract))
     form.access_code.description = KEEP_ACCESS_CODE
+    if contract.counterparty is not None:
+        _fill_signer(form, contract.counterparty)
     page = {"form": form, "contract": contract, "editing": True, "notice": edit_notice(contract),
+            "counterparty": contract.counterparty,
             "form_action": url_for("contracts.edit", contract_id=contract.id), "submit_label": "変更を保存"}
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
@@ -76,8 +79,11 @@ def copy(contract_id: int) -> ResponseReturnValue:
     editing.require_copyable(original)
     today = clock.now().astimezone(JST).date()
     form: ContractForm = _contract_form(data=editing.copy_defaults(original, today=today))
+    if original.counterparty is not None:
+        _fill_signer(form, original.counterparty)  # next year's contract: today's registered authority signs
     copy_form = CopyForm()
     page = {"form": form, "copy_of": original, "copy_form": copy_form, "original": None, "amendment": None,
+            "counterparty": original.counterparty,
             "form_action": url_for("contracts.copy", contract_id=original.id)}
     if not form.validate_on_submit() or not copy_form.validate():
         status = 422 if request.method == "POST" else 200

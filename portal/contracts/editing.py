@@ -9,6 +9,7 @@ listing every changed field with its old and new value. Functions flush but neve
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,7 +22,7 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, RequestInfo, record
 from portal.auth.models import StaffUser
 from portal.clock import JST
-from portal.contracts import eligibility, lifecycle, service
+from portal.contracts import authority, eligibility, lifecycle, service
 from portal.contracts.lifecycle import Action
 from portal.contracts.models import Contract, ContractStatus, Party, PartyRole, RevisionKind
 from portal.contracts.pages import queue_rendering
@@ -98,8 +99,14 @@ def edit_draft(session: Session, contract: Contract, data: service.ContractInput
     service.InvalidContract, or usage_requests.rules' InvalidEmail / FreeMailRefused.
     """
     contract = lifecycle.lock_for_edit(session, contract.id)
+    if data.counterparty_id is not None:  # the registered 取引先 (R10), as create_draft() resolves it
+        data = dataclasses.replace(data, counterparty_name=authority.find_counterparty(
+            session, data.counterparty_id).name)
     contract_type = _checked(session, data, contract, now=now)
-    parties = service._build_parties(session, data, actor=actor)
+    chosen = authority.find_counterparty(session, data.counterparty_id) if data.counterparty_id is not None \
+        else counterparties.upsert_counterparty(session, name=data.counterparty_name, now=now)
+    binding = service._bind(session, data, chosen, actor=actor)
+    parties = service._build_parties(session, data, actor=actor, binding=binding)
     values: dict[str, Any] = {
         "contract_type": contract_type, "business_name": data.business_name.strip(),
         "counterparty_name": data.counterparty_name.strip(), "amount": data.amount, "tax_amount": data.tax_amount,
@@ -132,6 +139,8 @@ def edit_draft(session: Session, contract: Contract, data: service.ContractInput
         contract.access_code_hash = service._access_code_hash(code)
     session.flush()
     info = request or RequestInfo()
+    if any(c.field.startswith("signer") for c in changes):
+        service._record_binding_overrides(session, contract, binding, actor=actor, now=now, request=info)
     override = service._agency_address_override(session, contract)
     if override and any(c.field.startswith("signer") for c in changes):
         record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_STAFF_SIGNER_ALLOWED, subject=contract,
@@ -243,6 +252,8 @@ def form_values(original: Contract) -> dict[str, object]:
         "contract_type": original.contract_type, "business_name": original.business_name,
         "counterparty_name": original.counterparty_name,
         "counterparty_id": str(original.counterparty_id or ""),  # for a form that picks a registered 取引先
+        "signer_override": bool(counterparty and counterparty.signer_override_reason),
+        "signer_override_reason": counterparty.signer_override_reason if counterparty else "",
         "amount": original.amount, "tax_amount": original.tax_amount, "transaction_date": original.transaction_date,
         "term_start": original.term_start, "term_end": original.term_end,
         "planned_conclusion_date": original.planned_conclusion_date,

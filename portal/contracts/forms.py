@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -65,8 +65,9 @@ class ContractForm(_ConsentFields, FlaskForm):
 
     contract_type = SelectField("契約の種類", validators=[DataRequired("契約の種類を選択してください。")])
     business_name = StringField("業務名", validators=[DataRequired(REQUIRED), MaxLength(200), SingleLine()])
-    counterparty_name = StringField("取引先（商号・名称）",
-                                    validators=[DataRequired(REQUIRED), MaxLength(200), SingleLine()])
+    # The registered 取引先 (R10), chosen in the picker before this form is shown; the signer fields are
+    # filled from its 契約締結権限者 and only sent when staff choose another signer with a reason.
+    counterparty_id = HiddenField(validators=[DataRequired("取引先を選択してください。"), MaxLength(18)])
     amount = IntegerField("契約金額（税込・円）", validators=[InputRequired(REQUIRED), YEN_RANGE])
     tax_amount = IntegerField("うち消費税及び地方消費税額（円）",
                               validators=[InputRequired(REQUIRED), YEN_RANGE])
@@ -79,6 +80,13 @@ class ContractForm(_ConsentFields, FlaskForm):
     council_approval_required = BooleanField("議会の議決が必要")
     signer_organization = StringField("相手方の商号（署名者の所属）",
                                       validators=[Optional(), MaxLength(200), SingleLine()])
+    signer_override = BooleanField("登録された契約締結権限者とは別の人を署名者にする")
+    signer_override_reason = StringField(
+        "別の署名者にする理由", validators=[Optional(), MaxLength(500), SingleLine()],
+        description="例: 支店長に契約締結権限が委任されているため（委任状受領済み）。理由は契約と操作ログに残ります。")
+    counterparty_override_reason = StringField(
+        "申出書のない取引先と作成する理由（管理者のみ）", validators=[Optional(), MaxLength(500), SingleLine()],
+        description="受付済みの電子契約利用申出書がない取引先とは、通常は作成できません。理由は契約と操作ログに残ります。")
     signer_title = StringField("契約締結権限者の役職", validators=[MaxLength(100), SingleLine()])
     signer_name = StringField("契約締結権限者の氏名",
                               validators=[DataRequired(REQUIRED), MaxLength(100), SingleLine()])
@@ -91,6 +99,15 @@ class ContractForm(_ConsentFields, FlaskForm):
         description="相手方の署名者に職員や庁内ドメインのアドレスを指定するのは、例外の場合だけです。理由は操作ログに残ります。")
     access_code = StringField("アクセスコード（任意）", validators=[Optional(), ACCESS_CODE, SingleLine()],
                               description="設定すると、署名の際に入力が必要になります。メール以外の方法（電話など）で相手方に伝えてください。")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        # Here, not as validate_signer_override_reason: Optional() would stop the chain on an empty reason.
+        if self.signer_override.data and not (self.signer_override_reason.data or "").strip():
+            self.signer_override_reason.errors = [*self.signer_override_reason.errors,
+                                                  "別の署名者にする理由を入力してください。"]
+            return False
+        return valid
 
 
 class EditContractForm(ContractForm):

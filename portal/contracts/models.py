@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.auth.models import Department, StaffUser
-from portal.counterparties.models import Counterparty
+from portal.counterparties.models import Counterparty, SigningAuthority
 from portal.db import Base, str_enum_type
 from portal.text import is_control_character
 from portal.types import UTCDateTime, email_str, intpk, utc_datetime, yen
@@ -156,6 +156,8 @@ class Contract(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     counterparty_id: Mapped[int | None] = mapped_column(ForeignKey("counterparties.id"), index=True)
     counterparty_name: Mapped[str] = mapped_column(String(200))  # 取引先, as written
+    # An administrator's reason for contracting with a 取引先 that has no accepted 利用申出書 (R10).
+    counterparty_override_reason: Mapped[str] = mapped_column(Text, default="")
     counterparty_name_normalized: Mapped[str] = mapped_column(String(200), index=True)
     amount: Mapped[yen] = mapped_column(index=True)  # 税込, integer yen
     tax_amount: Mapped[yen]  # うち消費税及び地方消費税額
@@ -301,6 +303,9 @@ class Party(Base):
     name: Mapped[str] = mapped_column(String(100))
     email: Mapped[email_str]
     staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    # The registered 契約締結権限者 this signer is (R10), or why another person signs instead (R11).
+    signing_authority_id: Mapped[int | None] = mapped_column(ForeignKey("signing_authorities.id"))
+    signer_override_reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[PartyStatus] = mapped_column(str_enum_type(PartyStatus))
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -313,6 +318,7 @@ class Party(Base):
 
     contract: Mapped[Contract] = relationship(back_populates="parties")
     staff_user: Mapped[StaffUser | None] = relationship()
+    signing_authority: Mapped[SigningAuthority | None] = relationship()
 
     @property
     def display_name(self) -> str:

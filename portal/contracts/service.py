@@ -6,6 +6,7 @@ commits, records its audit row beside the change and raises a DomainError with t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from portal.audit.service import Actor, RequestInfo, events_for, record
 from portal.auth import passwords
 from portal.auth.models import Department, Role, StaffUser
 from portal.clock import JST
-from portal.contracts import documents, eligibility, lifecycle, numbering
+from portal.contracts import authority, documents, eligibility, lifecycle, numbering
 from portal.contracts.lifecycle import Action
 from portal.contracts.models import (
     CONSENT_METHODS,
@@ -37,6 +38,7 @@ from portal.contracts.models import (
 )
 from portal.contracts.pages import page_count
 from portal.counterparties import service as counterparties
+from portal.counterparties.models import Counterparty
 from portal.counterparties.normalize import normalize_name
 from portal.errors import DomainError, NotFound
 from portal.signing.content import TooManyPages
@@ -44,6 +46,8 @@ from portal.signing.inputs import check_pdf
 from portal.signing.pades import UploadRules, check_upload
 from portal.text import has_control_characters, safe_filename
 from portal.usage_requests.rules import check_signer_email, configured_free_mail_domains, is_free_mail
+
+BOTH_SIGNERS = "署名者には、相手方の契約締結権限者と庁内の承認者（契約担当者）の両方が必要です。"
 
 
 class ContractNotEligible(DomainError):
@@ -106,6 +110,10 @@ class ContractInput:
     consent: ConsentInput | None = None  # the counterparty's prior 承諾, where the type needs it (R9)
     amends: Contract | None = None  # 変更契約: the completed contract this one amends (R16)
     amendment_reason: str = ""
+    # The registered 取引先 chosen from the registry (R10); None: found or created by counterparty_name.
+    counterparty_id: int | None = None
+    signer_override_reason: str = ""  # why the counterparty signer is not the registered authority (R11)
+    counterparty_override_reason: str = ""  # an administrator's reason for a 取引先 without accepted 申出書
 
 
 @dataclass(frozen=True)
@@ -183,16 +191,23 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
                  request: RequestInfo | None = None) -> Contract:
     """Create a draft envelope with its signers in order.
 
-    Raises ContractNotEligible (R12), InvalidContract, or usage_requests.rules' InvalidEmail /
-    FreeMailRefused for the counterparty signer's address.
+    With data.counterparty_id the 取引先 comes from the registry and its signer is bound to the
+    registered authority (portal.contracts.authority). Raises ContractNotEligible (R12), InvalidContract,
+    authority.CounterpartyDeclined / CounterpartyNotRegistered / SignerNotRegistered, or
+    usage_requests.rules' InvalidEmail / FreeMailRefused for the counterparty signer's address.
     """
+    if data.counterparty_id is not None:
+        registered = authority.find_counterparty(session, data.counterparty_id)
+        data = dataclasses.replace(data, counterparty_name=registered.name)
     _check_amounts(data)
     contract_type = _checked_type(data.contract_type)
     if data.consent is not None:
         _check_consent(data.consent, now)
     if data.amends is not None:
         _check_amendment(data.amends, data.amendment_reason, actor)
-    counterparty = counterparties.upsert_counterparty(session, name=data.counterparty_name, now=now)
+    counterparty = (registered if data.counterparty_id is not None
+                    else counterparties.upsert_counterparty(session, name=data.counterparty_name, now=now))
+    binding = _bind(session, data, counterparty, actor=actor)
     reasons = eligibility.ineligibility_reasons(
         data, counterparty_declined=counterparty.declined_e_contract,
         max_term_years=current_app.config["MAX_TERM_YEARS"],
@@ -219,6 +234,7 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
         counterparty=counterparty,
         counterparty_name=data.counterparty_name.strip(),
         counterparty_name_normalized=normalize_name(data.counterparty_name),
+        counterparty_override_reason=binding.counterparty_override_reason,
         amount=data.amount,
         tax_amount=data.tax_amount,
         transaction_date=data.transaction_date,
@@ -235,9 +251,10 @@ def create_draft(session: Session, data: ContractInput, *, actor: StaffUser, now
         updated_at=now,
     )
     session.add(contract)
-    contract.parties = _build_parties(session, data, actor=actor)
+    contract.parties = _build_parties(session, data, actor=actor, binding=binding)
     session.flush()
     info = request or RequestInfo()
+    _record_binding_overrides(session, contract, binding, actor=actor, now=now, request=info)
     override = _agency_address_override(session, contract)
     if override:
         record(session, actor=Actor.staff(actor), action=AuditAction.CONTRACT_STAFF_SIGNER_ALLOWED, subject=contract,
@@ -335,11 +352,41 @@ def _check_amounts(data: ContractInput) -> None:
         raise InvalidContract("消費税額が契約金額（税込）を超えています。")
 
 
-def _build_parties(session: Session, data: ContractInput, *, actor: StaffUser) -> list[Party]:
+def _bind(session: Session, data: ContractInput, counterparty: Counterparty, *,
+          actor: StaffUser) -> authority.Binding:
+    signer = next((s for s in data.signers if s.role is PartyRole.COUNTERPARTY), None)
+    if signer is None:
+        raise InvalidContract(BOTH_SIGNERS)
+    return authority.bind(
+        session, counterparty=counterparty, chosen=data.counterparty_id is not None, signer_title=signer.title,
+        signer_name=signer.name, signer_email=signer.email, signer_override_reason=data.signer_override_reason,
+        counterparty_override_reason=data.counterparty_override_reason, actor=actor)
+
+
+def _record_binding_overrides(session: Session, contract: Contract, binding: authority.Binding, *,
+                              actor: StaffUser, now: datetime, request: RequestInfo) -> None:
+    """Log the exceptions to R10 beside the contract: another signer, a 取引先 without 申出書."""
+    staff = Actor.staff(actor)
+    if binding.counterparty_override_reason:
+        record(session, actor=staff, action=AuditAction.CONTRACT_UNREGISTERED_COUNTERPARTY_ALLOWED,
+               subject=contract, now=now, ip=request.ip, user_agent=request.user_agent,
+               name=contract.counterparty_name, reason=binding.counterparty_override_reason)
+    party = next((p for p in contract.parties if p.role is PartyRole.COUNTERPARTY), None)
+    if party is not None and party.signer_override_reason:
+        registered = binding.counterparty.current_authority
+        record(session, actor=staff, action=AuditAction.CONTRACT_SIGNER_OVERRIDDEN, subject=contract, now=now,
+               ip=request.ip, user_agent=request.user_agent, reason=party.signer_override_reason,
+               signer=f"{party.title} {party.name} {party.email}".strip(),
+               registered_signer=(f"{registered.title} {registered.name} {registered.email}".strip()
+                                  if registered else "（登録なし）"))
+
+
+def _build_parties(session: Session, data: ContractInput, *, actor: StaffUser,
+                   binding: authority.Binding | None = None) -> list[Party]:
     roles = [s.role for s in data.signers]
     # 地方自治法 234条5項: the contract is final only when both the agency and the counterparty have signed.
     if PartyRole.COUNTERPARTY not in roles or PartyRole.AGENCY not in roles:
-        raise InvalidContract("署名者には、相手方の契約締結権限者と庁内の承認者（契約担当者）の両方が必要です。")
+        raise InvalidContract(BOTH_SIGNERS)
     parties = []
     for position, signer in enumerate(data.signers, start=1):
         if signer.role is PartyRole.COUNTERPARTY:
@@ -349,7 +396,9 @@ def _build_parties(session: Session, data: ContractInput, *, actor: StaffUser) -
             _refuse_agency_address(session, email, data, actor=actor)
             parties.append(Party(position=position, role=signer.role, organization=signer.organization.strip()
                                  or data.counterparty_name.strip(), title=signer.title.strip(),
-                                 name=signer.name.strip(), email=email, status=PartyStatus.WAITING))
+                                 name=signer.name.strip(), email=email, status=PartyStatus.WAITING,
+                                 signing_authority=binding.authority if binding else None,
+                                 signer_override_reason=binding.signer_override_reason if binding else ""))
             continue
         user = session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == signer.user_email.lower()))
         if user is None or not user.is_active or not user.has_role(Role.APPROVER):

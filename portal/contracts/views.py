@@ -15,10 +15,13 @@ from portal.audit.service import Actor, record
 from portal.auth.models import Role, StaffUser
 from portal.contracts import bp, lifecycle, service
 from portal.contracts.editing import may_copy
+from portal.contracts.authority import APPLY_HINT, declined_message
 from portal.contracts.forms import AmendmentForm, ApprovalForm, ConsentForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
 from portal.contracts.pages import queue_rendering, revision_page_image
 from portal.contracts.sender_views import panel_context
+from portal.counterparties import service as counterparty_service
+from portal.counterparties.models import Counterparty
 from portal.db import db
 from portal.errors import DomainError, NotFound
 from portal.htmx import hx_redirect, render_page_or_partial
@@ -54,6 +57,8 @@ def _contract_form(original: Contract | None = None, *, form_class: type[Contrac
     if original is not None:
         data = _amendment_defaults(original)
     form = form_class(data=data if data is not None and request.method == "GET" else None)
+    if current_user.role is not Role.ADMIN:
+        del form.counterparty_override_reason
     types = list(current_app.config["CONTRACT_TYPES"])
     form.contract_type.choices = [("", "選択してください"), *[(t, t) for t in types]]
     approvers = db().scalars(select(StaffUser).where(StaffUser.is_active, StaffUser.role.in_([Role.APPROVER]))
@@ -71,7 +76,7 @@ def _amendment_defaults(original: Contract) -> dict[str, object]:
     agency = next((p for p in original.parties if p.role is PartyRole.AGENCY), None)
     return {
         "business_name": f"{original.business_name}（変更契約）"[:200], "contract_type": original.contract_type,
-        "counterparty_name": original.counterparty_name, "amount": original.amount,
+        "counterparty_id": str(original.counterparty_id or ""), "amount": original.amount,
         "tax_amount": original.tax_amount, "term_start": original.term_start, "term_end": original.term_end,
         "signer_organization": counterparty.organization if counterparty else "",
         "signer_title": counterparty.title if counterparty else "", "signer_name": counterparty.name if counterparty
@@ -94,10 +99,19 @@ def _original(contract_id: str | None) -> Contract | None:
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def new() -> ResponseReturnValue:
+    """Step 1 without a 取引先: the picker (search as you type). Step 2: the form, signer from the registry."""
     original = _original(request.args.get("amends"))
     form = _contract_form(original)
+    if request.method == "GET":
+        chosen = request.args.get("counterparty") or form.counterparty_id.data
+        if chosen:
+            form.counterparty_id.data = chosen
+    counterparty, refusal = _chosen_counterparty(form.counterparty_id.data)
+    if counterparty is None:
+        return _picker(error=refusal, status=422 if request.method == "POST" or refusal else 200)
+    _fill_signer(form, counterparty)
     amendment = AmendmentForm() if original else None
-    page = {"form": form, "original": original, "amendment": amendment}
+    page = {"form": form, "original": original, "amendment": amendment, "counterparty": counterparty}
     if not form.validate_on_submit() or (amendment is not None and not amendment.validate()):
         status = 422 if request.method == "POST" else 200
         return render_page_or_partial("contracts/new.html", "contracts/_form.html", status=status, **page)
@@ -111,6 +125,50 @@ def new() -> ResponseReturnValue:
     db().commit()
     flash("下書きを保存しました。PDF 文書をアップロードしてください。", "success")
     return hx_redirect(url_for("contracts.show", contract_id=contract.id))
+
+
+def _chosen_counterparty(value: str | None) -> tuple[Counterparty | None, str | None]:
+    """The 取引先 named by the picker, or (None, why it cannot be chosen)."""
+    if not value:
+        return None, "取引先を選択してください。" if request.method == "POST" else None
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        return None, "選択した取引先が見つかりません。取引先を選び直してください。"
+    try:
+        counterparty = counterparty_service.get(db(), int(value))
+    except NotFound as exc:
+        return None, exc.message
+    if counterparty.declined_e_contract:
+        return None, declined_message(counterparty)
+    if not counterparty.is_registered and current_user.role is not Role.ADMIN:
+        return None, (f"取引先「{counterparty.name}」には受付済みの電子契約利用申出書がないため、選択できません。"
+                      f"{APPLY_HINT}")
+    return counterparty, None
+
+
+def _picker(*, error: str | None = None, status: int = 200) -> Response:
+    """The 取引先 picker; an htmx search (HX-Target counterparty-results) gets only the result list."""
+    query = (request.args.get("q") or "")[:200]
+    results = counterparty_service.list_for_staff(db(), query, limit=30)
+    context = {"query": query, "results": results, "error": error, "amends": request.args.get("amends"),
+               "is_admin": current_user.role is Role.ADMIN}
+    if request.headers.get("HX-Target") == "counterparty-results":
+        response = make_response(render_template("contracts/_counterparty_results.html", **context), status)
+        response.vary.add("HX-Request")
+        response.vary.add("HX-Target")
+        return response
+    return render_page_or_partial("contracts/choose_counterparty.html", "contracts/_counterparty_picker.html",
+                                  status=status, **context)
+
+
+def _fill_signer(form: ContractForm, counterparty: Counterparty) -> None:
+    """Without 「別の署名者」 the signer is the registered authority, whatever was posted (read-only)."""
+    registered = counterparty.current_authority
+    if registered is None or (request.method == "POST" and form.signer_override.data):
+        return
+    form.signer_override.data = False
+    form.signer_title.data, form.signer_name.data = registered.title, registered.name
+    form.signer_email.data = registered.email
+    form.signer_organization.data = counterparty.name
 
 
 def _consent_from(form: ContractForm | ConsentForm) -> service.ConsentInput | None:
@@ -135,7 +193,8 @@ def _input_from(form: ContractForm, original: Contract | None = None,
     signers = [counterparty, agency] if form.signing_order.data != "agency_first" else [agency, counterparty]
     return service.ContractInput(
         business_name=form.business_name.data or "", department=current_user.department,
-        counterparty_name=form.counterparty_name.data or "", amount=form.amount.data or 0,
+        counterparty_name=_registered_name(form.counterparty_id.data),
+        counterparty_id=_counterparty_id(form.counterparty_id.data), amount=form.amount.data or 0,
         tax_amount=form.tax_amount.data or 0, transaction_date=form.transaction_date.data,
         term_start=form.term_start.data, term_end=form.term_end.data,
         planned_conclusion_date=form.planned_conclusion_date.data,
@@ -144,7 +203,24 @@ def _input_from(form: ContractForm, original: Contract | None = None,
         signers=signers,
         agency_address_reason=_agency_address_reason(form),
         contract_type=form.contract_type.data or "", consent=_consent_from(form),
-        amends=original, amendment_reason=(amendment.amendment_reason.data or "") if amendment else "")
+        amends=original, amendment_reason=(amendment.amendment_reason.data or "") if amendment else "",
+        signer_override_reason=(form.signer_override_reason.data or "") if form.signer_override.data else "",
+        counterparty_override_reason=_optional_text(form, "counterparty_override_reason"))
+
+
+def _counterparty_id(value: str | None) -> int:
+    """The posted id, or 0 (no such 取引先: the service refuses it in words) for anything but digits."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) <= 18 else 0
+
+
+def _registered_name(counterparty_id: str | None) -> str:
+    found, _refusal = _chosen_counterparty(counterparty_id)
+    return found.name if found else ""
+
+
+def _optional_text(form: ContractForm, name: str) -> str:
+    field = getattr(form, name, None)  # administrators' forms only
+    return (field.data or "") if field is not None else ""
 
 
 def _agency_address_reason(form: ContractForm) -> str:

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
 from portal.types import UTCDateTime, email_str, intpk, utc_datetime
+
+if TYPE_CHECKING:
+    from portal.auth.models import StaffUser
 
 
 class Counterparty(Base):
@@ -23,17 +27,27 @@ class Counterparty(Base):
     contact_phone: Mapped[str] = mapped_column(String(40), default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     declined_e_contract: Mapped[bool] = mapped_column(default=False)  # 電子契約を希望しない
+    # Who recorded the wish, when and why (staff, from the vendor's word); cleared when withdrawn.
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    declined_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    declined_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[utc_datetime]
     updated_at: Mapped[utc_datetime]
 
     authorities: Mapped[list[SigningAuthority]] = relationship(
         back_populates="counterparty", order_by="SigningAuthority.id"
     )
+    declined_by: Mapped[StaffUser | None] = relationship("StaffUser")
 
     @property
     def current_authority(self) -> SigningAuthority | None:
         current = [a for a in self.authorities if a.retired_at is None]
         return current[-1] if current else None
+
+    @property
+    def is_registered(self) -> bool:
+        """An accepted 利用申出書 named its 契約締結権限者: contracts may be made with it (R10)."""
+        return self.current_authority is not None
 
 
 class SigningAuthority(Base):

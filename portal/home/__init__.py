@@ -29,6 +29,7 @@ NAV = [
     ("home.index", "ホーム", ("staff", "approver", "auditor")),
     ("contracts.index", "契約", ("staff", "approver", "auditor")),
     ("usage_requests.index", "利用申出", ("staff", "approver", "auditor")),
+    ("registry.index", "取引先", ("staff", "approver", "auditor")),
     ("search.index", "検索", ("staff", "approver", "auditor")),
     ("preservation.verification_index", "一括検証", ("auditor",)),
     ("preservation.retention", "保存期間", ()),

@@ -97,12 +97,19 @@ class UsageRequest(Base):
     signing_authority_id: Mapped[int | None] = mapped_column(ForeignKey("signing_authorities.id"))
     pdf_key: Mapped[str | None] = mapped_column(String(64))  # the accepted form as A4 PDF, in storage
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    # 差戻し → correction: the returned request carries a one-time link (hashed) to a pre-filled form;
+    # the corrected request points at the one it corrects.
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("usage_requests.id"), index=True)
+    correction_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    correction_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    correction_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     department: Mapped[Department] = relationship(lazy="joined")
     entered_by: Mapped[StaffUser | None] = relationship(foreign_keys=[entered_by_id])
     reviewed_by: Mapped[StaffUser | None] = relationship(foreign_keys=[reviewed_by_id])
     counterparty: Mapped[Counterparty | None] = relationship()
     signing_authority: Mapped[SigningAuthority | None] = relationship()
+    corrects: Mapped[UsageRequest | None] = relationship(remote_side="UsageRequest.id", foreign_keys=[corrects_id])
 
     @property
     def is_jv(self) -> bool:

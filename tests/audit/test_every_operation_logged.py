@@ -26,7 +26,7 @@ from portal.usage_requests import service as usage_requests
 from tests.access_matrix_world import REQUEST_INFO, MatrixWorld, build
 from tests.conftest import csrf_from, post_form
 from tests.contracts.fixtures import LINK_RE, pki_dir, today  # noqa: F401  (fixture)
-from tests.factories import PASSWORD, make_staff, totp_code
+from tests.factories import PASSWORD, make_staff, register_counterparty, totp_code
 from tests.pdfs import make_pdf
 from tests.usage_requests.conftest import form_data
 
@@ -76,11 +76,13 @@ class Ctx:
     # Contracts of their own, so that changing one leaves A and B as the matrix needs them
     def draft(self) -> int:
         data = {"business_name": "操作ログ確認業務", "contract_type": "委託",
-                "counterparty_name": "株式会社けいやく商事", "amount": "110000",
+                "counterparty_id": str(register_counterparty(self.world.session).id), "amount": "110000",
                 "tax_amount": "10000", "transaction_date": today().isoformat(), "term_start": today().isoformat(),
                 "term_end": today().replace(year=today().year + 1).isoformat(),
                 "planned_conclusion_date": today().isoformat(), "signer_title": "代表取締役",
                 "signer_name": "山田 太郎", "signer_email": "yamada@keiyaku-shoji.co.jp",
+                # the world's accepted 申出書 registered another authority for this 取引先
+                "signer_override": "y", "signer_override_reason": "操作ログの確認のため",
                 "approver_email": "shonin@pref.example.jp", "signing_order": "counterparty_first"}
         response = post_form(self.world.clients["staff"], "/contracts/new", data)
         assert response.status_code == 303, response.get_data(as_text=True)
@@ -184,7 +186,8 @@ def _api_create(ctx: Ctx) -> None:
 
     from tests.api.helpers import metadata
 
-    body = metadata(SimpleNamespace(approver=SimpleNamespace(email="shonin@pref.example.jp")))
+    body = metadata(SimpleNamespace(approver=SimpleNamespace(email="shonin@pref.example.jp")),
+                    signer_override_reason="操作ログの確認のため")  # the world registered another authority
     response = ctx.client("api_token").post("/api/v1/contracts", json=body)
     assert response.status_code == 201, response.get_data(as_text=True)[:500]
 
@@ -236,12 +239,14 @@ def _send(ctx: Ctx) -> None:
 
 
 def _create(ctx: Ctx) -> None:
-    data = {"business_name": "作成確認", "contract_type": "委託", "counterparty_name": "株式会社けいやく商事",
+    data = {"business_name": "作成確認", "contract_type": "委託",
+            "counterparty_id": str(register_counterparty(ctx.world.session).id),
             "amount": "110000",
             "tax_amount": "10000", "transaction_date": today().isoformat(), "term_start": today().isoformat(),
             "term_end": today().replace(year=today().year + 1).isoformat(),
             "planned_conclusion_date": today().isoformat(), "signer_title": "代表取締役", "signer_name": "山田 太郎",
             "signer_email": "yamada@keiyaku-shoji.co.jp", "approver_email": "shonin@pref.example.jp",
+            "signer_override": "y", "signer_override_reason": "操作ログの確認のため",
             "signing_order": "counterparty_first"}
     assert ctx.post("staff", "/contracts/new", data, page="/contracts/new").status_code == 303
 

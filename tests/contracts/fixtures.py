@@ -56,11 +56,34 @@ class World:
         login_as(self.approver_client, self.approver)
         self.signer_client = app.test_client()
 
+    def register_counterparty(self, name: str = "株式会社けいやく商事", *, title: str = "代表取締役",
+                              signer: str = "山田 太郎", email: str = "yamada@keiyaku-shoji.co.jp") -> Any:
+        """The 取引先 as an accepted 利用申出書 registers it, with its 契約締結権限者 (R10); committed."""
+        from portal.counterparties import service as counterparties
+
+        now = clock.now()
+        counterparty = counterparties.upsert_counterparty(self.session, name=name, now=now)
+        if counterparty.current_authority is None:
+            counterparties.set_signing_authority(self.session, counterparty, title=title, name=signer, email=email,
+                                                 source="usage_request", now=now)
+        self.session.commit()
+        return counterparty
+
     def contract_form(self, **overrides: Any) -> dict[str, Any]:
+        """The new-contract form for a registered 取引先 (counterparty_name picks or registers it). Signer
+        fields that differ from its authority are sent as 「別の署名者」 with a reason, unless given."""
+        name = overrides.pop("counterparty_name", "株式会社けいやく商事")
+        if "counterparty_id" not in overrides:
+            counterparty = self.register_counterparty(name)
+            overrides["counterparty_id"] = str(counterparty.id)
+            authority = counterparty.current_authority
+            signer = {"signer_title": authority.title, "signer_name": authority.name, "signer_email": authority.email}
+            if any(k in overrides and overrides[k] != v for k, v in signer.items()):
+                overrides.setdefault("signer_override", "y")
+                overrides.setdefault("signer_override_reason", "テストのため登録とは別の署名者にする")
         data: dict[str, Any] = {
             "business_name": "庁舎清掃業務委託",
             "contract_type": "委託",
-            "counterparty_name": "株式会社けいやく商事",
             "amount": "1100000",
             "tax_amount": "100000",
             "transaction_date": today().isoformat(),

@@ -37,7 +37,8 @@ def _events(world, action: AuditAction) -> list[AuditEvent]:
 
 
 def test_the_form_offers_the_configured_types_and_stores_the_choice(world):
-    page = world.staff_client.get("/contracts/new").get_data(as_text=True)
+    counterparty = world.register_counterparty()
+    page = world.staff_client.get(f"/contracts/new?counterparty={counterparty.id}").get_data(as_text=True)
     for name in ("委託", "物品", "工事", "賃貸借", "その他"):
         assert f'value="{name}"' in page
     contract_id = world.create_id(contract_type="賃貸借")

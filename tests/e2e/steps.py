@@ -126,19 +126,33 @@ def today() -> date:
     return clock.now().astimezone(clock.JST).date()
 
 
-def fill_contract_form(page: Page, draft: ContractDraft, approver: StaffUser) -> None:
+def choose_counterparty(page: Page, name: str) -> None:
+    """Step 1 of a new contract: type part of the name (htmx search as you type), pick the 取引先."""
+    page.get_by_label("取引先の名称（一部でも可）").fill(name[-4:])
+    page.locator("#counterparty-results").get_by_role("link", name=name).click()
+    expect(page.locator("#chosen-counterparty")).to_have_text(name)
+
+
+def fill_contract_form(page: Page, draft: ContractDraft, approver: StaffUser, *,
+                       override_reason: str | None = None) -> None:
+    """The form after choosing the 取引先; the signer is the registered authority unless a reason is given."""
+    if page.locator("#counterparty-picker").count():
+        choose_counterparty(page, draft.counterparty_name)
     page.get_by_label("契約の種類").select_option(draft.contract_type)
     page.get_by_label("業務名").fill(draft.business_name)
-    page.get_by_label("取引先（商号・名称）").fill(draft.counterparty_name)
     page.get_by_label("契約金額（税込・円）").fill(str(draft.amount))
     page.get_by_label("うち消費税及び地方消費税額（円）").fill(str(draft.tax_amount))
     page.get_by_label("取引年月日").fill(in_days(0))
     page.get_by_label("契約期間（開始）").fill(in_days(1))
     page.get_by_label("契約期間（終了）").fill(in_days(120))
     page.get_by_label("締結予定日（署名期限）").fill(in_days(14))
-    page.get_by_label("契約締結権限者の役職").fill(draft.signer_title)
-    page.get_by_label("契約締結権限者の氏名").fill(draft.signer_name)
-    page.get_by_label("契約締結権限者のメールアドレス").fill(draft.signer_email)
+    if override_reason is not None:
+        page.locator("#signer-override summary").click()
+        page.get_by_label("登録された契約締結権限者とは別の人を署名者にする").check()
+        page.get_by_label("別の署名者にする理由").fill(override_reason)
+        page.get_by_label("契約締結権限者の役職").fill(draft.signer_title)
+        page.get_by_label("契約締結権限者の氏名").fill(draft.signer_name)
+        page.get_by_label("契約締結権限者のメールアドレス").fill(draft.signer_email)
     agency_signer = page.get_by_label("庁内の署名者（承認者・契約担当者）")
     agency_signer.select_option(agency_signer.locator("option", has_text=approver.name).get_attribute("value"))
 

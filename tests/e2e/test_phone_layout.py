@@ -19,7 +19,7 @@ from portal.usage_requests.models import UsageRequest
 from tests.e2e.conftest import Pages
 from tests.e2e.steps import Vendor, fill_apply_form, log_in, send_contract, staff_pair
 from tests.e2e.support import Mailbox, Problems, check_accessibility
-from tests.factories import make_contract, make_staff
+from tests.factories import make_contract, make_staff, register_counterparty
 
 pytestmark = pytest.mark.e2e
 
@@ -109,6 +109,8 @@ def test_no_page_is_wider_than_a_phone(pages: Pages, session: Session, app: Flas
     log_in(staff_page, staff)
     for name, url in [
         ("staff dashboard", "/"), ("contract list", "/contracts/"), ("new contract", "/contracts/new"),
+        ("new contract form", f"/contracts/new?counterparty={register_counterparty(session).id}"),
+        ("counterparties", "/counterparties/"),
         ("contract with documents", f"/contracts/{sent.id}"), ("draft contract", f"/contracts/{draft.id}"),
         ("usage requests", "/usage-requests/"), ("usage request", f"/usage-requests/{usage_request.id}"),
         ("search with results", "/search/?counterparty=けいやく&status=draft&status=awaiting_counterparty"),
@@ -136,8 +138,11 @@ def test_a_refused_contract_form_focuses_its_error_summary(pages: Pages, session
     session.commit()
     page = pages.phone()
     log_in(page, staff)
-    page.goto("/contracts/new")
+    counterparty = register_counterparty(session)
+    page.goto(f"/contracts/new?counterparty={counterparty.id}")
     page.get_by_label("業務名").fill("令和8年度 庁舎清掃業務委託")
+    page.locator("#signer-override summary").tap()
+    page.get_by_label("登録された契約締結権限者とは別の人を署名者にする").check()
     page.get_by_label("契約締結権限者のメールアドレス").fill("ichiro@")
     page.get_by_role("button", name="下書きを保存").tap()
 
@@ -151,7 +156,7 @@ def test_a_refused_contract_form_focuses_its_error_summary(pages: Pages, session
     assert bottom <= 844, (top, bottom)
     links = summary.get_by_role("link")
     assert links.count() >= 2, summary.inner_text()
-    expect(summary).to_contain_text("取引先（商号・名称）")
+    expect(summary).to_contain_text("別の署名者にする理由")
     expect(summary).to_contain_text("契約締結権限者のメールアドレス")
 
     # Each link brings its field to the screen and into focus.

@@ -64,7 +64,7 @@ def test_staff_entry_of_a_paper_form_refuses(world):
 
 
 @pytest.mark.parametrize(("field", "label"), [
-    ("business_name", "業務名"), ("counterparty_name", "取引先（商号・名称）"),
+    ("business_name", "業務名"), ("signer_override_reason", "別の署名者にする理由"),
     ("signer_organization", "相手方の商号（署名者の所属）"), ("signer_title", "契約締結権限者の役職"),
     ("signer_name", "契約締結権限者の氏名"),
 ])
