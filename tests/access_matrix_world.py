@@ -26,6 +26,7 @@ from portal.auth import service as auth_service
 from portal.auth.models import ApiToken, Role
 from portal.mail.models import OutboxMessage
 from portal.preservation import verification
+from portal.tokens import hash_token
 from portal.usage_requests import pdf as usage_request_pdf
 from portal.usage_requests import service as usage_requests
 from portal.webhooks import service as webhooks
@@ -40,6 +41,7 @@ PRINCIPALS = ("anonymous", "staff", "other_staff", "approver", "auditor", "admin
 # Words only contract A's pages contain: a principal that may not see A must never get them.
 SECRET_A = "秘匿確認用の庁舎警備業務委託"
 REQUEST_INFO = RequestInfo(ip="127.0.0.1", user_agent="access-matrix")
+CORRECTION_TOKEN = "matrix-correction-token-0123456789abcdefghijk"
 
 
 @dataclass
@@ -126,6 +128,16 @@ def _populate(app: Flask, session: Session) -> MatrixWorld:
         usage_request = submitted.usage_request
         usage_requests.confirm(session, usage_request, now=now, request=REQUEST_INFO)
         usage_requests.accept(session, usage_request, actor=world.staff, now=now, request=REQUEST_INFO)
+        to_return = usage_requests.submit(session, usage_requests.UsageRequestData(
+            address="岡山県岡山市北区内山下2-4-6", company_name="株式会社きびサービス",
+            representative="代表取締役 吉備 一", contact_person="総務 吉備 二", contact_phone="086-224-2112",
+            contact_email="ni@kibi-service.co.jp", contract_name="公用車点検業務委託",
+            authority_title="代表取締役", authority_name="吉備 一", authority_email="hajime@kibi-service.co.jp"),
+            department=world.department, now=now, request=REQUEST_INFO).usage_request
+        usage_requests.confirm(session, to_return, now=now, request=REQUEST_INFO)
+        usage_requests.return_to_submitter(session, to_return, "役職が空欄です", actor=world.staff, now=now,
+                                           request=REQUEST_INFO)
+        to_return.correction_token_hash = hash_token(CORRECTION_TOKEN)  # the mail's token, known here
         setup_url = auth_service.issue_account_token(session, "setup", None, now=now)
         enrol_url = auth_service.issue_account_token(session, "enrol", newcomer, now=now)
         run = verification.start_batch_verification(session, period_from=today() - timedelta(days=30),
@@ -158,6 +170,7 @@ def _populate(app: Flask, session: Session) -> MatrixWorld:
         "setup": dict.fromkeys(PRINCIPALS, setup_url.rsplit("/", 1)[1]),
         "enrol": dict.fromkeys(PRINCIPALS, enrol_url.rsplit("/", 1)[1]),
         "confirm": dict.fromkeys(PRINCIPALS, submitted.confirm_token),
+        "correction": dict.fromkeys(PRINCIPALS, CORRECTION_TOKEN),
     }
 
     matrix.clients = {"anonymous": app.test_client(), "staff": world.staff_client,

@@ -108,6 +108,9 @@ MATRIX: dict[str, Entry] = {
     "POST /apply/validate/<field_name>": entry(PUBLIC),
     "GET /apply/confirm/<token>": entry(PUBLIC, "confirm"),
     "POST /apply/confirm/<token>": entry(PUBLIC, "confirm"),
+    # The correction link of a returned 申出書 (the POST with only a CSRF token is refused: 422)
+    "GET /apply/correct/<token>": entry(PUBLIC, "correction"),
+    "POST /apply/correct/<token>": entry(PUBLIC, "correction"),
     # Staff login and accounts
     "GET /login": entry(PUBLIC),
     "POST /login": entry(PUBLIC),

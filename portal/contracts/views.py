@@ -14,8 +14,8 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import Actor, record
 from portal.auth.models import Role, StaffUser
 from portal.contracts import bp, lifecycle, service
-from portal.contracts.editing import may_copy
 from portal.contracts.authority import APPLY_HINT, declined_message
+from portal.contracts.editing import may_copy
 from portal.contracts.forms import AmendmentForm, ApprovalForm, ConsentForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
 from portal.contracts.pages import queue_rendering, revision_page_image

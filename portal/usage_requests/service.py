@@ -43,6 +43,15 @@ class ConfirmationExpired(LinkExpired):
     """The confirmation link is older than USAGE_REQUEST_CONFIRM_HOURS."""
 
 
+class CorrectionUsed(DomainError):
+    """The correction link of a returned request was used already (one corrected request per return)."""
+
+    status_code = 410
+
+
+CORRECTION_DAYS = 30  # how long a 差戻し's correction link opens the pre-filled form
+
+
 @dataclass(frozen=True)
 class UsageRequestData:
     """What the 別記様式 says, as entered (already stripped and NFKC-normalised by the form)."""
@@ -238,6 +247,10 @@ def accept(session: Session, usage_request: UsageRequest, *, actor: StaffUser, n
         return usage_request
     _require_pending(usage_request)
     rules.check_signer_email(usage_request.authority_email, domains=rules.configured_free_mail_domains())
+    if not _claim(session, usage_request, UsageRequestStatus.ACCEPTED, actor=actor, now=now):
+        if usage_request.status == UsageRequestStatus.ACCEPTED:
+            return usage_request  # a double click, or a colleague at the same moment: accepted once
+        _require_pending(usage_request)
     counterparty = counterparties.upsert_counterparty(
         session, name=usage_request.counterparty_name, now=now, address=usage_request.address,
         representative=(f"代表構成員 {usage_request.company_name} {usage_request.representative}"
@@ -276,17 +289,81 @@ def return_to_submitter(session: Session, usage_request: UsageRequest, reason: s
     Raises AlreadyReviewed unless the request is 確認待ち.
     """
     _require_pending(usage_request)
-    usage_request.status = UsageRequestStatus.RETURNED
-    usage_request.reviewed_at = now
-    usage_request.reviewed_by = actor
+    if not _claim(session, usage_request, UsageRequestStatus.RETURNED, actor=actor, now=now):
+        _require_pending(usage_request)
+    token, token_hash = new_token()
     usage_request.return_reason = reason
+    usage_request.correction_token_hash = token_hash
+    usage_request.correction_expires_at = now + timedelta(days=CORRECTION_DAYS)
     session.flush()
     record(session, actor=Actor.staff(actor), action=AuditAction.USAGE_REQUEST_RETURNED, subject=usage_request,
            ip=request.ip, user_agent=request.user_agent, now=now, reason=reason)
     enqueue(session, "usage_request_returned", usage_request.contact_email,
-            {**_mail_context(usage_request), "reason": reason, "apply_url": external_url("usage_requests.new")},
+            {**_mail_context(usage_request), "reason": reason,
+             "apply_url": external_url("usage_requests.correct", token=token),
+             "correction_expires_at": usage_request.correction_expires_at},
             to_name=usage_request.contact_person, now=now)
     return usage_request
+
+
+def _claim(session: Session, usage_request: UsageRequest, status: UsageRequestStatus, *, actor: StaffUser,
+           now: datetime) -> bool:
+    """Move a 確認待ち request to `status` with one conditional UPDATE: of two reviewers at the same
+    moment exactly one wins. False (the row re-read) when someone else decided first."""
+    changed = session.execute(
+        update(UsageRequest)
+        .where(UsageRequest.id == usage_request.id, UsageRequest.status == UsageRequestStatus.PENDING)
+        .values(status=status, reviewed_at=now, reviewed_by_id=actor.id)
+        .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    session.refresh(usage_request)
+    return bool(changed)
+
+
+def get_by_correction_token(session: Session, token: str, *, now: datetime) -> UsageRequest:
+    """The returned request a 差戻し mail's correction link belongs to.
+
+    Raises NotFound (unknown link), LinkExpired (older than CORRECTION_DAYS), CorrectionUsed.
+    """
+    returned = session.scalar(select(UsageRequest).where(UsageRequest.correction_token_hash == hash_token(token)))
+    if returned is None or returned.status != UsageRequestStatus.RETURNED:
+        raise NotFound("このリンクは無効です。差戻しのメールに記載のURLを確認してください。")
+    if returned.correction_used_at is not None:
+        raise CorrectionUsed(f"この修正用リンクはすでに使われ、修正した申出書（受付番号 {returned.receipt_number}"
+                             " の再提出）を受け付けています。確認メールをご確認ください。")
+    if returned.correction_expires_at is not None and returned.correction_expires_at < now:
+        raise LinkExpired(f"修正用リンクの有効期限（{CORRECTION_DAYS}日）が切れています。お手数ですが、"
+                          "申出書をもう一度はじめから提出してください。")
+    return returned
+
+
+def correction_values(returned: UsageRequest) -> dict[str, str]:
+    """The returned form's fields, to pre-fill the correction."""
+    values = {f.name: str(getattr(returned, f.name) or "") for f in fields(UsageRequestData)}
+    values["department"] = returned.department.code
+    return values
+
+
+def resubmit(session: Session, returned: UsageRequest, data: UsageRequestData, *, department: Department,
+             now: datetime, request: RequestInfo) -> Submitted:
+    """Submit the corrected form for a returned request: a new request linked to it (corrects_id), with
+    the usual confirmation mail. The link works once: a conditional UPDATE decides between two submits.
+
+    Raises CorrectionUsed, and what submit() raises.
+    """
+    used = session.execute(
+        update(UsageRequest)
+        .where(UsageRequest.id == returned.id, UsageRequest.correction_used_at.is_(None),
+               UsageRequest.status == UsageRequestStatus.RETURNED)
+        .values(correction_used_at=now).execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    if not used:
+        raise CorrectionUsed("この修正用リンクはすでに使われています。確認メールをご確認ください。")
+    submitted = submit(session, data, department=department, now=now, request=request)
+    submitted.usage_request.corrects_id = returned.id
+    session.flush()
+    record(session, actor=ANONYMOUS, action=AuditAction.USAGE_REQUEST_CORRECTED, subject=returned, ip=request.ip,
+           user_agent=request.user_agent, now=now, receipt_number=submitted.usage_request.receipt_number,
+           corrects=returned.receipt_number)
+    return submitted
 
 
 def pdf_owner(usage_request_id: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Response, abort, current_app, make_response, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -70,6 +71,39 @@ def new() -> ResponseReturnValue:
         db().rollback()
         form.authority_email.errors = [exc.message]
         return _render_form(form, 422)
+    db().commit()
+    worker.notify()
+    session[RECEIPT_SESSION_KEY] = submitted.usage_request.receipt_number
+    return hx_redirect(url_for("usage_requests.submitted"))
+
+
+@bp.route("/apply/correct/<token>", methods=["GET", "POST"])
+@limiter.limit(_submit_limit, methods=["POST"])
+def correct(token: str) -> ResponseReturnValue:
+    """After a 差戻し: the form pre-filled with what was sent and the staff's reason; submitting creates
+    the corrected request (linked to the returned one), confirmed by mail like a new one."""
+    returned = service.get_by_correction_token(db(), token, now=clock.now())
+    form = UsageRequestForm(data=service.correction_values(returned) if request.method == "GET" else None)
+    form.set_departments([(d.code, d.name) for d in service.active_departments(db())])
+    page: dict[str, Any] = {"form": form, "returned": returned,
+                            "form_action": url_for("usage_requests.correct", token=token)}
+    if request.method == "GET":
+        return render_page_or_partial("usage_requests/correct.html", "usage_requests/_form.html", **page)
+    department = next((d for d in service.active_departments(db()) if d.code == form.department.data), None)
+    if form.is_robot or not form.validate() or department is None:
+        return render_page_or_partial("usage_requests/correct.html", "usage_requests/_form.html", status=422,
+                                      **page)
+    try:
+        submitted = service.resubmit(db(), returned, service.UsageRequestData.from_form(form),
+                                     department=department, now=clock.now(), request=request_info())
+    except service.CorrectionUsed:
+        db().rollback()
+        raise
+    except DomainError as exc:
+        db().rollback()
+        form.authority_email.errors = [exc.message]
+        return render_page_or_partial("usage_requests/correct.html", "usage_requests/_form.html", status=422,
+                                      **page)
     db().commit()
     worker.notify()
     session[RECEIPT_SESSION_KEY] = submitted.usage_request.receipt_number

@@ -196,7 +196,11 @@ def complete_signing(page: Page, *, where: str) -> None:
 
 
 def make_contract(app: Flask, session: Session, staff: StaffUser, approver: StaffUser, **fields: Any) -> Contract:
-    """Kept for journeys written before tests.factories.make_contract took its place: call that."""
+    """tests.factories.make_contract for a 取引先 whose authority is registered (R10) as the signer it names,
+    so that editing and copying in the browser start from the registry like a new contract."""
+    factories.register_counterparty(session, fields.get("counterparty", "株式会社けいやく商事"), title="代表取締役",
+                                    signer=fields.get("signer_name", "山田 太郎"),
+                                    email=fields.get("signer_email", "yamada@keiyaku-shoji.co.jp"))
     return factories.make_contract(session, staff=staff, approver=approver, **fields)
 
 

@@ -51,6 +51,9 @@ def test_a_clerk_edits_an_approved_draft_and_the_approver_must_approve_again(pag
     desk.get_by_label("自動更新条項がある").uncheck()
     desk.get_by_label("契約金額（税込・円）").fill("1210000")
     desk.get_by_label("うち消費税及び地方消費税額（円）").fill("110000")
+    desk.locator("#signer-override summary").click()  # another signer than the registered one: a reason
+    desk.get_by_label("登録された契約締結権限者とは別の人を署名者にする").check()
+    desk.get_by_label("別の署名者にする理由").fill("代表者の交代（新しい申出書は提出予定）")
     desk.get_by_label("契約締結権限者の役職").fill("取締役社長")
     desk.get_by_label("契約締結権限者の氏名").fill("吉備 次郎")
     desk.get_by_label("契約締結権限者のメールアドレス").fill("jiro@keiyaku-shoji.example.jp")
