@@ -77,7 +77,8 @@ class World:
             counterparty = self.register_counterparty(name)
             overrides["counterparty_id"] = str(counterparty.id)
             authority = counterparty.current_authority
-            signer = {"signer_title": authority.title, "signer_name": authority.name, "signer_email": authority.email}
+            signer = {"signer_title": authority.title, "signer_name": authority.name, "signer_email": authority.email,
+                      "signer_organization": counterparty.name}
             if any(k in overrides and overrides[k] != v for k, v in signer.items()):
                 overrides.setdefault("signer_override", "y")
                 overrides.setdefault("signer_override_reason", "テストのため登録とは別の署名者にする")

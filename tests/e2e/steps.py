@@ -210,6 +210,8 @@ def send_contract(app: Flask, session: Session, mailbox: Mailbox, staff: StaffUs
     vendor = Vendor()
     documents = {f"{title}.pdf": _make_pdf(title=title, pages=pages, japanese=True)
                  for title, pages in (("業務委託契約書", 2), ("仕様書", 1))}
+    factories.register_counterparty(session, vendor.company_name, title=vendor.authority_title,
+                                    signer=vendor.authority_name, email=vendor.authority_email)
     contract = factories.make_contract(session, staff=staff, approver=approver, business_name=business_name,
                                        signer_name=vendor.authority_name, signer_email=vendor.authority_email,
                                        documents=documents)

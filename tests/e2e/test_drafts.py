@@ -17,7 +17,7 @@ from portal.contracts.models import Contract
 from tests.e2e.conftest import Pages
 from tests.e2e.steps import log_in, send_contract, staff_pair
 from tests.e2e.support import Mailbox, check_accessibility
-from tests.factories import make_contract
+from tests.factories import make_contract, register_counterparty
 from tests.pdfs import make_pdf
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +27,7 @@ FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
 def test_a_clerk_edits_an_approved_draft_and_the_approver_must_approve_again(pages: Pages, session: Session,
                                                                              app: Flask) -> None:
     staff, approver = staff_pair(session)
+    register_counterparty(session)  # the accepted 申出書's authority signs (R10); editing starts from it
     contract = make_contract(session, staff=staff, approver=approver, business_name="令和8年度 庁舎清掃業務委託")
     with app.app_context():
         contracts.attach_document(session, contract, filename="業務委託契約書.pdf",

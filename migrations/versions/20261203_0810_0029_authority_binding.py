@@ -6,8 +6,8 @@ not only in the log (R11's override). A vendor's wish not to e-contract is recor
 its reason and can be withdrawn (R12). A returned 申出書 gets a one-time correction link (hashed),
 and the corrected request points at the returned one. Existing rows keep empty reasons and no links.
 
-Revision ID: 0028_authority_binding
-Revises: 0027_contract_copied_from
+Revision ID: 0029_authority_binding
+Revises: 0028_revision_timestamps
 Create Date: 2026-12-03 07:00:00
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from alembic import op
 
 import portal.types
 
-revision = '0028_authority_binding'
-down_revision = '0027_contract_copied_from'
+revision = '0029_authority_binding'
+down_revision = '0028_revision_timestamps'
 branch_labels = None
 depends_on = None
 
