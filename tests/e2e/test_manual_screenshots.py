@@ -113,6 +113,9 @@ def test_the_manuals_screenshots(pages: Pages, session: Session, mailbox: Mailbo
 
     # 契約の作成, 文書のアップロード, 承認の依頼.
     desk.goto("/contracts/new")
+    desk.get_by_label("取引先の名称（一部でも可）").fill(draft.counterparty_name[-4:])
+    expect(desk.locator("#counterparty-results").get_by_role("link", name=draft.counterparty_name)).to_be_visible()
+    camera.shoot(desk, "manual-counterparty-picker", part=desk.locator("#counterparty-picker"))
     fill_contract_form(desk, draft, approver)
     camera.shoot(desk, "manual-contract-new")
     desk.get_by_role("button", name="下書きを保存").click()
