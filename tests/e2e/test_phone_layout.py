@@ -73,8 +73,10 @@ def test_no_page_is_wider_than_a_phone(pages: Pages, session: Session, app: Flas
     session.commit()
     signing_link = send_contract(app, session, mailbox, staff, approver)
     sent = session.query(Contract).one()
+    vendor = Vendor()  # send_contract registered this 取引先's authority: the draft is signed by the same (R10)
     draft = make_contract(session, staff=staff, approver=approver,
-                          business_name="令和8年度 公用車リース（長期継続契約）")
+                          business_name="令和8年度 公用車リース（長期継続契約）",
+                          signer_name=vendor.authority_name, signer_email=vendor.authority_email)
     # The download page of the completion mail, for the sent contract's documents.
     token, token_hash = new_token()
     session.add(DownloadLink(contract=sent, recipient=sent.parties[0].email, token_hash=token_hash,
@@ -86,7 +88,6 @@ def test_no_page_is_wider_than_a_phone(pages: Pages, session: Session, app: Flas
     vendor_page = pages.phone()
     for url in ["/", "/help", "/verify", "/login"]:
         widths.check(vendor_page, url, url)
-    vendor = Vendor()
     widths.check(vendor_page, "/apply", "/apply")
     fill_apply_form(vendor_page, vendor, staff.department.name)
     vendor_page.get_by_role("button", name="提出する").click()
