@@ -24,7 +24,7 @@ from tests.conftest import csrf_from
 from tests.contracts.fixtures import World
 from tests.pdfs import make_pdf
 
-RUNS = 15
+RUNS = int(__import__("os").environ.get("RUNS", "15"))
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
         app = create_app({"TESTING": True, "INSTANCE_PATH": f"{tmp}/instance", "DATABASE_URL": url,
                           "SECRET_KEY": "insecure-test-key", "MASTER_KEY": "00" * 31 + "01", "ARGON2_TIME_COST": 1,
                           "ARGON2_MEMORY_KIB": 64, "RATELIMIT_ENABLED": False,
-                          "OUTBOX_WORKER": False, "PUBLIC_BASE_URL": "http://localhost"})
+                          "OUTBOX_WORKER": False, "COMPLETION_BACKGROUND": False, "PUBLIC_BASE_URL": "http://localhost"})
         session = app.extensions["portal.session_factory"]()
         session.info["app"] = app
         world = World(app, session)

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, BinaryIO, overload
 
 import aiohttp
+from asn1crypto import core as asn1_core
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
@@ -468,8 +469,10 @@ def latest_timestamp_time(pdf: bytes | BinaryIO, *, max_bytes: int = 100 * 1024 
             tokens = [embedded.signed_data]
         else:
             unsigned = embedded.signer_info["unsigned_attrs"]
-            tokens = [value["content"] for attribute in (unsigned if unsigned.native else [])
-                      if attribute["type"].native == "signature_time_stamp_token" for value in attribute["values"]]
+            # Void when absent; .native of the attributes would decode every embedded certificate (seconds)
+            present = [] if isinstance(unsigned, asn1_core.Void) else unsigned
+            tokens = [value["content"] for attribute in present
+                      if attribute["type"].dotted == "1.2.840.113549.1.9.16.2.14" for value in attribute["values"]]
         for signed_data in tokens:
             tst_info = signed_data["encap_content_info"]["content"].parsed
             times.append(tst_info["gen_time"].native.astimezone(dt.UTC))
