@@ -9,7 +9,7 @@ bp = Blueprint("contracts", __name__, template_folder="templates", static_folder
 
 
 def init_app(app: Flask) -> None:
-    from portal.contracts import cli, edit_views, views  # noqa: F401  (routes register on the blueprint)
+    from portal.contracts import cli, edit_views, sender_views, views  # noqa: F401  (routes register on the blueprint)
 
     app.register_blueprint(bp)
     cli.register(app)

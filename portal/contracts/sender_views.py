@@ -13,26 +13,15 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal import clock
-from portal.auth.models import Role
 from portal.contracts import bp, sender, service
 from portal.contracts.forms import AccessCodeChangeForm, DownloadLinkForm
 from portal.contracts.models import Contract
+from portal.contracts.page_context import EDITORS, show_context
 from portal.db import db
 from portal.errors import DomainError
 from portal.htmx import hx_redirect, render_page_or_partial
 from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
-
-EDITORS = (Role.STAFF, Role.APPROVER)
-
-
-def panel_context(contract: Contract) -> dict[str, object]:
-    """What contracts/_sender_tools.html needs (part of the contract page's context)."""
-    tools = sender.state(db(), contract, current_user)
-    download_link_form = DownloadLinkForm(formdata=None)
-    download_link_form.recipient.choices = [("", "選択してください"), *tools.recipients]
-    return {"tools": tools, "access_code_form": AccessCodeChangeForm(formdata=None),
-            "download_link_form": download_link_form}
 
 
 @bp.post("/<int:contract_id>/resend")
@@ -96,7 +85,5 @@ def _use(contract: Contract, operation: Callable[[], object], done: str) -> Resp
 
 
 def _panel(contract: Contract, error: str, status: int) -> ResponseReturnValue:
-    from portal.contracts.views import _show_context  # the page's context; views imports this module
-
     return render_page_or_partial("contracts/show.html", "contracts/_sender_tools.html", status=status,
-                                  sender_error=error, **_show_context(contract))
+                                  sender_error=error, **show_context(contract))

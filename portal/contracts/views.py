@@ -15,11 +15,10 @@ from portal.audit.service import Actor, record
 from portal.auth.models import Role, StaffUser
 from portal.contracts import bp, lifecycle, service
 from portal.contracts.authority import APPLY_HINT, declined_message
-from portal.contracts.editing import may_copy
 from portal.contracts.forms import AmendmentForm, ApprovalForm, ConsentForm, ContractForm
 from portal.contracts.models import STATUS_LABELS, Contract, ContractStatus, PartyRole
+from portal.contracts.page_context import EDITORS, show_context
 from portal.contracts.pages import queue_rendering, revision_page_image
-from portal.contracts.sender_views import panel_context
 from portal.counterparties import service as counterparty_service
 from portal.counterparties.models import Counterparty
 from portal.db import db
@@ -29,13 +28,11 @@ from portal.mail.worker import notify as notify_outbox
 from portal.security import request_info, role_required
 
 VIEWERS = (Role.STAFF, Role.APPROVER, Role.AUDITOR)
-CONSENT_STATUSES = (ContractStatus.DRAFT, ContractStatus.AWAITING_APPROVAL, ContractStatus.APPROVED)
 MIN_WIDTH, MAX_WIDTH = 100, 2000  # px of a page image asked for with ?w=
 
 
 class BadWidth(DomainError):
     status_code = 400
-EDITORS = (Role.STAFF, Role.APPROVER)
 
 
 @bp.get("/")
@@ -228,25 +225,12 @@ def _agency_address_reason(form: ContractForm) -> str:
     return (field.data or "") if field is not None else ""
 
 
-def _show_context(contract: Contract) -> dict:
-    can = lifecycle.permissions(contract, current_user)
-    needs_consent = (service.consent_required(contract) and not contract.has_consent
-                     and contract.status in CONSENT_STATUSES and current_user.has_role(*EDITORS))
-    return {"contract": contract, "events": service.history(db(), contract), "approval_form": ApprovalForm(),
-            "consent_form": ConsentForm(formdata=None) if needs_consent else None,
-            "can_amend": contract.status is ContractStatus.COMPLETED and current_user.has_role(*EDITORS),
-            "can_copy": may_copy(contract) and current_user.has_role(*EDITORS), "version": service.version_of(contract),
-            "can": can, "can_edit": current_user.has_role(*EDITORS),
-            "sending_refusal": lifecycle.sending_refusal(contract, clock.now()) if can["send"] else None,
-            **panel_context(contract)}
-
-
 @bp.get("/<int:contract_id>")
 @role_required(*VIEWERS)
 def show(contract_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     _record_read(AuditAction.CONTRACT_VIEWED, contract)
-    return render_template("contracts/show.html", **_show_context(contract))
+    return render_template("contracts/show.html", **show_context(contract))
 
 
 def _record_read(action: AuditAction, contract: Contract, **details: Any) -> None:
@@ -259,7 +243,7 @@ def _record_read(action: AuditAction, contract: Contract, **details: Any) -> Non
 
 def _status_panel(contract: Contract, *, error: str | None = None, status: int = 200) -> Response:
     return render_page_or_partial("contracts/show.html", "contracts/_status.html", status=status,
-                                  error=error, **_show_context(contract))
+                                  error=error, **show_context(contract))
 
 
 @bp.post("/<int:contract_id>/documents")
@@ -285,7 +269,7 @@ def upload(contract_id: int) -> ResponseReturnValue:
             errors.append(f"{upload_file.filename}: {exc.message}")
     db().commit()
     return render_page_or_partial("contracts/show.html", "contracts/_documents.html",
-                                  status=422 if errors else 200, upload_errors=errors, **_show_context(contract))
+                                  status=422 if errors else 200, upload_errors=errors, **show_context(contract))
 
 
 @bp.post("/<int:contract_id>/documents/<int:document_id>/delete")
@@ -294,7 +278,7 @@ def remove_document(contract_id: int, document_id: int) -> ResponseReturnValue:
     contract = service.get_for_staff(db(), contract_id, actor=current_user)
     service.remove_document(db(), contract, document_id, actor=current_user, now=clock.now())
     db().commit()
-    return render_page_or_partial("contracts/show.html", "contracts/_documents.html", **_show_context(contract))
+    return render_page_or_partial("contracts/show.html", "contracts/_documents.html", **show_context(contract))
 
 
 @bp.get("/<int:contract_id>/documents/<int:document_id>/pages/<int:page>.jpg")
