@@ -43,7 +43,8 @@ def test_two_processes_appending_at_once_keep_one_chain(app: Flask, session: Ses
     assert [row.chain_seq for row in rows] == list(range(1, 2 * PER_PROCESS + 1))
     labels = [row.details["label"] for row in rows]
     assert labels.count("left") == labels.count("right") == PER_PROCESS
-    assert len(set(itertools.pairwise(labels))) > 2, "the processes did not interleave"
+    switches = sum(a != b for a, b in itertools.pairwise(labels))
+    assert switches >= 2, "the processes did not interleave"  # strict alternation is the most interleaved case
     result = flask_audit(app, "verify")
     assert result.exit_code == 0, result.output
     assert f"操作ログ {2 * PER_PROCESS} 件" in result.output
