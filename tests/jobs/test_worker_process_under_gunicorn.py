@@ -18,6 +18,7 @@ from portal import create_app, migrate
 from portal.contracts.models import Contract, ContractStatus
 from portal.db import make_engine
 from portal.instance import initialised
+from portal.jobs.models import QueuedJob, QueuedJobStatus
 from portal.mail.models import OutboxMessage, OutboxStatus
 from tests.contracts.fixtures import World, make_pdf
 from tests.services.live import HttpClient
@@ -115,7 +116,7 @@ def test_the_worker_is_one_woken_restarted_process_beside_the_web_processes(tmp_
 
         assert _wait(lambda: _reachable(client))
         # Its first round is over (then it sleeps for the poll interval unless woken).
-        assert _wait(lambda: '"kind": "contracts.page_images", "key": "3"' in (tmp_path / "gunicorn.log").read_text())
+        assert _wait(lambda: _jobs_waiting(url) == 0)
         time.sleep(1)
         before = len(smtp.inbox.messages)
         assert "署名手続きが完了しました" in _sign(client, links[0])
@@ -135,6 +136,15 @@ def test_the_worker_is_one_woken_restarted_process_beside_the_web_processes(tmp_
         log.close()
         smtp.stop()
     assert not _worker_processes_left(tmp_path)
+
+
+def _jobs_waiting(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        waiting = conn.execute(select(func.count()).select_from(QueuedJob).where(
+            QueuedJob.status.in_([QueuedJobStatus.PENDING, QueuedJobStatus.RUNNING]))).scalar_one()
+    engine.dispose()
+    return waiting
 
 
 def _reachable(client: HttpClient) -> bool:
