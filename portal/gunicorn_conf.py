@@ -17,14 +17,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
+import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from portal.config import DEFAULTS
+from portal.jobs.process import IDLE_FILE_ENV
 
 
 def setting(name: str) -> Any:
@@ -77,29 +79,60 @@ def post_worker_init(worker: Any) -> None:
 
 
 class _WorkerProcess:
-    """The background worker process the master keeps running (started again a second after it dies)."""
+    """The background worker process the master keeps running (started again a second after it dies).
+
+    Started with posix_spawn, not subprocess: Popen waits on a pipe for the exec, and a web process
+    the master forks meanwhile keeps that pipe open, so Popen would never return. Its exit status
+    cannot tell why it ended either (the master reaps every child on SIGCHLD); the process says
+    "nothing to run here" (a test app, OUTBOX_WORKER off) by creating the file IDLE_FILE_ENV names.
+    """
 
     def __init__(self) -> None:
-        self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
         self.stopping = threading.Event()
 
-    def supervise(self, app_uri: str, log: Any) -> None:
+    def supervise(self, app_uri: str, idle_file: Path, log: Any) -> None:
         while not self.stopping.is_set():
-            self.process = subprocess.Popen([sys.executable, "-m", "portal.jobs.process", app_uri])  # noqa: S603 - our own module
-            code = self.process.wait()
-            if code == 0 or self.stopping.is_set():  # 0: this app has no background work (tests, OUTBOX_WORKER off)
+            idle_file.unlink(missing_ok=True)
+            try:
+                self.pid = os.posix_spawn(sys.executable, [sys.executable, "-m", "portal.jobs.process", app_uri],
+                                          {**os.environ, IDLE_FILE_ENV: str(idle_file)})
+                code = _wait(self.pid)
+            except OSError:
+                log.exception("background worker process could not be started")
+                code = None
+            if idle_file.exists() or self.stopping.is_set():
                 return
             log.warning("background worker process exited with %s; starting it again", code)
             self.stopping.wait(1)
 
     def stop(self) -> None:
         self.stopping.set()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=graceful_timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + graceful_timeout
+            while _alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(self.pid):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _wait(pid: int) -> int | None:
+    """The exit status, or None when gunicorn's master reaped the process first."""
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == 0
 
 
 _worker_process = _WorkerProcess()
@@ -117,7 +150,8 @@ def on_starting(server: Any) -> None:
 
 def when_ready(server: Any) -> None:
     if os.environ.get("PORTAL_WORKER_WAKE_SOCKET"):
-        threading.Thread(target=_worker_process.supervise, args=(server.app.app_uri, server.log),
+        idle_file = Path(os.environ["PORTAL_WORKER_WAKE_SOCKET"]).with_name("idle")
+        threading.Thread(target=_worker_process.supervise, args=(server.app.app_uri, idle_file, server.log),
                          name="portal-worker-supervisor", daemon=True).start()
 
 
@@ -126,5 +160,6 @@ def on_exit(server: Any) -> None:
     socket_path = os.environ.get("PORTAL_WORKER_WAKE_SOCKET")
     if socket_path:
         Path(socket_path).unlink(missing_ok=True)
+        Path(socket_path).with_name("idle").unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             Path(socket_path).parent.rmdir()

@@ -26,7 +26,6 @@ import pytest
 from werkzeug.test import TestResponse
 
 from tests.access_matrix_world import PRINCIPALS, SECRET_A, MatrixWorld, build
-from tests.contracts.fixtures import pki_dir  # noqa: F401  (fixture)
 
 OK, LOGIN, FORBIDDEN, NOT_FOUND, UNAUTHORIZED, API_FORBIDDEN = "ok", "login", "403", "404", "401", "403 api"
 
@@ -254,7 +253,7 @@ JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
-def world(database_url: str, pki_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixWorld]:  # noqa: F811
+def world(database_url: str, pki_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixWorld]:
     yield from build(database_url, tmp_path_factory.mktemp("matrix") / "instance", pki_dir)
 
 

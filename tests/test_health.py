@@ -26,7 +26,6 @@ from portal.signing import service as signing
 from portal.signing.tsa import HttpTsa, respond_to_http_request
 from tests.conftest import require
 from tests.conftest import test_config as portal_config
-from tests.contracts.fixtures import pki_dir  # noqa: F401  (fixture)
 
 CHECKS = {"database", "storage", "signing_key", "tsa"}
 
@@ -59,14 +58,14 @@ class TsaServer:
 
 
 @pytest.fixture
-def tsa(pki_dir: str) -> Iterator[TsaServer]:  # noqa: F811
+def tsa(pki_dir: str) -> Iterator[TsaServer]:
     server = TsaServer(pki_dir)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def app_config(pki_dir: str, tsa: TsaServer) -> dict[str, Any]:  # noqa: F811
+def app_config(pki_dir: str, tsa: TsaServer) -> dict[str, Any]:
     return {"PKI_DIR": pki_dir, "TSA_URL": tsa.url, "READY_TSA_CHECK_SECONDS": 0}
 
 
@@ -215,7 +214,7 @@ def test_an_unreachable_database_makes_the_portal_not_ready(tmp_path: Path, app_
 
 
 def test_an_unusable_signing_key_makes_the_portal_not_ready(
-        tmp_path: Path, database_url: str, app_config: dict[str, Any], pki_dir: str) -> None:  # noqa: F811
+        tmp_path: Path, database_url: str, app_config: dict[str, Any], pki_dir: str) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 

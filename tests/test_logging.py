@@ -17,7 +17,7 @@ from flask import Flask
 from portal.auth.models import Role
 from portal.tokens import MASK, new_token
 from tests.conftest import test_config as portal_config
-from tests.contracts.fixtures import World, app_config, pki_dir, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import World, app_config, world  # noqa: F401  (fixtures)
 from tests.factories import make_staff
 from tests.services.live import GunicornServer, HttpClient
 

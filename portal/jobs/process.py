@@ -21,6 +21,8 @@ from flask import Flask
 
 log = logging.getLogger(__name__)
 
+IDLE_FILE_ENV = "PORTAL_WORKER_IDLE_FILE"
+
 
 def serve(app: Flask, *, parent: int) -> None:
     """Run worker rounds until the master that started this process is gone."""
@@ -54,9 +56,17 @@ def main(argv: list[str]) -> int:
     app = import_app(argv[0])
     os.nice(int(app.config["WORKER_NICE"]))
     if not app.config["OUTBOX_WORKER"] or app.testing:  # the web processes or a test drive the jobs
+        _tell_supervisor_idle()
         return 0
     serve(app, parent=parent)
     return 0
+
+
+def _tell_supervisor_idle() -> None:
+    path = os.environ.get(IDLE_FILE_ENV)
+    if path:
+        with open(path, "wb"):
+            pass
 
 
 if __name__ == "__main__":

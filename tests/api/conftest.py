@@ -1,1 +1,1 @@
-from tests.contracts.fixtures import app_config, pki_dir, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import app_config, world  # noqa: F401  (fixtures)

@@ -3,6 +3,7 @@ database access would (on PostgreSQL as superuser, past the trigger)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +23,11 @@ HEAD: Table = AuditChainHead.__table__  # type: ignore[assignment]
 CHECKPOINTS: Table = AuditCheckpoint.__table__  # type: ignore[assignment]
 
 
-def append_events(app: Flask, count: int, *, per_commit: int = 1, label: str = "event") -> None:
-    """`count` events, committed `per_commit` at a time, through record() like any feature."""
+def append_events(app: Flask, count: int, *, per_commit: int = 1, label: str = "event", pause: float = 0) -> None:
+    """`count` events, committed `per_commit` at a time, through record() like any feature.
+
+    pause: seconds between commits, so that processes appending at once overlap for long enough.
+    """
     factory = app.extensions["portal.session_factory"]
     with app.app_context(), factory() as session:
         for number in range(count):
@@ -32,6 +36,7 @@ def append_events(app: Flask, count: int, *, per_commit: int = 1, label: str = "
                    now=clock.now() + timedelta(microseconds=number), number=number, label=label)
             if (number + 1) % per_commit == 0:
                 session.commit()
+                time.sleep(pause)
         session.commit()
 
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from flask import Flask
@@ -33,6 +34,10 @@ def test_two_processes_appending_at_once_keep_one_chain(app: Flask, session: Ses
     workers = [subprocess.Popen([sys.executable, "-m", "tests.audit.append_worker", str(config_path),
                                  str(PER_PROCESS), label], cwd=REPO, env=env, stderr=subprocess.PIPE)
                for label in ("left", "right")]
+    ready = [tmp_path / f"ready-{label}" for label in ("left", "right")]
+    deadline = time.monotonic() + 60
+    while not all(path.exists() for path in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
     (tmp_path / "start").touch()
     for worker in workers:
         _, stderr = worker.communicate(timeout=180)

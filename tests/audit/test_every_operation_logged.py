@@ -25,14 +25,14 @@ from portal.contracts.models import Contract
 from portal.usage_requests import service as usage_requests
 from tests.access_matrix_world import REQUEST_INFO, MatrixWorld, build
 from tests.conftest import csrf_from, post_form
-from tests.contracts.fixtures import LINK_RE, pki_dir, today  # noqa: F401  (fixture)
+from tests.contracts.fixtures import LINK_RE, today
 from tests.factories import PASSWORD, make_staff, register_counterparty, totp_code
 from tests.pdfs import make_pdf
 from tests.usage_requests.conftest import form_data
 
 
 @pytest.fixture(scope="module")
-def world(database_url: str, pki_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixWorld]:  # noqa: F811
+def world(database_url: str, pki_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixWorld]:
     yield from build(database_url, tmp_path_factory.mktemp("operations") / "instance", pki_dir)
 
 

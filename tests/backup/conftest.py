@@ -15,13 +15,13 @@ from flask import Flask
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.contracts.fixtures import pki_dir, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import world  # noqa: F401  (fixtures)
 
 MASTER_KEY = os.urandom(32).hex()  # not the test suite's usual key: a restore must bring this one back
 
 
 @pytest.fixture
-def app_config(pki_dir: str, tmp_path: Path) -> dict[str, Any]:  # noqa: F811
+def app_config(pki_dir: str, tmp_path: Path) -> dict[str, Any]:
     return {"PKI_DIR": pki_dir, "AGENCY_NAME": "岡山県", "CONTACT_PHONE": "086-000-0000", "MASTER_KEY": MASTER_KEY,
             "BACKUP_DIR": str(tmp_path / "backups"), "BACKUP_TIME": ""}
 

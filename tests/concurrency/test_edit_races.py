@@ -24,7 +24,6 @@ from tests.concurrency.test_lifecycle_races import (  # noqa: F401  (fixtures)
     race,
     shared_instance,
 )
-from tests.contracts.fixtures import pki_dir  # noqa: F401  (fixture)
 from tests.factories import register_counterparty
 from tests.services.live import Reply
 

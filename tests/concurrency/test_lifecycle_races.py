@@ -40,7 +40,7 @@ from portal.mail.service import deliverable_body
 from portal.signature_requests import service as signing
 from tests.conftest import reread
 from tests.conftest import test_config as settings_for
-from tests.contracts.fixtures import LINK_RE, pki_dir  # noqa: F401  (fixture)
+from tests.contracts.fixtures import LINK_RE
 from tests.factories import make_contract, make_department, make_staff
 from tests.pdfs import make_pdf
 from tests.services.live import GunicornServer, HttpClient, LiveServer, Reply
@@ -158,12 +158,12 @@ def shared_instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app_config(pki_dir: str, shared_instance: Path) -> dict[str, Any]:  # noqa: F811
+def app_config(pki_dir: str, shared_instance: Path) -> dict[str, Any]:
     return {"PKI_DIR": pki_dir, "AGENCY_NAME": "岡山県", "INSTANCE_PATH": str(shared_instance)}
 
 
 @pytest.fixture(scope="module")
-def gunicorn(database_url: str, pki_dir: str, shared_instance: Path) -> Iterator[GunicornServer | None]:  # noqa: F811
+def gunicorn(database_url: str, pki_dir: str, shared_instance: Path) -> Iterator[GunicornServer | None]:
     """On PostgreSQL: gunicorn with three processes, started once for the module (booting takes a while)."""
     if not database_url.startswith("postgresql"):
         yield None

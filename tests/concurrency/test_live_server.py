@@ -14,7 +14,7 @@ from portal.audit.models import AuditEvent
 from portal.contracts.models import ContractStatus, DocumentRevision, Party, PartyStatus
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.mail.service import deliver_pending
-from tests.contracts.fixtures import pki_dir, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import world  # noqa: F401  (fixtures)
 from tests.factories import make_staff
 from tests.pdfs import make_pdf
 from tests.services.live import HttpClient, LiveServer
@@ -24,7 +24,7 @@ STAFF = 4
 
 
 @pytest.fixture
-def app_config(pki_dir: str, smtp_server: Any) -> dict[str, Any]:  # noqa: F811
+def app_config(pki_dir: str, smtp_server: Any) -> dict[str, Any]:
     return {"PKI_DIR": pki_dir, "AGENCY_NAME": "岡山県", **smtp_server.settings}
 
 

@@ -22,7 +22,7 @@ from portal import clock
 from portal.auth.models import Department, Role, StaffUser
 from portal.clock import JST
 from portal.mail.models import OutboxMessage
-from tests.conftest import csrf_from, pki_dir, post_form, shared_pki_dir  # noqa: F401  (pki_dir: older imports)
+from tests.conftest import csrf_from, post_form, shared_pki_dir
 from tests.factories import login_as, make_department, make_staff
 from tests.pdfs import make_pdf
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from portal.audit.models import AuditEvent
 from portal.contracts.models import Contract, ContractStatus, RevisionKind
 from tests.conftest import csrf_from, post_form
-from tests.contracts.fixtures import World, make_pdf
+from tests.contracts.fixtures import World
+from tests.pdfs import make_pdf
 
 
 def declined_contract(world: World) -> int:

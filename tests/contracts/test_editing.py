@@ -14,7 +14,8 @@ from portal.audit.models import AuditEvent
 from portal.contracts.eligibility import AUTO_RENEWAL, NO_END_DATE, PAPER_BY_LAW, term_too_long
 from portal.contracts.models import ContractStatus, PartyRole
 from tests.conftest import csrf_from, post_form
-from tests.contracts.fixtures import World, make_pdf, today
+from tests.contracts.fixtures import World, today
+from tests.pdfs import make_pdf
 
 NEW_SIGNER = {"signer_title": "取締役社長", "signer_name": "鈴木 次郎", "signer_email": "suzuki@keiyaku-shoji.co.jp"}
 

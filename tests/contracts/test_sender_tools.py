@@ -14,8 +14,9 @@ from portal.audit.models import AuditEvent
 from portal.auth.models import Role
 from portal.contracts.models import DownloadLink, PartyStatus, RequestStatus, SignatureRequest
 from tests.conftest import post_form
-from tests.contracts.fixtures import DOWNLOAD_RE, make_pdf
+from tests.contracts.fixtures import DOWNLOAD_RE
 from tests.factories import login_as, make_department, make_staff
+from tests.pdfs import make_pdf
 
 
 def _post(world, contract_id: int, action: str, client=None, **data: str):

@@ -23,23 +23,18 @@ from portal.contracts.models import Contract
 from tests import factories
 from tests.e2e.support import Mailbox, check_accessibility
 from tests.factories import PASSWORD, make_department, make_staff, totp_code
-from tests.pdfs import make_pdf as _make_pdf
+from tests.pdfs import make_pdf
 
 # ---------------------------------------------------------------- documents
-
-
-def make_pdf(title: str, pages: int = 1) -> bytes:
-    """Kept for journeys written before tests.pdfs.make_pdf took its place: call that."""
-    return _make_pdf(title=title, pages=pages, japanese=True)
 
 
 def write_pdfs(folder: Path) -> list[Path]:
     """The two documents of the journey, as files a person would pick in the file chooser."""
     folder.mkdir(parents=True, exist_ok=True)
     contract = folder / "業務委託契約書.pdf"
-    contract.write_bytes(_make_pdf(title="業務委託契約書", pages=2, japanese=True))
+    contract.write_bytes(make_pdf(title="業務委託契約書", pages=2, japanese=True))
     specification = folder / "仕様書.pdf"
-    specification.write_bytes(_make_pdf(title="庁舎清掃業務 仕様書", japanese=True))
+    specification.write_bytes(make_pdf(title="庁舎清掃業務 仕様書", japanese=True))
     return [contract, specification]
 
 
@@ -208,7 +203,7 @@ def send_contract(app: Flask, session: Session, mailbox: Mailbox, staff: StaffUs
                   business_name: str = "令和8年度 庁舎清掃業務委託") -> str:
     """A contract with two PDFs, approved and sent to Vendor()'s authority; returns the signing link from the mail."""
     vendor = Vendor()
-    documents = {f"{title}.pdf": _make_pdf(title=title, pages=pages, japanese=True)
+    documents = {f"{title}.pdf": make_pdf(title=title, pages=pages, japanese=True)
                  for title, pages in (("業務委託契約書", 2), ("仕様書", 1))}
     factories.register_counterparty(session, vendor.company_name, title=vendor.authority_title,
                                     signer=vendor.authority_name, email=vendor.authority_email)

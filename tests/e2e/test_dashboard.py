@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from portal.contracts import service as contracts
 from tests.e2e.conftest import Pages
-from tests.e2e.steps import complete_signing, confirm_dialogs, log_in, make_contract, make_pdf, staff_pair
+from tests.e2e.steps import complete_signing, confirm_dialogs, log_in, make_contract, staff_pair
 from tests.e2e.support import Mailbox, check_accessibility, screenshot
+from tests.pdfs import make_pdf
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +32,8 @@ def test_the_dashboard_counts_follow_a_contract(pages: Pages, session: Session, 
     contract = make_contract(app, session, staff, approver, business_name="令和8年度 庁舎清掃業務委託")
     with app.app_context():
         contracts.attach_document(session, contract, filename="業務委託契約書.pdf",
-                                  data=make_pdf("業務委託契約書"), actor=staff, now=contract.created_at)
+                                  data=make_pdf(title="業務委託契約書", japanese=True), actor=staff,
+                                  now=contract.created_at)
         session.commit()
 
     desk = pages.desk()

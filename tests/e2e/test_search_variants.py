@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 from portal.auth.models import Role
 from portal.contracts.models import Contract
 from portal.search.export import CSV_COLUMNS
-from tests.contracts.fixtures import World, make_pdf
+from tests.contracts.fixtures import World
 from tests.e2e.conftest import Pages
 from tests.e2e.steps import log_in
 from tests.e2e.support import check_accessibility, screenshot
 from tests.factories import make_staff
+from tests.pdfs import make_pdf
 from tests.search.factories import make_contract
 
 pytestmark = pytest.mark.e2e

@@ -20,8 +20,10 @@ from portal.db import make_engine
 from portal.instance import initialised
 from portal.jobs.models import QueuedJob, QueuedJobStatus
 from portal.mail.models import OutboxMessage, OutboxStatus
-from tests.contracts.fixtures import World, make_pdf
-from tests.services.live import HttpClient
+from tests.conftest import test_config as portal_test_config
+from tests.contracts.fixtures import World
+from tests.pdfs import make_pdf
+from tests.services.live import GunicornServer, HttpClient
 from tests.services.smtp import SmtpServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +127,8 @@ def test_the_worker_is_one_woken_restarted_process_beside_the_web_processes(tmp_
         assert len(smtp.inbox.messages) > before
 
         os.kill(worker, signal.SIGKILL)
-        assert _wait(lambda: [p for p in _worker_processes(server.pid) if p != worker] != [])
+        assert _wait(lambda: [p for p in _worker_processes(server.pid) if p != worker] != []), \
+            (tmp_path / "gunicorn.log").read_text()[-3000:]
         assert "署名手続きが完了しました" in _sign(client, links[1])
         assert _wait(lambda: _status_counts(url) == (2, 0), seconds=30), (tmp_path / "gunicorn.log").read_text()
         outbox_ids = [m["X-Portal-Outbox-Id"] for m in smtp.inbox.messages]
@@ -165,3 +168,13 @@ def _environ(pid: int) -> str:
         return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
     except (FileNotFoundError, PermissionError):
         return ""
+
+
+def test_an_app_without_background_work_is_not_restarted_over_and_over(tmp_path):
+    # The test app's worker process finds OUTBOX_WORKER off and ends at once; its exit status is
+    # often reaped by gunicorn's master first, so only the pipe tells the supervisor it was idle.
+    config = portal_test_config(f"sqlite:///{tmp_path}/portal.sqlite3", tmp_path / "instance")
+    with GunicornServer(config, processes=1) as server:
+        time.sleep(4)
+        assert _worker_processes(server.pid) == []
+        assert "starting it again" not in server.log, server.log[-2000:]

@@ -1,1 +1,1 @@
-from tests.contracts.fixtures import pki_dir, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import world  # noqa: F401  (fixtures)

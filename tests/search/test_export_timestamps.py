@@ -20,7 +20,8 @@ from portal.preservation.models import VerificationResult, VerificationRun
 from portal.preservation.timestamps import fill_missing
 from portal.search.export import CSV_COLUMNS
 from portal.signing import pades
-from tests.contracts.fixtures import World, app_config, make_pdf, pki_dir  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import World, app_config  # noqa: F401  (fixtures)
+from tests.pdfs import make_pdf
 
 STAMP_COLUMN, STATUS_COLUMN = CSV_COLUMNS.index("タイムスタンプ時刻"), CSV_COLUMNS.index("状態")
 

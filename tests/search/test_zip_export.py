@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from portal.contracts.models import Contract, ContractStatus
 from portal.search.export import CERTIFICATE_NAME, PAPER_MARK
-from tests.contracts.fixtures import World, make_pdf
+from tests.contracts.fixtures import World
+from tests.pdfs import make_pdf
 from tests.search.factories import make_contract
 
 

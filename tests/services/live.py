@@ -143,6 +143,16 @@ class GunicornServer:
             self._log_file = None
 
     @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    @property
+    def log(self) -> str:
+        """What gunicorn and the portal logged so far."""
+        return self._log_text()
+
+    @property
     def errors(self) -> list[str]:
         """The tracebacks logged so far."""
         return ["Traceback" + part for part in self._log_text().split("Traceback")[1:]]

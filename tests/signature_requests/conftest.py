@@ -1,1 +1,1 @@
-from tests.contracts.fixtures import app_config, pki_dir, tsa_down, world  # noqa: F401  (fixtures)
+from tests.contracts.fixtures import app_config, tsa_down, world  # noqa: F401  (fixtures)
