@@ -122,6 +122,8 @@ EDIT_AFTER_SENDING = "訂正する場合は新しい契約として作成して�
 COPY_INSTEAD = "訂正する場合は「この契約を複製して作成」で新しい契約として作成してください。"
 ALREADY_SIGNED_NO_DECLINE = "この契約はすでに署名済みです。差し戻しはできません。"
 SIGNING_CLOSED = "この署名依頼は取り消されたか、紙の契約に移行しました。担当課にお問い合わせください。"
+ACCESS_CODE_CHANGED = ("この契約のアクセスコードは変更されました。担当課から伝えられた新しいアクセスコードを"
+                       "入力してから、もう一度お手続きください。")
 LINK_REPLACED = ("このリンクは新しいリンクに置き換えられたため使えません。"
                  "最新の署名依頼メール（リマインドまたは再送のメール）に記載されたURLを開いてください。")
 
@@ -556,6 +558,13 @@ def require_open_link(signature_request: SignatureRequest | None, contract: Cont
     raise SigningClosed(SIGNING_CLOSED, status=contract.status, action=Action.SIGN)
 
 
+def require_same_access_code(contract: Contract, entered_hash: str | None, action: Action) -> None:
+    """Under lock(): refuse a signer who entered the アクセスコード that staff have since changed
+    (entered_hash: the code's hash when this signer's code was checked; None: no code was asked)."""
+    if entered_hash is not None and contract.access_code_hash != entered_hash:
+        raise TransitionRefused(ACCESS_CODE_CHANGED, status=contract.status, action=action)
+
+
 def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], request: RequestInfo,
          now: datetime, signature_request: SignatureRequest | None = None, **details: Any) -> SignOutcome:
     """Record `party`'s signature (its signed revisions are already added) and ask the next signer.
@@ -580,8 +589,11 @@ def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], re
 
 
 def decline(session: Session, party: Party, *, reason: str, actor: Actor, request: RequestInfo, now: datetime,
-            signature_request: SignatureRequest | None = None, methods: Sequence[str] = ()) -> None:
-    """差し戻し by the signer whose turn it is: every link stops working, staff are mailed."""
+            signature_request: SignatureRequest | None = None, methods: Sequence[str] = (),
+            access_code_hash: str | None = None) -> None:
+    """差し戻し by the signer whose turn it is: every link stops working, staff are mailed.
+
+    access_code_hash: as for require_same_access_code()."""
     contract = lock(session, party.contract_id)
     session.refresh(party)
     require(contract, Action.DECLINE)
@@ -591,6 +603,7 @@ def decline(session: Session, party: Party, *, reason: str, actor: Actor, reques
         raise SigningClosed("この署名依頼には対応できません（署名済み、または取り消されています）。",
                             status=contract.status, action=Action.DECLINE)
     require_open_link(signature_request, contract)
+    require_same_access_code(contract, access_code_hash, Action.DECLINE)
     party.status = PartyStatus.DECLINED
     party.declined_at = now
     party.decline_reason = checked_reason(reason, what="差し戻しの理由")

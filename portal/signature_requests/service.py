@@ -60,10 +60,15 @@ class CodeCheck:
 
 @dataclass(frozen=True)
 class SignerAuth:
-    """How the signer proved who they are, and from where (R3, R5)."""
+    """How the signer proved who they are, and from where (R3, R5).
+
+    access_code_hash: the contract's アクセスコード hash when this signer's code was checked (None
+    when no code was asked); signing or declining is refused if staff changed the code since.
+    """
 
     methods: tuple[str, ...]
     request: RequestInfo
+    access_code_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,7 @@ def complete_signature(session: Session, party: Party, *, auth: SignerAuth, now:
         return SignatureOutcome(party, already_signed=True, all_signed=contract.status.is_completing
                                 or contract.status.is_completed)
     lifecycle.require_open_link(request, contract)
+    lifecycle.require_same_access_code(contract, auth.access_code_hash, lifecycle.Action.SIGN)
     if {document.id: document.current.id for document in contract.documents} != signed_over:
         raise lifecycle.TransitionRefused("署名の処理中に文書が変わりました。もう一度お試しください。",
                                           status=contract.status, action=lifecycle.Action.SIGN)
@@ -247,4 +253,4 @@ def decline(session: Session, party: Party, *, reason: str, auth: SignerAuth, no
     """
     reason = lifecycle.checked_reason(reason, what="差し戻しの理由")
     lifecycle.decline(session, party, reason=reason, actor=_actor(party), request=auth.request, now=now,
-                      signature_request=request, methods=auth.methods)
+                      signature_request=request, methods=auth.methods, access_code_hash=auth.access_code_hash)

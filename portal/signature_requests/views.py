@@ -233,7 +233,7 @@ def complete(token: str) -> ResponseReturnValue:
     methods, error = _link_factors(target, req)
     if error is not None:
         return _confirm_error(target, *error)
-    return _complete(target, service.SignerAuth(methods, request_info()), req)
+    return _complete(target, _signer_auth(target, methods), req)
 
 
 @bp.route("/s/<token>/decline", methods=["GET", "POST"])
@@ -247,6 +247,11 @@ def decline(token: str) -> ResponseReturnValue:
             return _decline_error(target, *error)
         return _decline(target, req, methods)
     return _gate(target) or _decline(target, req, (AUTH_EMAIL_LINK,))
+
+
+def _signer_auth(target: Target, methods: tuple[str, ...]) -> service.SignerAuth:
+    code_hash = target.contract.access_code_hash if AUTH_ACCESS_CODE in methods else None
+    return service.SignerAuth(methods, request_info(), access_code_hash=code_hash)
 
 
 def _link_factors(target: Target, req: SignatureRequest) -> tuple[tuple[str, ...], tuple[str, int] | None]:
@@ -444,7 +449,7 @@ def _decline(target: Target, req: SignatureRequest | None, methods: tuple[str, .
                                       **context)
     reason = request.form.get("reason", "")
     try:
-        service.decline(db(), target.party, reason=reason, auth=service.SignerAuth(methods, request_info()),
+        service.decline(db(), target.party, reason=reason, auth=_signer_auth(target, methods),
                         now=clock.now(), request=req)
     except DomainError as exc:
         db().rollback()

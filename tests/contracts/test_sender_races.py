@@ -97,3 +97,64 @@ def test_unlock_and_a_wrong_code_at_once_count_once(app, world):
         assert attempts == 1
     assert _count(world, "staff:contract:signing-link-unlocked") == 1
     assert len(world.outbox("signing_link_unlocked")) == 1
+
+
+def test_changing_the_code_and_the_vendor_signing_at_once_end_one_way(app, world):
+    contract_id = world.sent_contract(access_code="4821")
+    link = world.signing_link()
+    with LiveServer(app) as server:
+        signer = HttpClient(server.url)
+        assert signer.post_form(f"{link}/access-code", {"access_code": "4821"}, page=link).status == 200
+        staff = HttpClient(server.url)
+        staff.login(_colleague(world))
+        staff_token = staff.csrf(f"/contracts/{contract_id}")
+        signer_token = signer.csrf(f"{link}/confirm")
+        got: dict[str, Reply] = {}
+        at_once([
+            lambda: got.setdefault("change", staff.post(f"/contracts/{contract_id}/access-code",
+                                                        {"csrf_token": staff_token, "access_code": "7359"})),
+            lambda: got.setdefault("sign", signer.post(f"{link}/complete", {"csrf_token": signer_token})),
+        ])
+        change, sign = got["change"], got["sign"]
+        page_after = signer.get(link).text
+        assert server.errors == []
+    assert 500 not in (change.status, sign.status)
+    party = world.contract(contract_id).parties[0]
+    if party.status is PartyStatus.SIGNED:  # signed with the old code: the code may no longer change
+        assert "署名手続きが完了しました" in sign.text
+        assert change.status == 409
+        assert "相手方はすでに署名済みです" in change.text
+        assert _count(world, "staff:contract:access-code-changed") == 0
+        assert world.outbox("access_code_changed") == []
+    else:  # the code changed first: the browser that entered the old one is asked again, nothing signed
+        assert change.status == 200
+        assert sign.status == 409
+        assert "アクセスコードは変更されました" in sign.text
+        assert _count(world, "signer:contract:signed") == 0
+        assert _count(world, "staff:contract:access-code-changed") == 1
+        assert len(world.outbox("access_code_changed")) == 1
+        assert "アクセスコードの入力" in page_after
+
+
+def test_two_download_links_reissued_at_once_are_two_links_each_mailed_once(app, world):
+    contract_id = world.completed_contract()
+    party_id = world.party_ids(contract_id)[0]
+    before = len(world.outbox("download_link_reissued"))
+    with LiveServer(app) as server:
+        first, second = HttpClient(server.url), HttpClient(server.url)
+        first.login(_colleague(world))
+        second.login(make_staff(world.session, role=Role.STAFF, email="dosho2@pref.example.jp",
+                                department=world.department))
+        tokens = [client.csrf(f"/contracts/{contract_id}") for client in (first, second)]
+        replies = at_once([
+            lambda: first.post(f"/contracts/{contract_id}/download-links",
+                               {"csrf_token": tokens[0], "recipient": f"party-{party_id}"}),
+            lambda: second.post(f"/contracts/{contract_id}/download-links",
+                                {"csrf_token": tokens[1], "recipient": f"party-{party_id}"}),
+        ])
+        assert server.errors == []
+    assert [reply.status for reply in replies] == [200, 200]
+    mails = world.outbox("download_link_reissued")[before:]
+    assert len(mails) == 2
+    assert len({world.delivered_body(mail) for mail in mails}) == 2  # each its own link
+    assert _count(world, "staff:contract:download-link-reissued") == 2
