@@ -14,7 +14,10 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import read_certification_data
 
+from . import speedups
 from .errors import InvalidPdf
+
+speedups.install()
 
 HEADER_WINDOW = 1024
 TRAILER_WINDOW = 2048
