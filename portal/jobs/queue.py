@@ -24,10 +24,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
+from portal.audit.actions import AuditAction
+from portal.audit.service import SYSTEM, record
 from portal.db import run_transaction
 from portal.jobs import leases
 from portal.jobs.models import QueuedJob, QueuedJobStatus
 from portal.logging_setup import job_run
+from portal.storage import TamperedFile
 
 log = logging.getLogger(__name__)
 WORKER_STOPPED = "処理していたワーカーが応答しなくなりました。"
@@ -162,6 +165,8 @@ def _run_one(factory: sessionmaker[Session], handlers: dict[str, Handler], job_i
                 session.commit()
         except Exception as exc:
             session.rollback()
+            if isinstance(exc, TamperedFile):
+                _record_tampered(session, job, exc)
             entry["outcome"] = "retry" if isinstance(exc, RetryLater) else "failed"
             if isinstance(exc, RetryLater):
                 log.warning("queued job %s (%s) will be retried: %s", job_id, handler.kind, exc)
@@ -169,6 +174,13 @@ def _run_one(factory: sessionmaker[Session], handlers: dict[str, Handler], job_i
                 log.exception("queued job %s (%s) failed", job_id, handler.kind)
             message = "".join(traceback.format_exception_only(exc)).strip()[:4000]
             _after_failure(session, handler, job_id, holder, message)
+
+
+def _record_tampered(session: Session, job: QueuedJob, exc: TamperedFile) -> None:
+    """A stored file failed its check inside a job: logged as when a request reads it (portal/integrity.py)."""
+    record(session, actor=SYSTEM, action=AuditAction.STORAGE_INTEGRITY_FAILED, key=exc.key, owner=exc.owner,
+           why=exc.why, job=job.kind, job_key=job.key)
+    session.commit()
 
 
 def _after_failure(session: Session, handler: Handler, job_id: int, holder: str, message: str) -> None:

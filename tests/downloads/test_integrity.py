@@ -90,3 +90,24 @@ def test_an_altered_certificate_sha256_is_refused(world, completed):
     world.session.commit()
     _assert_refused(world, f"/contracts/{contract_id}/certificate", world.staff_client)
     _assert_refused(world, f"{world.download_path(VENDOR)}/certificate", world.signer_client)
+
+
+def test_a_tampered_file_met_by_a_background_job_is_logged(app, world):
+    from portal.contracts.pages import RENDER_JOB
+    from portal.jobs.models import QueuedJob, QueuedJobStatus
+    from portal.jobs.queue import run_now
+
+    contract_id = world.create_id(business_name="画像の契約")
+    assert world.upload(contract_id, (make_pdf("pages", 2), "pages.pdf")).status_code == 200
+    revision = world.contract(contract_id).documents[0].original
+    _set_revision(world, revision.id, sha256="0" * 64)
+    before = len(_refusals(world))
+    with app.app_context():
+        assert run_now(RENDER_JOB, revision.id)
+    [event] = _refusals(world)[before:]
+    assert event.details["job"] == RENDER_JOB
+    assert event.details["job_key"] == str(revision.id)
+    assert event.details["key"] == revision.storage_key
+    job = world.session.scalar(select(QueuedJob).where(QueuedJob.kind == RENDER_JOB,
+                                                       QueuedJob.key == str(revision.id)))
+    assert job.status is not QueuedJobStatus.DONE
