@@ -52,10 +52,14 @@ class AccessCodeLocked(DomainError):
 
 @dataclass(frozen=True)
 class CodeCheck:
-    """The answer to one アクセスコード entry: accepted, or how many wrong entries are left (0: now locked)."""
+    """The answer to one アクセスコード entry: accepted, or how many wrong entries are left (0: now locked).
+
+    code_hash: the stored hash the entry was checked against (a later change makes it stale).
+    """
 
     accepted: bool
     remaining: int
+    code_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ def check_access_code(session: Session, request: SignatureRequest, code: str, *,
         attempts = session.execute(update(SignatureRequest).where(SignatureRequest.id == request.id)
                                    .values(failed_code_attempts=counter - 1).returning(counter)).scalar_one()
         set_committed_value(request, "failed_code_attempts", attempts)
-        return CodeCheck(True, limit - attempts)
+        return CodeCheck(True, limit - attempts, contract.access_code_hash)
     set_committed_value(request, "failed_code_attempts", attempts)
     actor = Actor.signer(request.party.email)
     record(session, actor=actor, action=AuditAction.CONTRACT_ACCESS_CODE_FAILED,

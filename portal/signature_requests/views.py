@@ -76,9 +76,10 @@ def _token_target(req: SignatureRequest) -> Target:
 # ---------------------------------------------------------------- access code, once per browser session
 
 
-def _code_mark(req: SignatureRequest) -> str:
-    """Names this link and its current code: a changed code (or a new link) has to be entered again."""
-    code_hash = req.party.contract.access_code_hash or ""
+def _code_mark(req: SignatureRequest, code_hash: str | None = None) -> str:
+    """Names this link and its code (default: the current one): a changed code (or a new link) has to be
+    entered again."""
+    code_hash = (req.party.contract.access_code_hash if code_hash is None else code_hash) or ""
     return f"{req.id}:{hashlib.sha256(code_hash.encode()).hexdigest()[:16]}"
 
 
@@ -86,9 +87,9 @@ def _code_entered(req: SignatureRequest) -> bool:
     return _code_mark(req) in browser_session.get("signer_codes", [])
 
 
-def _remember_code(req: SignatureRequest) -> None:
+def _remember_code(req: SignatureRequest, code_hash: str | None = None) -> None:
     marks = [m for m in browser_session.get("signer_codes", []) if not m.startswith(f"{req.id}:")]
-    browser_session["signer_codes"] = [*marks, _code_mark(req)][-CODES_KEPT:]
+    browser_session["signer_codes"] = [*marks, _code_mark(req, code_hash)][-CODES_KEPT:]
 
 
 def _gate(target: Target, *, status: int = 200) -> ResponseReturnValue | None:
@@ -178,7 +179,7 @@ def access_code(token: str) -> ResponseReturnValue:
     session.commit()
     notify_outbox()
     if check.accepted:
-        _remember_code(req)
+        _remember_code(req, check.code_hash)
         return hx_redirect(target.url("review"))
     if check.remaining == 0:
         return _locked(target)
@@ -230,10 +231,10 @@ def complete(token: str) -> ResponseReturnValue:
     session = db()
     req = service.open_request(session, token, now=clock.now())
     target = _token_target(req)
-    methods, error = _link_factors(target, req)
-    if error is not None:
+    auth, error = _link_factors(target, req)
+    if auth is None:
         return _confirm_error(target, *error)
-    return _complete(target, _signer_auth(target, methods), req)
+    return _complete(target, auth, req)
 
 
 @bp.route("/s/<token>/decline", methods=["GET", "POST"])
@@ -242,45 +243,45 @@ def decline(token: str) -> ResponseReturnValue:
     req = service.open_request(session, token, now=clock.now())
     target = _token_target(req)
     if request.method == "POST":
-        methods, error = _link_factors(target, req)
-        if error is not None:
+        auth, error = _link_factors(target, req)
+        if auth is None:
             return _decline_error(target, *error)
-        return _decline(target, req, methods)
-    return _gate(target) or _decline(target, req, (AUTH_EMAIL_LINK,))
+        return _decline(target, req, auth)
+    return _gate(target) or _decline(target, req, service.SignerAuth((AUTH_EMAIL_LINK,), request_info()))
 
 
-def _signer_auth(target: Target, methods: tuple[str, ...]) -> service.SignerAuth:
-    code_hash = target.contract.access_code_hash if AUTH_ACCESS_CODE in methods else None
-    return service.SignerAuth(methods, request_info(), access_code_hash=code_hash)
+def _link_factors(target: Target, req: SignatureRequest) -> tuple[service.SignerAuth | None, tuple[str, int]]:
+    """How the signer proves who they are with a link: the link, plus the アクセスコード when the contract has one.
 
-
-def _link_factors(target: Target, req: SignatureRequest) -> tuple[tuple[str, ...], tuple[str, int] | None]:
-    """The factors a signer shows with a link: the link, plus the アクセスコード when the contract has one.
-
-    Signing and declining ask for the same factors. A wrong code is committed (it counts towards the lock)
-    and returned as (message, status).
+    Signing and declining ask for the same factors. The proof keeps the hash of the code as it was checked
+    (not as read after the attempt is committed), so a code staff change meanwhile refuses the signature.
+    A wrong code is committed (it counts towards the lock) and returned as (None, (message, status)).
     """
     session = db()
     if req.status is not RequestStatus.OPEN or not target.contract.has_access_code:
-        return (AUTH_EMAIL_LINK,), None
+        return service.SignerAuth((AUTH_EMAIL_LINK,), request_info()), ("", 200)
     if service.is_locked(req):
-        return (), (service.locked_message(req), 423)
+        return None, (service.locked_message(req), 423)
     if not target.needs_access_code:  # entered on this browser session's first visit
-        return (AUTH_EMAIL_LINK, AUTH_ACCESS_CODE), None
+        return _with_code(target.contract.access_code_hash), ("", 200)
     try:
         check = service.check_access_code(session, req, request.form.get("access_code", ""),
                                           now=clock.now(), info=request_info())
     except DomainError as exc:
         session.rollback()
-        return (), (exc.message, exc.status_code)
+        return None, (exc.message, exc.status_code)
     session.commit()  # a wrong code counts; a right one gave its attempt back — and no lock is kept
     notify_outbox()
     if not check.accepted:
         if check.remaining == 0:
-            return (), (service.locked_message(req), 423)
-        return (), (_wrong_code(check.remaining), 422)
-    _remember_code(req)
-    return (AUTH_EMAIL_LINK, AUTH_ACCESS_CODE), None
+            return None, (service.locked_message(req), 423)
+        return None, (_wrong_code(check.remaining), 422)
+    _remember_code(req, check.code_hash)
+    return _with_code(check.code_hash), ("", 200)
+
+
+def _with_code(code_hash: str | None) -> service.SignerAuth:
+    return service.SignerAuth((AUTH_EMAIL_LINK, AUTH_ACCESS_CODE), request_info(), access_code_hash=code_hash)
 
 
 # ---------------------------------------------------------------- agency approver (logged in)
@@ -341,7 +342,7 @@ def staff_complete(party_id: int) -> ResponseReturnValue:
 @role_required(Role.APPROVER)
 def staff_decline(party_id: int) -> ResponseReturnValue:
     target = _staff_target(service.staff_party(db(), party_id, user=current_user))
-    return _decline(target, None, (AUTH_PASSWORD, AUTH_TOTP))
+    return _decline(target, None, service.SignerAuth((AUTH_PASSWORD, AUTH_TOTP), request_info()))
 
 
 # ---------------------------------------------------------------- shared
@@ -442,14 +443,14 @@ def _decline_error(target: Target, message: str, status: int) -> ResponseReturnV
                                   **_page_context(target))
 
 
-def _decline(target: Target, req: SignatureRequest | None, methods: tuple[str, ...]) -> ResponseReturnValue:
+def _decline(target: Target, req: SignatureRequest | None, auth: service.SignerAuth) -> ResponseReturnValue:
     context = _page_context(target)
     if request.method == "GET":
         return render_page_or_partial("signature_requests/decline.html", "signature_requests/_decline_form.html",
                                       **context)
     reason = request.form.get("reason", "")
     try:
-        service.decline(db(), target.party, reason=reason, auth=_signer_auth(target, methods),
+        service.decline(db(), target.party, reason=reason, auth=auth,
                         now=clock.now(), request=req)
     except DomainError as exc:
         db().rollback()
