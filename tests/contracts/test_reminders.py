@@ -73,8 +73,9 @@ def test_two_runs_at_the_same_moment_remind_once(app, world, session):
 
 
 def test_two_worker_processes_remind_once_per_threshold(app, world, session, tmp_path):
-    contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat())
-    processes = _start_workers(app, tmp_path, seconds=6, DEADLINES_INTERVAL_SECONDS=1)
+    # 5 days before with thresholds 7 and 1: a run that passes midnight JST crosses no second threshold
+    contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=5)).isoformat())
+    processes = _start_workers(app, tmp_path, seconds=6, DEADLINES_INTERVAL_SECONDS=1, REMINDER_DAYS_BEFORE=[7, 1])
     outputs = _finish(processes)
     assert all(p.returncode == 0 for p in processes), outputs
     lease = reread(session).get(JobLease, "contract-deadlines")
