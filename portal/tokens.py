@@ -29,6 +29,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def first_token_hash(text: str) -> str:
+    """hash_token() of the first link token in `text`; "" when it carries none."""
+    match = _TOKEN.search(text)
+    return hash_token(match.group(0)) if match else ""
+
+
 def mask_tokens(text: str) -> str:
     """`text` with every link token cut to its first four characters and marked as masked."""
     return _TOKEN.sub(lambda match: match["head"] + MASK, text)

@@ -28,6 +28,7 @@ class AuditAction(StrEnum):
     MAIL_VIEWED = "admin:mail:viewed"
     MAIL_LIST_VIEWED = "admin:mail:list-viewed"
     MAIL_HELD_SENT = "admin:mail:held-sent"  # a mail held before SMTP was configured, sent by an administrator
+    MAIL_WITHDRAWN = "system:mail:withdrawn"  # a mail not yet sent whose link stopped working: not delivered
     CONTRACT_CREATED = "staff:contract:created"
     CONTRACT_EDITED = "staff:contract:edited"
     CONTRACT_DUPLICATED = "staff:contract:duplicated"

@@ -63,6 +63,7 @@ LABELS: dict[A, Label] = {
     A.MAIL_VIEWED: _L("admin", "送信メールの閲覧", "{actor} が {object} を閲覧しました"),
     A.MAIL_LIST_VIEWED: _L("admin", "送信メール一覧の閲覧", "{actor} が送信メールの一覧を閲覧しました"),
     A.MAIL_HELD_SENT: _L("admin", "保留中のメールの送信", "{actor} が保留中の {object} の送信を指示しました"),
+    A.MAIL_WITHDRAWN: _L("admin", "未送信メールの取りやめ", "リンクが無効になったため {object} の送信を取りやめました"),
     # Contracts: reading
     A.CONTRACT_VIEWED: _L("contract-read", "契約の閲覧", "{actor} が {object} を閲覧しました"),
     A.CONTRACT_HISTORY_VIEWED: _L("contract-read", "訂正履歴の閲覧", "{actor} が {object} の訂正履歴を閲覧しました"),

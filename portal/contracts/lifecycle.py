@@ -41,6 +41,7 @@ from portal.contracts.models import (
     SignatureRequest,
 )
 from portal.errors import DomainError, NotFound
+from portal.mail.service import withdraw_link_mails
 from portal.tokens import new_token
 from portal.urls import external_url
 from portal.webhooks.models import WebhookEventType
@@ -502,7 +503,7 @@ def reissue_link(session: Session, contract: Contract, *, now: datetime) -> Reis
     previous = list(session.scalars(select(SignatureRequest).where(SignatureRequest.party_id == party.id,
                                                                    SignatureRequest.status == RequestStatus.OPEN)))
     for signature_request in previous:
-        _close_request(signature_request, RequestStatus.CANCELLED, now=now)
+        _close_request(session, signature_request, RequestStatus.CANCELLED, now=now, why=MAIL_LINK_REPLACED)
     token, token_hash = new_token()
     session.add(SignatureRequest(party=party, token_hash=token_hash, status=RequestStatus.OPEN, created_at=now,
                                  expires_at=link_expiry(contract),
@@ -579,7 +580,7 @@ def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], re
     party.signed_user_agent = request.user_agent[:1000]
     party.auth_methods = list(methods)
     if signature_request is not None:
-        _close_request(signature_request, RequestStatus.COMPLETED, now=now)
+        _close_request(session, signature_request, RequestStatus.COMPLETED, now=now)
     following = next((p for p in contract.parties if p.status is PartyStatus.WAITING), None)
     after = next_signer_status(following) if following is not None else S.COMPLETING
     _apply(session, contract, Action.SIGN, after, actor=actor, now=now, request=request, signer=party,
@@ -608,7 +609,7 @@ def decline(session: Session, party: Party, *, reason: str, actor: Actor, reques
     party.declined_at = now
     party.decline_reason = checked_reason(reason, what="差し戻しの理由")
     if signature_request is not None:
-        _close_request(signature_request, RequestStatus.DECLINED, now=now)
+        _close_request(session, signature_request, RequestStatus.DECLINED, now=now)
     _close_open_requests(session, contract, now=now)
     contract.status_reason = party.decline_reason
     _apply(session, contract, Action.DECLINE, S.DECLINED, actor=actor, now=now, request=request, signer=party,
@@ -671,14 +672,22 @@ def _close(session: Session, contract: Contract, action: Action, after: Contract
            reason=contract.status_reason)
 
 
-def _close_request(signature_request: SignatureRequest, status: RequestStatus, *, now: datetime) -> None:
+MAIL_LINK_REPLACED = "新しい署名用リンクを送ったため、"
+MAIL_LINK_CLOSED = {RequestStatus.COMPLETED: "署名済みのため、", RequestStatus.DECLINED: "差し戻されたため、",
+               RequestStatus.CANCELLED: "契約の手続きが終了したため、"}
+
+
+def _close_request(session: Session, signature_request: SignatureRequest, status: RequestStatus, *,
+                   now: datetime, why: str = "") -> None:
+    """The link stops working; a mail carrying it that has not gone out yet never will."""
     signature_request.status = status
     signature_request.closed_at = now
+    withdraw_link_mails(session, signature_request.token_hash, now=now, why=why or MAIL_LINK_CLOSED.get(status, ""))
 
 
 def _close_open_requests(session: Session, contract: Contract, *, now: datetime) -> None:
     party_ids = [p.id for p in contract.parties]
     query = select(SignatureRequest).where(SignatureRequest.party_id.in_(party_ids),
                                            SignatureRequest.status == RequestStatus.OPEN)
-    for signature_request in session.scalars(query):
-        _close_request(signature_request, RequestStatus.CANCELLED, now=now)
+    for signature_request in list(session.scalars(query)):
+        _close_request(session, signature_request, RequestStatus.CANCELLED, now=now)

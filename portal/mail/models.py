@@ -16,6 +16,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     HELD = "held"  # no SMTP server configured: kept for the 送信メール page
     FAILED = "failed"  # gave up after MAIL_MAX_ATTEMPTS
+    WITHDRAWN = "withdrawn"  # not sent: the link it carries stopped working first (a newer link, or closed)
 
     @property
     def label(self) -> str:
@@ -23,7 +24,8 @@ class OutboxStatus(StrEnum):
 
 
 _LABELS = {OutboxStatus.PENDING: "送信待ち", OutboxStatus.SENDING: "送信中", OutboxStatus.SENT: "送信済み",
-           OutboxStatus.HELD: "保管（未送信）", OutboxStatus.FAILED: "送信失敗"}
+           OutboxStatus.HELD: "保管（未送信）", OutboxStatus.FAILED: "送信失敗",
+           OutboxStatus.WITHDRAWN: "取りやめ（リンク無効）"}
 
 
 class OutboxMessage(Base):
@@ -39,6 +41,9 @@ class OutboxMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     body_sealed: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(255), default="", server_default="")  # kept over retries
+    # hash_token() of the link token the body carries ("" for none): a mail not yet sent whose link has
+    # stopped working is withdrawn instead of being delivered (portal.mail.service.withdraw_link_mails).
+    link_token_hash: Mapped[str] = mapped_column(String(64), default="", server_default="", index=True)
     status: Mapped[OutboxStatus] = mapped_column(str_enum_type(OutboxStatus), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -12,6 +12,7 @@ from portal.mail.models import OutboxMessage, OutboxStatus
 HELD = "SMTPサーバーが設定される前に作成されたため、送信せずに保管しています。"
 HELD_SENDABLE = HELD + "SMTPサーバーが設定されたので、「送信する」で送信できます。"
 HELD_NOT_SENDABLE = HELD + "送信するには、先に SMTP サーバー（PORTAL_MAIL_SERVER）を設定してください。"
+WITHDRAWN = "送信を取りやめました（本文のリンクはもう使えません）。"
 FAILED_LINKS = "本文のリンクは破棄されています。必要な場合は、契約の画面から署名依頼の再送などで送り直してください。"
 
 # The exception names smtplib, socket and the message building raise, most specific first.
@@ -49,6 +50,8 @@ def error_sentence(last_error: str) -> str:
 
 def describe(message: OutboxMessage, *, mail_configured: bool) -> str:
     """Why `message` is where it is; "" for a mail that was sent or is waiting its first try."""
+    if message.status is OutboxStatus.WITHDRAWN:
+        return f"{message.last_error or '送信前に本文のリンクが無効になったため、'}{WITHDRAWN}"
     if message.status is OutboxStatus.HELD:
         return HELD_SENDABLE if mail_configured else HELD_NOT_SENDABLE
     if message.status is OutboxStatus.FAILED:

@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal import clock
 from portal.audit.actions import AuditAction
-from portal.audit.service import Actor, RequestInfo, record
+from portal.audit.service import SYSTEM, Actor, RequestInfo, record
 from portal.errors import DomainError, NotFound
 from portal.mail.message import OutboxConnection, OutboxMail
 from portal.mail.models import OutboxMessage, OutboxStatus
 from portal.storage import crypto
 from portal.text import single_line
-from portal.tokens import mask_tokens
+from portal.tokens import first_token_hash, mask_tokens
 from portal.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def enqueue(
         body=masked,
         body_sealed=_seal(body, message_id) if masked != body else None,
         message_id=message_id,
+        link_token_hash=first_token_hash(body),
         status=OutboxStatus.PENDING if config["MAIL_SERVER"] else OutboxStatus.HELD,
         created_at=moment,
         next_attempt_at=moment,
@@ -151,6 +152,32 @@ def send_held(session: Session, *, actor: Any, now: datetime, request: RequestIn
                template=row.template, recipient=row.recipient, all_held=message_id is None)
     session.expire_all()
     return len(released)
+
+
+def withdraw_link_mails(session: Session, token_hash: str, *, now: datetime, why: str) -> int:
+    """Withdraw the mails not yet sent (held or waiting) whose link is the token `token_hash` names.
+
+    Called where a signing link stops working (a newer link was sent, the contract closed), so that an
+    administrator releasing held mails, or the deliverer after an SMTP outage, never hands a vendor a
+    link that only says it was replaced. One conditional UPDATE: a mail the deliverer already claimed
+    is delivered as it is. Each withdrawn mail gets an audit event. Returns how many were withdrawn.
+    """
+    if not token_hash:
+        return 0
+    withdrawn = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.link_token_hash == token_hash,
+               OutboxMessage.status.in_([OutboxStatus.HELD, OutboxStatus.PENDING]))
+        .values(status=OutboxStatus.WITHDRAWN, body_sealed=None, last_error=why[:4000])
+        .returning(OutboxMessage.id, OutboxMessage.template, OutboxMessage.recipient)
+    ).all()
+    for row in withdrawn:
+        record(session, actor=SYSTEM, action=AuditAction.MAIL_WITHDRAWN, now=now,
+               subject=(OutboxMessage.__tablename__, row.id), template=row.template, recipient=row.recipient,
+               why=why)
+    if withdrawn:
+        session.expire_all()
+    return len(withdrawn)
 
 
 def readable_body(message: OutboxMessage) -> str:
