@@ -129,16 +129,17 @@ def worker_command(once: bool) -> None:
         time.sleep(interval)
 
 
-def _referenced_keys(session: Session) -> set[str]:
-    """Every storage key a row holds: document revisions, page images, certificates, usage-request PDFs."""
+def referenced_keys(session: Session) -> set[str]:
+    """Every storage key a row holds: document revisions, page images, certificates (every version),
+    usage-request PDFs."""
     from sqlalchemy import select
 
-    from portal.contracts.models import Contract, DocumentRevision, PageImage
+    from portal.contracts.models import CertificateRevision, Contract, DocumentRevision, PageImage
     from portal.usage_requests.models import UsageRequest
 
     keys: set[str] = set()
     for column in (DocumentRevision.storage_key, PageImage.storage_key, Contract.certificate_key,
-                   UsageRequest.pdf_key):
+                   CertificateRevision.storage_key, UsageRequest.pdf_key):
         keys.update(key for key in session.scalars(select(column)) if key)
     return keys
 
@@ -161,7 +162,7 @@ def storage_gc(mode: str | None) -> None:
     store = get_store()
     now = clock.now()
     try:
-        orphans = find_orphans(store, _referenced_keys(session), now=now)
+        orphans = find_orphans(store, referenced_keys(session), now=now)
     except StorageError as exc:
         click.echo(f"エラー: 保存先を一覧できませんでした: {exc}", err=True)
         sys.exit(1)

@@ -80,7 +80,7 @@ def stored_references(session: Session) -> Iterator[tuple[str, str | None, str, 
     """(storage key, expected SHA-256 or None, what it is, the owner bound into its encryption) of every file
     the database refers to."""
     from portal.contracts.documents import certificate_owner, page_image_owner, revision_owner
-    from portal.contracts.models import Contract, ContractDocument, DocumentRevision, PageImage
+    from portal.contracts.models import CertificateRevision, Contract, ContractDocument, DocumentRevision, PageImage
     from portal.usage_requests.models import UsageRequest
     from portal.usage_requests.service import pdf_owner
 
@@ -96,6 +96,12 @@ def stored_references(session: Session) -> Iterator[tuple[str, str | None, str, 
             select(Contract.certificate_key, Contract.certificate_sha256, Contract.number, Contract.id)
             .where(Contract.certificate_key.is_not(None))):
         yield key, sha256, f"合意締結証明書 {number}", certificate_owner(contract_id)
+    earlier = (select(CertificateRevision.storage_key, CertificateRevision.sha256, CertificateRevision.number,
+                      Contract.number, Contract.id)
+               .join(Contract, Contract.id == CertificateRevision.contract_id)
+               .where(CertificateRevision.storage_key != func.coalesce(Contract.certificate_key, "")))
+    for key, sha256, version, number, contract_id in session.execute(earlier):
+        yield key, sha256, f"合意締結証明書 {number}（第{version}版）", certificate_owner(contract_id)
     usage_requests = select(UsageRequest.pdf_key, UsageRequest.pdf_sha256, UsageRequest.id).where(
         UsageRequest.pdf_key.is_not(None))
     for key, sha256, request_id in session.execute(usage_requests):

@@ -21,7 +21,7 @@ from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, record
 from portal.contracts import certificate, documents, lifecycle
-from portal.contracts.models import Contract, ContractStatus, DocumentRevision, RevisionKind
+from portal.contracts.models import CertificateRevision, Contract, ContractStatus, DocumentRevision, RevisionKind
 from portal.contracts.signatures import finalize_bytes, sign_issued_bytes, stamp
 from portal.signing import pades
 
@@ -108,6 +108,10 @@ def complete_contract(session: Session, contract: Contract, *, now: datetime) ->
     stored_certificate = documents.store_certificate(contract, certificate_bytes)
     contract.certificate_key = stored_certificate.key
     contract.certificate_sha256 = stored_certificate.sha256
+    session.add(CertificateRevision(contract_id=contract.id, number=1, kind=RevisionKind.FINAL,
+                                    storage_key=stored_certificate.key, sha256=stored_certificate.sha256,
+                                    size=stored_certificate.size,
+                                    timestamp_at=pades.latest_timestamp_time(certificate_bytes), created_at=now))
     session.flush()
     lifecycle.complete(session, contract, now=now,
                        documents=[{"filename": d.filename, "sha256": d.current.sha256} for d in contract.documents],

@@ -288,6 +288,26 @@ class DocumentRevision(Base):
     document: Mapped[ContractDocument] = relationship(back_populates="revisions")
 
 
+class CertificateRevision(Base):
+    """Stored bytes of one state of a contract's 合意締結証明書. Never changed: 1 is what completion made,
+    each archive-timestamp renewal adds one. Contract.certificate_key / certificate_sha256 name the newest."""
+
+    __tablename__ = "contract_certificate_revisions"
+    __table_args__ = (UniqueConstraint("contract_id", "number"),)
+
+    id: Mapped[intpk]
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    number: Mapped[int]
+    kind: Mapped[RevisionKind] = mapped_column(str_enum_type(RevisionKind))  # final, then archive_timestamp
+    storage_key: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int | None]  # unknown for certificates stored before this table
+    timestamp_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # newest RFC 3161 genTime in the file
+    created_at: Mapped[utc_datetime]
+
+    contract: Mapped[Contract] = relationship()
+
+
 class Party(Base):
     """A signer in the envelope's order: the vendor's authority or the agency approver."""
 

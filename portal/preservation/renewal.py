@@ -5,7 +5,8 @@ certificate expires (or its algorithms become weak). Before then the file gets, 
 incremental update, the certificates and fresh CRLs of that timestamp's TSA (DSS) and a new
 document timestamp by the TSA in use (portal.signing.pades.add_archive_timestamp). The result
 is stored as a new revision of the document (kind archive_timestamp), like completion stores
-its final file; earlier revisions stay.
+its final file; earlier revisions stay. The 合意締結証明書 is renewed the same way, as a new
+CertificateRevision that becomes the contract's certificate.
 
 A document is due when its newest document timestamp's TSA certificate expires within
 TIMESTAMP_RENEW_DAYS, or its digest is in TIMESTAMP_WEAK_DIGESTS. It is left alone (reported as
@@ -30,8 +31,15 @@ from sqlalchemy.orm import Session
 from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, Actor, record
 from portal.contracts import lifecycle
-from portal.contracts.documents import read_revision, store_revision
-from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, RevisionKind
+from portal.contracts.documents import read_certificate, read_revision, store_certificate, store_revision
+from portal.contracts.models import (
+    CertificateRevision,
+    Contract,
+    ContractDocument,
+    ContractStatus,
+    DocumentRevision,
+    RevisionKind,
+)
 from portal.signing import pades
 from portal.signing.context import SigningContext
 from portal.signing.errors import SigningError
@@ -52,6 +60,7 @@ class DocumentTimestampState:
     newest: pades.NewestTimestamp | None
     due_reasons: tuple[str, ...] = ()
     blocked: str | None = None
+    certificate: bool = False  # revision_id is then a CertificateRevision's
 
     @property
     def is_due(self) -> bool:
@@ -82,6 +91,25 @@ def _current_revisions(session: Session) -> list[tuple[int, str, str, int]]:
         .order_by(Contract.id, ContractDocument.position)
     )
     return [tuple(row) for row in session.execute(query)]
+
+
+CERTIFICATE_FILENAME = "合意締結証明書.pdf"
+
+
+def _current_certificates(session: Session) -> list[tuple[int, str, int]]:
+    """(contract id, number, certificate revision id) of every completed contract's current 合意締結証明書."""
+    query = (select(Contract.id, Contract.number, CertificateRevision.id)
+             .join(CertificateRevision, and_(CertificateRevision.contract_id == Contract.id,
+                                             CertificateRevision.sha256 == Contract.certificate_sha256))
+             .where(Contract.status == ContractStatus.COMPLETED)
+             .order_by(Contract.id, CertificateRevision.number.desc()))
+    seen: set[int] = set()
+    rows = []
+    for contract_id, number, revision_id in session.execute(query):
+        if contract_id not in seen:
+            seen.add(contract_id)
+            rows.append((contract_id, number, revision_id))
+    return rows
 
 
 def _tsa_certificate_serial(context: SigningContext) -> int | None:
@@ -123,7 +151,69 @@ def timestamp_states(session: Session, settings: Mapping[str, Any], context: Sig
         newest = pades.newest_document_timestamp(read_revision(revision), max_bytes=context.max_bytes)
         reasons, blocked = assess(newest, settings, context, now=now)
         states.append(DocumentTimestampState(contract_id, number, filename, revision_id, newest, reasons, blocked))
+    for contract_id, number, revision_id in _current_certificates(session):
+        contract = session.get(Contract, contract_id)
+        assert contract is not None
+        newest = pades.newest_document_timestamp(read_certificate(contract), max_bytes=context.max_bytes)
+        reasons, blocked = assess(newest, settings, context, now=now)
+        states.append(DocumentTimestampState(contract_id, number, CERTIFICATE_FILENAME, revision_id, newest, reasons,
+                                             blocked, certificate=True))
     return states
+
+
+def _renewed_bytes(data: bytes, newest: pades.NewestTimestamp | None,
+                   context: SigningContext) -> tuple[bytes, pades.NewestTimestamp]:
+    """`data` with fresh validation data and a new document timestamp (the PDF work, outside any transaction)."""
+    renewed = pades.add_archive_timestamp(data, context=context)
+    added = pades.newest_document_timestamp(renewed, max_bytes=context.max_bytes)
+    assert newest is not None
+    assert added is not None
+    if added.tsa_serial == newest.tsa_serial:
+        raise SigningError("タイムスタンプ局が同じ証明書で署名したため、アーカイブタイムスタンプを延長できません。")
+    return renewed, added
+
+
+def renew_certificate(session: Session, revision_id: int, settings: Mapping[str, Any], context: SigningContext, *,
+                      now: datetime, actor: Actor = SYSTEM) -> CertificateRevision | None:
+    """renew_revision() for a contract's 合意締結証明書: its new version, or None (nothing changed).
+
+    The new file becomes the contract's certificate only if the one renewed is still current under the
+    contract's lock; earlier versions stay stored. The caller commits. Raises as renew_revision().
+    """
+    current = session.get(CertificateRevision, revision_id)
+    if current is None:
+        return None
+    contract_id, renewed_sha256, version = current.contract_id, current.sha256, current.number
+    contract = current.contract
+    if contract.certificate_sha256 != renewed_sha256:
+        return None
+    data = read_certificate(contract)  # checks the SHA-256 recorded on the contract
+    newest = pades.newest_document_timestamp(data, max_bytes=context.max_bytes)
+    reasons, blocked = assess(newest, settings, context, now=now)
+    if not reasons or blocked:
+        return None
+    session.commit()  # nothing written: no transaction stays open during the TSA round trip
+
+    renewed, added = _renewed_bytes(data, newest, context)
+    assert newest is not None
+
+    contract = lifecycle.lock(session, contract_id)
+    if contract.certificate_sha256 != renewed_sha256:
+        return None
+    latest = session.scalar(select(func.max(CertificateRevision.number))
+                            .where(CertificateRevision.contract_id == contract_id)) or version
+    stored = store_certificate(contract, renewed)
+    new_revision = CertificateRevision(contract_id=contract_id, number=latest + 1, kind=RevisionKind.ARCHIVE_TIMESTAMP,
+                                       storage_key=stored.key, sha256=stored.sha256, size=stored.size,
+                                       timestamp_at=added.time.astimezone(UTC), created_at=now)
+    session.add(new_revision)
+    contract.certificate_key, contract.certificate_sha256 = stored.key, stored.sha256
+    session.flush()
+    record(session, actor=actor, action=AuditAction.DOCUMENT_TIMESTAMP_RENEWED, subject=contract, now=now,
+           document=CERTIFICATE_FILENAME, certificate=True, revision=new_revision.number, sha256=stored.sha256,
+           previous_sha256=renewed_sha256, reasons=list(reasons),
+           previous_tsa_not_after=newest.tsa_not_after.isoformat(), tsa_not_after=added.tsa_not_after.isoformat())
+    return new_revision
 
 
 def renew_revision(session: Session, revision_id: int, settings: Mapping[str, Any], context: SigningContext, *,
@@ -148,12 +238,8 @@ def renew_revision(session: Session, revision_id: int, settings: Mapping[str, An
         return None
     session.commit()  # nothing written: no transaction stays open during the TSA round trip
 
-    renewed = pades.add_archive_timestamp(data, context=context)
-    added = pades.newest_document_timestamp(renewed, max_bytes=context.max_bytes)
+    renewed, added = _renewed_bytes(data, newest, context)
     assert newest is not None
-    assert added is not None
-    if added.tsa_serial == newest.tsa_serial:
-        raise SigningError("タイムスタンプ局が同じ証明書で署名したため、アーカイブタイムスタンプを延長できません。")
 
     lifecycle.lock(session, contract_id)
     document = session.get(ContractDocument, document_id)
@@ -184,8 +270,9 @@ def renew_due(session: Session, settings: Mapping[str, Any], context: SigningCon
             continue
         if not state.is_due or (limit is not None and len(run.renewed) >= limit):
             continue
+        renew = renew_certificate if state.certificate else renew_revision
         try:
-            new_revision = renew_revision(session, state.revision_id, settings, context, now=now, actor=actor)
+            new_revision = renew(session, state.revision_id, settings, context, now=now, actor=actor)
             session.commit()
         except SigningError as exc:
             session.rollback()

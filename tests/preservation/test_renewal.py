@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.audit.actions import AuditAction
 from portal.audit.models import AuditEvent
-from portal.contracts.documents import read_revision
-from portal.contracts.models import ContractDocument, DocumentRevision, RevisionKind
+from portal.backup.checks import stored_references
+from portal.cli import referenced_keys
+from portal.contracts.documents import certificate_owner, read_certificate, read_revision
+from portal.contracts.models import CertificateRevision, Contract, ContractDocument, DocumentRevision, RevisionKind
 from portal.jobs.models import JobLease
 from portal.preservation import renewal
 from portal.signing import pades, service
@@ -32,6 +34,8 @@ from portal.signing.context import SigningContext
 from portal.signing.lifecycle import renew_due_certificates
 from portal.signing.pades import Approval, finalize, sign_approval
 from portal.signing.revocation import LocalFirstFetcherBackend
+from portal.storage import get_store
+from portal.storage.gc import find_orphans
 from tests.conftest import reread
 from tests.factories import make_department, make_staff
 from tests.pdfs import make_pdf
@@ -59,8 +63,9 @@ def _context(app: Flask) -> SigningContext:
     return service.configure(app.config)
 
 
-def _completed(session: Session, app: Flask, *, count: int = 1) -> list[int]:
-    """Completed contracts, each with one B-LTA document finalized now; their document ids."""
+def _completed(session: Session, app: Flask, *, count: int = 1, certificate: bool = False) -> list[int]:
+    """Completed contracts, each with one B-LTA document finalized now (and, with `certificate`, a B-LTA
+    合意締結証明書); their document ids."""
     context = _context(app)
     department = make_department(session)
     staff = make_staff(session, department=department)
@@ -70,9 +75,16 @@ def _completed(session: Session, app: Flask, *, count: int = 1) -> list[int]:
     for number in range(count):
         contract = make_contract(session, number=f"R-{number:03d}", department=department, created_by=staff,
                                  transaction_date=dt.date(2026, 4, 1), amount=1_100_000, tax_amount=100_000,
-                                 documents={f"R-{number:03d}.pdf": data})
+                                 documents={f"R-{number:03d}.pdf": data},
+                                 certificate=_certificate(context) if certificate else None)
         ids.append(contract.documents[0].id)
     return ids
+
+
+def _certificate(context: SigningContext) -> bytes:
+    """A B-LTA PDF standing in for a 合意締結証明書 (the renewal treats it as any signed file)."""
+    issued = Approval("テスト市", "keiyaku@pref.example.jp", clock.now())
+    return finalize(sign_approval(make_pdf("certificate"), issued, context=context), context=context)
 
 
 def _current_bytes(app: Flask, session: Session, document_id: int) -> tuple[DocumentRevision, bytes]:
@@ -196,7 +208,7 @@ def test_the_daily_job_renews_each_document_once_across_two_worker_processes(
 ) -> None:
     from tests.jobs.test_worker_processes import _finish, _start_workers
 
-    document_ids = _completed(session, app, count=4)
+    document_ids = _completed(session, app, count=4, certificate=True)
     time.sleep(1.1)
     _renew_certificates(app, session)
 
@@ -206,7 +218,9 @@ def test_the_daily_job_renews_each_document_once_across_two_worker_processes(
     assert all(process.returncode == 0 for process in processes), outputs
     events = reread(session).scalars(
         select(AuditEvent).where(AuditEvent.action == AuditAction.DOCUMENT_TIMESTAMP_RENEWED)).all()
-    assert len(events) == len(document_ids)  # each document once, though both workers ran the job repeatedly
+    # each document and each 合意締結証明書 once, though both workers ran the job repeatedly
+    assert len(events) == 2 * len(document_ids)
+    assert sorted(reread(session).scalars(select(CertificateRevision.number))) == [1] * 4 + [2] * 4
     for document_id in document_ids:
         revision, data = _current_bytes(app, session, document_id)
         assert revision.kind is RevisionKind.ARCHIVE_TIMESTAMP
@@ -216,3 +230,49 @@ def test_the_daily_job_renews_each_document_once_across_two_worker_processes(
     assert lease is not None
     assert lease.runs >= 2
     assert lease.last_error == ""
+
+
+def test_a_due_certificate_is_renewed_as_its_new_version_and_the_old_one_is_kept(app: Flask, session: Session) -> None:
+    (document_id,) = _completed(session, app, certificate=True)
+    contract = reread(session).get(ContractDocument, document_id).contract  # type: ignore[union-attr]
+    contract_id, first_key, first_sha256 = contract.id, contract.certificate_key, contract.certificate_sha256
+    with app.app_context():
+        first = read_certificate(contract)
+    expiry = pades.newest_document_timestamp(first)
+    assert expiry is not None
+    time.sleep(1.1)
+    _renew_certificates(app, session)
+
+    status = app.test_cli_runner().invoke(args=["timestamps", "status"])
+    assert "合意締結証明書.pdf" in status.output, status.output
+    result = app.test_cli_runner().invoke(args=["timestamps", "renew"])
+
+    assert result.exit_code == 0, result.output
+    assert "更新 2 件" in result.output  # the document and the certificate
+    contract = reread(session).get(Contract, contract_id)
+    assert contract is not None
+    assert contract.certificate_sha256 != first_sha256
+    versions = reread(session).scalars(select(CertificateRevision).where(CertificateRevision.contract_id == contract_id)
+                                       .order_by(CertificateRevision.number)).all()
+    assert [(v.number, v.kind, v.sha256) for v in versions] == [
+        (1, RevisionKind.FINAL, first_sha256), (2, RevisionKind.ARCHIVE_TIMESTAMP, contract.certificate_sha256)]
+    with app.app_context():
+        renewed = read_certificate(contract)
+        kept = get_store().get(first_key, owner=certificate_owner(contract_id), sha256=first_sha256)
+        references = [label for _key, _sha, label, _owner in stored_references(session)]
+    assert kept == first  # the first version is still stored, byte for byte
+    assert renewed.startswith(first)
+    assert versions[1].timestamp_at == pades.latest_timestamp_time(renewed)
+    after_expiry = expiry.tsa_not_after + dt.timedelta(days=10)
+    validator = _as_validator_at(_context(app), after_expiry)
+    assert pades.long_term_validation(renewed, context=validator, at=after_expiry).is_valid
+    assert not pades.long_term_validation(first, context=validator, at=after_expiry).is_valid
+    assert "合意締結証明書 R-000（第1版）" in references  # the backup checks read the earlier version too
+    with app.app_context():  # the storage gc, run when the files are old enough to be collected
+        orphans = find_orphans(get_store(), referenced_keys(reread(session)), now=clock.now() + dt.timedelta(days=1))
+    assert first_key not in {orphan.name for orphan in orphans}  # still referenced: the storage gc keeps it
+    [event] = reread(session).scalars(select(AuditEvent).where(
+        AuditEvent.action == AuditAction.DOCUMENT_TIMESTAMP_RENEWED, AuditEvent.details["certificate"].as_boolean()))
+    assert (event.details["previous_sha256"], event.details["sha256"]) == (first_sha256, contract.certificate_sha256)
+    again = app.test_cli_runner().invoke(args=["timestamps", "renew"])
+    assert "更新 0 件" in again.output, again.output  # renewed once: not due any more

@@ -10,8 +10,15 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.auth.models import Department, StaffUser
 from portal.clock import JST
-from portal.contracts.documents import store_revision
-from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, RevisionKind
+from portal.contracts.documents import store_certificate, store_revision
+from portal.contracts.models import (
+    CertificateRevision,
+    Contract,
+    ContractDocument,
+    ContractStatus,
+    DocumentRevision,
+    RevisionKind,
+)
 from portal.counterparties.normalize import normalize_name
 
 MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
@@ -32,10 +39,12 @@ def make_contract(
     status: ContractStatus = ContractStatus.COMPLETED,
     completed_at: datetime | None = None,
     documents: dict[str, bytes] | None = None,
+    certificate: bytes | None = None,
     **fields: Any,
 ) -> Contract:
     """A contract row; completed ones get `completed_at` (default: noon JST on the transaction date)
-    and their `documents` (filename → bytes, default one small PDF) stored as FINAL revisions."""
+    and their `documents` (filename → bytes, default one small PDF) stored as FINAL revisions, and
+    `certificate` as their 合意締結証明書 (version 1)."""
     now = clock.now()
     is_completed = status is ContractStatus.COMPLETED
     if is_completed and completed_at is None:
@@ -60,5 +69,11 @@ def make_contract(
             document.revisions.append(DocumentRevision(
                 number=1, kind=RevisionKind.FINAL if is_completed else RevisionKind.ORIGINAL,
                 storage_key=stored.key, sha256=stored.sha256, size=stored.size, created_at=now))
+        if certificate is not None:
+            stored = store_certificate(contract, certificate)
+            contract.certificate_key, contract.certificate_sha256 = stored.key, stored.sha256
+            session.add(CertificateRevision(contract_id=contract.id, number=1, kind=RevisionKind.FINAL,
+                                            storage_key=stored.key, sha256=stored.sha256, size=stored.size,
+                                            created_at=now))
     session.commit()
     return contract
