@@ -69,7 +69,8 @@ def status_command() -> None:
     states = renewal.timestamp_states(db(), current_app.config, context, now=clock.now())
     due = [s for s in states if s.is_due]
     blocked = [s for s in states if s.due_reasons and s.blocked]
-    click.echo(f"締結済み文書・合意締結証明書 {len(states)} 件 / 更新が必要 {len(due)} 件 / 更新できない {len(blocked)} 件")
+    click.echo(f"締結済み文書・合意締結証明書 {len(states)} 件 / 更新が必要 {len(due)} 件"
+               f" / 更新できない {len(blocked)} 件")
     for state in due:
         click.echo(f"  要更新 {_describe(state)}: {' / '.join(state.due_reasons)}")
     for state in blocked:
