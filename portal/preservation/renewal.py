@@ -161,16 +161,24 @@ def timestamp_states(session: Session, settings: Mapping[str, Any], context: Sig
     return states
 
 
-def _renewed_bytes(data: bytes, newest: pades.NewestTimestamp | None,
-                   context: SigningContext) -> tuple[bytes, pades.NewestTimestamp]:
-    """`data` with fresh validation data and a new document timestamp (the PDF work, outside any transaction)."""
+def _renew_if_due(session: Session, data: bytes, settings: Mapping[str, Any], context: SigningContext, *,
+                  now: datetime) -> tuple[bytes, pades.NewestTimestamp, pades.NewestTimestamp, tuple[str, ...]] | None:
+    """(renewed bytes, the newest timestamp before, the one added, why) when `data` is due; None otherwise.
+
+    Ends the session's read first, so no transaction stays open during the TSA round trip; nothing is
+    written. Raises portal.signing errors (TimestampUnavailable, RevocationUnavailable).
+    """
+    newest = pades.newest_document_timestamp(data, max_bytes=context.max_bytes)
+    reasons, blocked = assess(newest, settings, context, now=now)
+    if not reasons or blocked or newest is None:
+        return None
+    session.commit()
     renewed = pades.add_archive_timestamp(data, context=context)
     added = pades.newest_document_timestamp(renewed, max_bytes=context.max_bytes)
-    assert newest is not None
     assert added is not None
     if added.tsa_serial == newest.tsa_serial:
         raise SigningError("タイムスタンプ局が同じ証明書で署名したため、アーカイブタイムスタンプを延長できません。")
-    return renewed, added
+    return renewed, newest, added, reasons
 
 
 def renew_certificate(session: Session, revision_id: int, settings: Mapping[str, Any], context: SigningContext, *,
@@ -187,15 +195,10 @@ def renew_certificate(session: Session, revision_id: int, settings: Mapping[str,
     contract = current.contract
     if contract.certificate_sha256 != renewed_sha256:
         return None
-    data = read_certificate(contract)  # checks the SHA-256 recorded on the contract
-    newest = pades.newest_document_timestamp(data, max_bytes=context.max_bytes)
-    reasons, blocked = assess(newest, settings, context, now=now)
-    if not reasons or blocked:
+    due = _renew_if_due(session, read_certificate(contract), settings, context, now=now)  # checks the SHA-256
+    if due is None:
         return None
-    session.commit()  # nothing written: no transaction stays open during the TSA round trip
-
-    renewed, added = _renewed_bytes(data, newest, context)
-    assert newest is not None
+    renewed, newest, added, reasons = due
 
     contract = lifecycle.lock(session, contract_id)
     if contract.certificate_sha256 != renewed_sha256:
@@ -232,14 +235,10 @@ def renew_revision(session: Session, revision_id: int, settings: Mapping[str, An
     data = read_revision(revision)
     if hashlib.sha256(data).hexdigest() != revision.sha256:
         raise SigningError("保存データの SHA-256 が記録と一致しないため、タイムスタンプを更新しません。")
-    newest = pades.newest_document_timestamp(data, max_bytes=context.max_bytes)
-    reasons, blocked = assess(newest, settings, context, now=now)
-    if not reasons or blocked:
+    due = _renew_if_due(session, data, settings, context, now=now)
+    if due is None:
         return None
-    session.commit()  # nothing written: no transaction stays open during the TSA round trip
-
-    renewed, added = _renewed_bytes(data, newest, context)
-    assert newest is not None
+    renewed, newest, added, reasons = due
 
     lifecycle.lock(session, contract_id)
     document = session.get(ContractDocument, document_id)
