@@ -75,7 +75,7 @@ def remind(session: Session, contract: Contract, *, today: date, now: datetime) 
     due = _due_reminders(contract, today)
     if not due:
         return False
-    reissued = lifecycle.reissue_link(session, contract, now=now)
+    reissued = lifecycle.reissue_link(session, contract, now=now, keep_previous=True)
     party = reissued.party
     # One mail even when several thresholds passed at once (e.g. the worker was down).
     party.reminders_sent = [*party.reminders_sent, *due]

@@ -483,13 +483,16 @@ class Reissued:
     link: str  # their new link (for their mail only, never stored)
 
 
-def reissue_link(session: Session, contract: Contract, *, now: datetime) -> Reissued:
-    """A fresh link for the signer whose turn it is; their previous link stops working.
+def reissue_link(session: Session, contract: Contract, *, now: datetime, keep_previous: bool = False) -> Reissued:
+    """A fresh link for the signer whose turn it is; their previous links stop working.
 
-    For the reminders before 締結予定日 and 「署名依頼を再送する」: the caller mails the link and writes
-    its audit event. The new request keeps the wrong-アクセスコード count of the one it replaces, so
-    a new link never unlocks a locked one. An agency signer signs logged in: their link is their page.
-    Raises TransitionRefused unless the contract is 署名待ち.
+    For 「署名依頼を再送する」 (the old mail may be lost or at a wrong address) and, with `keep_previous`,
+    for the reminders before 締結予定日: then the previous links (sent to the same address) keep
+    opening the signer's current request, so a vendor whose page is open when the reminder goes out
+    can still finish. The caller mails the link and writes its audit event. The new request keeps the
+    wrong-アクセスコード count of the one it replaces, so a new link never unlocks a locked one. An
+    agency signer signs logged in: their link is their page. Raises TransitionRefused unless the
+    contract is 署名待ち.
     """
     contract = lock(session, contract.id)
     if not contract.status.is_signing or contract.current_party is None:
@@ -501,15 +504,23 @@ def reissue_link(session: Session, contract: Contract, *, now: datetime) -> Reis
     if party.role is PartyRole.AGENCY:
         return Reissued(party, external_url("signature_requests.staff_review", party_id=party.id))
     previous = list(session.scalars(select(SignatureRequest).where(SignatureRequest.party_id == party.id,
-                                                                   SignatureRequest.status == RequestStatus.OPEN)))
+                                                                   SignatureRequest.status.in_(LIVE_LINKS))))
     for signature_request in previous:
-        _close_request(session, signature_request, RequestStatus.CANCELLED, now=now, why=MAIL_LINK_REPLACED)
+        if not keep_previous:
+            _close_request(session, signature_request, RequestStatus.CANCELLED, now=now, why=MAIL_LINK_REPLACED)
+        elif signature_request.status is RequestStatus.OPEN:
+            signature_request.status = RequestStatus.SUPERSEDED
+            signature_request.closed_at = now
     token, token_hash = new_token()
     session.add(SignatureRequest(party=party, token_hash=token_hash, status=RequestStatus.OPEN, created_at=now,
                                  expires_at=link_expiry(contract),
                                  failed_code_attempts=max((r.failed_code_attempts for r in previous), default=0)))
     session.flush()
     return Reissued(party, external_url("signature_requests.review", token=token))
+
+
+# Requests whose link still opens the signer's page: the current one, and those a reminder superseded.
+LIVE_LINKS = (RequestStatus.OPEN, RequestStatus.SUPERSEDED)
 
 
 def link_expiry(contract: Contract) -> datetime:
@@ -581,6 +592,9 @@ def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], re
     party.auth_methods = list(methods)
     if signature_request is not None:
         _close_request(session, signature_request, RequestStatus.COMPLETED, now=now)
+    for other in session.scalars(select(SignatureRequest).where(SignatureRequest.party_id == party.id,
+                                                                SignatureRequest.status.in_(LIVE_LINKS))):
+        _close_request(session, other, RequestStatus.COMPLETED, now=now)  # a reminder's, or the one it superseded
     following = next((p for p in contract.parties if p.status is PartyStatus.WAITING), None)
     after = next_signer_status(following) if following is not None else S.COMPLETING
     _apply(session, contract, Action.SIGN, after, actor=actor, now=now, request=request, signer=party,
@@ -688,6 +702,6 @@ def _close_request(session: Session, signature_request: SignatureRequest, status
 def _close_open_requests(session: Session, contract: Contract, *, now: datetime) -> None:
     party_ids = [p.id for p in contract.parties]
     query = select(SignatureRequest).where(SignatureRequest.party_id.in_(party_ids),
-                                           SignatureRequest.status == RequestStatus.OPEN)
+                                           SignatureRequest.status.in_(LIVE_LINKS))
     for signature_request in list(session.scalars(query)):
         _close_request(session, signature_request, RequestStatus.CANCELLED, now=now)

@@ -350,6 +350,9 @@ class RequestStatus(StrEnum):
     COMPLETED = "completed"
     DECLINED = "declined"
     CANCELLED = "cancelled"  # contract cancelled, switched to paper, or the link was re-issued
+    # A reminder sent a newer link; this one still opens the signer's current request while it is
+    # their turn (a vendor with the page open when the reminder goes out can still finish).
+    SUPERSEDED = "superseded"
 
 
 class SignatureRequest(Base):

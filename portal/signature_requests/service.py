@@ -86,7 +86,8 @@ class SignatureOutcome:
 
 
 def open_request(session: Session, token: str, *, now: datetime) -> SignatureRequest:
-    """The request behind a link. Completed requests are returned (the page says 既に署名済みです).
+    """The request behind a link. Completed requests are returned (the page says 既に署名済みです); a
+    link a reminder superseded opens the signer's current request.
 
     Raises NotFound for an unknown token, LinkExpired (410) after the planned conclusion date,
     SigningClosed (410) when the contract was cancelled or moved to paper.
@@ -94,6 +95,14 @@ def open_request(session: Session, token: str, *, now: datetime) -> SignatureReq
     request = session.scalar(select(SignatureRequest).where(SignatureRequest.token_hash == hash_token(token)))
     if request is None:
         raise NotFound(UNKNOWN_LINK)
+    if request.status is RequestStatus.SUPERSEDED:
+        current = session.scalar(select(SignatureRequest).where(SignatureRequest.party_id == request.party_id,
+                                                                SignatureRequest.status == RequestStatus.OPEN)
+                                 .order_by(SignatureRequest.id.desc()).limit(1))
+        if current is None:  # closed in the same moment: say so as for a replaced link
+            raise SigningClosed(REPLACED_LINK, status=request.party.contract.status,
+                                action=lifecycle.Action.SIGN).for_department(request.party.contract.department)
+        request = current
     if request.status in (RequestStatus.COMPLETED, RequestStatus.DECLINED):
         return request
     if request.status is RequestStatus.CANCELLED and request.party.contract.status.is_signing:

@@ -17,9 +17,10 @@ from portal.contracts.models import Party, RequestStatus, SignatureRequest
 from portal.jobs.models import JobLease
 from portal.mail.models import OutboxMessage
 from portal.tokens import hash_token
-from tests.conftest import reread
+from tests.conftest import post_form, reread
 from tests.contracts.fixtures import LINK_RE, today
 from tests.jobs.test_worker_processes import _finish, _start_workers
+from tests.services.live import HttpClient, LiveServer, at_once
 
 VENDOR = "yamada@keiyaku-shoji.co.jp"
 
@@ -65,7 +66,7 @@ def test_two_runs_at_the_same_moment_remind_once(app, world, session):
     assert sorted(_reminders(world)) == [("signature_reminder", VENDOR),
                                          ("signature_reminder_staff", world.staff.email)]
     assert _reminded_events(session) == 1
-    [request] = _open_requests(session, contract_id)  # the reminder's link; the first one is closed
+    [request] = _open_requests(session, contract_id)  # the reminder's link; the first one is superseded
     [reminder] = world.outbox("signature_reminder")
     match = LINK_RE.search(world.delivered_body(reminder))
     assert match
@@ -117,3 +118,95 @@ def test_the_agency_signer_is_reminded_with_their_page_and_the_sender_too(app, w
     [staff] = world.outbox("signature_reminder_staff")
     assert staff.recipient == world.staff.email
     assert staff.subject.endswith("（締結予定日まであと1日）")
+
+
+def _remind(app, session) -> None:
+    with app.app_context():
+        assert run_deadlines(session, now=clock.now()).reminded == 1
+        session.commit()
+
+
+def test_a_vendor_whose_page_is_open_when_the_reminder_goes_out_still_signs_with_it(app, world, session):
+    contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat())
+    first = world.signing_link()
+    assert world.signer_client.get(first).status_code == 200  # the vendor has the page open
+    _remind(app, session)
+    [reminder] = world.outbox("signature_reminder")
+    match = LINK_RE.search(world.delivered_body(reminder))
+    assert match
+    reminder_link = "/s/" + match.group(0).rsplit("/s/", 1)[1]
+
+    signed = world.sign_as_counterparty(first)
+    assert "署名手続きが完了しました" in signed.get_data(as_text=True)
+    contract = world.contract(contract_id)
+    assert contract.parties[0].status.value == "signed"
+    assert _reminded_events(session) == 1
+    signatures = reread(session).scalar(select(func.count()).select_from(AuditEvent)
+                                        .where(AuditEvent.action == AuditAction.CONTRACT_SIGNED))
+    assert signatures == 1
+    statuses = sorted(r.status.value for r in reread(session).scalars(
+        select(SignatureRequest).join(Party).where(Party.contract_id == contract_id, Party.position == 1)))
+    assert statuses == ["completed", "completed"]  # neither link stays open once the vendor has signed
+    page = world.signer_client.get(reminder_link).get_data(as_text=True)
+    assert "署名済み" in page or "既に署名" in page
+    [mail] = world.outbox("signature_reminder")
+    assert mail.status.value == "withdrawn"  # held: no SMTP server here; signed before it could go
+
+
+def test_a_resend_after_a_reminder_stops_every_earlier_link(app, world, session):
+    contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat())
+    first = world.signing_link()
+    _remind(app, session)
+    [reminder] = world.outbox("signature_reminder")
+    reminder_link = "/s/" + LINK_RE.search(world.delivered_body(reminder)).group(0).rsplit("/s/", 1)[1]
+    response = post_form(world.staff_client, f"/contracts/{contract_id}/resend", {}, page=f"/contracts/{contract_id}")
+    assert response.status_code == 303, response.get_data(as_text=True)
+    for old in (first, reminder_link):
+        refused = world.signer_client.get(old)
+        assert refused.status_code == 410
+        assert "新しいリンクに置き換えられたため使えません" in refused.get_data(as_text=True)
+    assert world.signer_client.get(world.signing_link()).status_code == 200
+
+
+def test_wrong_codes_through_a_superseded_link_count_on_the_current_one(app, world, session):
+    contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat(),
+                                      access_code="482913")
+    first = world.signing_link()
+    _remind(app, session)
+    limit = app.config["ACCESS_CODE_MAX_ATTEMPTS"]
+    for _ in range(limit):
+        post_form(world.signer_client, f"{first}/access-code", {"access_code": "000000"}, page=first)
+    [current] = _open_requests(session, contract_id)
+    assert current.failed_code_attempts == limit  # one counter: the old link cannot add tries of its own
+    locked = world.signer_client.get(first)
+    assert "ロック" in locked.get_data(as_text=True)
+
+
+def test_a_reminder_at_the_moment_the_vendor_signs_with_the_old_link_ends_one_way(app, world, session):
+    """Reminder ∥ 「署名手続きを完了する」 with the first link, against a live server: signed once, no 500;
+    a reminder that came second finds nothing due (the signer's turn is over)."""
+    factory = app.extensions["portal.session_factory"]
+    for _ in range(3):
+        contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat())
+        first = world.signing_link()
+        with LiveServer(app) as server:
+            browser = HttpClient(server.url)
+            token = browser.csrf(first)
+
+            def sign(browser: HttpClient = browser, first: str = first, token: str = token) -> int:
+                return browser.post(f"{first}/complete", {"csrf_token": token}).status
+
+            def remind() -> int:
+                with app.app_context(), factory() as own:
+                    reminded = run_deadlines(own, now=clock.now()).reminded
+                    own.commit()
+                    return reminded
+
+            replies = at_once([sign, remind])
+        assert 500 not in replies, replies
+        contract = world.contract(contract_id)
+        assert contract.parties[0].status.value == "signed", replies
+        signed = reread(session).scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == AuditAction.CONTRACT_SIGNED, AuditEvent.subject_id == str(contract_id)))
+        assert signed == 1
+        assert not _open_requests(session, contract_id)  # nothing left open for the signer who signed
