@@ -33,7 +33,7 @@ from portal.webhooks import service as webhooks
 from portal.webhooks.models import WebhookDelivery
 from tests.api.helpers import token_for
 from tests.conftest import csrf_from, empty_tables, test_config
-from tests.contracts.fixtures import DOWNLOAD_RE, LINK_RE, World, today
+from tests.contracts.fixtures import DOWNLOAD_RE, World, today
 from tests.factories import login_as, make_department, make_staff
 from tests.pdfs import make_pdf
 
@@ -112,8 +112,8 @@ def _populate(app: Flask, session: Session) -> MatrixWorld:
     assert a.certificate_key, "contract A should be completed"
     assert b.certificate_key, "contract B should be completed"
     mails = [(m.recipient, world.delivered_body(m)) for m in world.outbox()]  # stored bodies are masked
-    signing = {"a": _token_of(mails, "yamada@keiyaku-shoji.co.jp", LINK_RE, "/s/"),
-               "b": _token_of(mails, "sato@kibi-service.co.jp", LINK_RE, "/s/")}
+    signing = {"a": world.signed_links[contract_a].removeprefix("/s/"),
+               "b": world.signed_links[contract_b].removeprefix("/s/")}
     download = {"a": _token_of(mails, "yamada@keiyaku-shoji.co.jp", DOWNLOAD_RE, "/d/"),
                 "b": _token_of(mails, "sato@kibi-service.co.jp", DOWNLOAD_RE, "/d/")}
 
