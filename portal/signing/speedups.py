@@ -9,9 +9,11 @@ same position, so results and errors stay pyhanko's.
 
 X.509 names: validating one document compares names thousands of times, and asn1crypto compares
 (and hashes) them by their RFC 5280 "prepared" strings, each time anew: a fifth of a 一括検証. Two
-names with the same DER are equal without that work, and a name's hashable string depends only on
-its DER, so it is kept per DER (a bounded cache); names that differ in their bytes are still
-compared by asn1crypto's own rules.
+names whose RDN sequences have the same DER are equal without that work (this includes the issuer
+in a timestamp's ESS certificate ID, a GeneralName [4]-tagged around the same bytes as the
+certificate's issuer: 16 full comparisons per B-LTA document otherwise), and a name's hashable
+string depends only on its DER, so it is kept per DER (a bounded cache); names that differ in their
+bytes are still compared by asn1crypto's own rules.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _fallback(stream: BinaryIO, start: int) -> Any:
 
 
 def name_equal(self: x509.Name, other: object) -> bool:
-    if isinstance(other, x509.Name) and self.dump() == other.dump():
+    if isinstance(other, x509.Name) and self.chosen.dump() == other.chosen.dump():
         return True
     return bool(_name_equal(self, other))
 

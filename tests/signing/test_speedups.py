@@ -75,3 +75,21 @@ def test_names_compare_and_hash_as_asn1crypto_says():
     assert not speedups._name_equal(plain, other)
     assert plain != "Keiyaku Portal Root"
     assert x509.Name.__eq__ is speedups.name_equal
+
+
+def test_a_name_tagged_inside_a_general_name_equals_the_plain_one_without_rfc5280_preparation(monkeypatch):
+    import portal.signing.inputs  # noqa: F401  (installs it)
+
+    plain = _name(common_name="Keiyaku Portal TSA", organization_name="岡山県")
+    other = _name(common_name="Keiyaku Portal Root", organization_name="岡山県")
+    general = x509.GeneralNames([x509.GeneralName(name="directory_name", value=plain)])
+    tagged = x509.GeneralNames.load(general.dump())[0].chosen  # as in a timestamp's ESS certificate ID
+    assert tagged.dump() != plain.dump()
+    prepared: list[object] = []
+    original = speedups._name_equal
+    monkeypatch.setattr(speedups, "_name_equal", lambda a, b: prepared.append(b) or original(a, b))
+    assert tagged == plain
+    assert plain == tagged
+    assert prepared == []
+    monkeypatch.undo()
+    assert tagged != other
