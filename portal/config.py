@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     # is taken over by another worker.
     "JOB_HEARTBEAT_SECONDS": 20,
     "JOB_STALE_SECONDS": 120,
+    # 一括検証: processes validating documents in parallel (0: one per CPU).
+    "VERIFY_PROCESSES": 0,
     # Staff login hardening.
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 15,

@@ -115,6 +115,7 @@ def test_config(database_url: str, instance: Path, **overrides: Any) -> dict[str
         "RATELIMIT_ENABLED": False,
         "OUTBOX_WORKER": False,
         "COMPLETION_BACKGROUND": False,  # the last signer's request runs the completion job itself
+        "VERIFY_PROCESSES": 1,  # 一括検証 in the test's process; tests that want child processes say so
         "MAIL_SERVER": "",
         "PUBLIC_BASE_URL": "http://localhost",
         "SERVER_NAME": None,

@@ -1,24 +1,27 @@
 """一括検証 (R25): verify every signature and timestamp of the contracts completed in a period.
 
 A run is a row whose counters a worker advances (queued job "preservation.verify", claimed by
-one worker with a heartbeat), committing after each document so that the page can poll the
-progress. When the worker dies, another one takes the job over and resumes after the documents
-already checked; after too many attempts the run is marked 中断 with the reason.
+one worker with a heartbeat), committing results in batches (at least once a second) so that the
+page can poll the progress. When the worker dies, another one takes the job over and resumes after
+the documents whose results were committed; after too many attempts the run is marked 中断 with the
+reason.
 
 Each current document revision is read back from the store (an altered file fails its AES-GCM
 check: TamperedFile), compared with its recorded SHA-256, and its PAdES signatures and timestamps
-are validated with portal.signing.pades.verify().
+are validated with portal.signing.pades.verify(), in VERIFY_PROCESSES child processes
+(verifier_pool.py) when the run has more documents than that.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as day_start
+from typing import NamedTuple
 
 from flask import Flask, current_app
 from sqlalchemy import and_, func, select
@@ -29,21 +32,23 @@ from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, Actor, record
 from portal.auth.models import Role, StaffUser
 from portal.clock import JST
-from portal.contracts.documents import read_revision
+from portal.contracts.documents import read_stored_revision
 from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision
 from portal.errors import DomainError
 from portal.formatting import jst
 from portal.jobs import enqueue
 from portal.jobs.models import QueuedJob
 from portal.preservation.models import RunStatus, VerificationResult, VerificationRun
+from portal.preservation.verdicts import Verdict, read_or_verdict, verify_bytes
+from portal.preservation.verifier_pool import process_count, verify_in_processes
 from portal.signing.context import SigningContext
-from portal.signing.errors import InvalidPdf
 from portal.spreadsheet import text_cell
-from portal.storage import StorageError, TamperedFile
 
 log = logging.getLogger(__name__)
 VERIFY_JOB = "preservation.verify"
 VERIFIERS = (Role.AUDITOR, Role.ADMIN)
+RESULTS_PER_COMMIT = 50
+SECONDS_PER_COMMIT = 1.0
 
 
 class InvalidPeriod(DomainError):
@@ -52,15 +57,6 @@ class InvalidPeriod(DomainError):
 
 class VerificationRefused(DomainError):
     status_code = 403
-
-
-@dataclass(frozen=True)
-class Verdict:
-    is_valid: bool
-    signature_count: int = 0
-    level: str = ""
-    timestamp_at: datetime | None = None
-    problems: tuple[str, ...] = ()
 
 
 def start_batch_verification(session: Session, *, period_from: date, period_to: date, actor: StaffUser,
@@ -121,66 +117,100 @@ def _run(session: Session, run_id: int) -> None:
     session.commit()
     context = signing.configure(current_app.config)
     done = set(session.scalars(select(VerificationResult.revision_id).where(VerificationResult.run_id == run_id)))
-    revisions = session.execute(_documents(run.period_from, run.period_to)).all()
-    run.total = len(revisions)
-    for contract_id, number, filename, revision_id in revisions:
-        if revision_id in done:
-            continue
-        revision = session.get(DocumentRevision, revision_id)
-        assert revision is not None
-        verdict = verify_revision(read_revision, revision, context=context)
-        session.add(VerificationResult(
-            run_id=run.id, contract_id=contract_id, contract_number=number, revision_id=revision_id,
-            filename=filename, sha256=revision.sha256, is_valid=verdict.is_valid,
-            signature_count=verdict.signature_count, level=verdict.level, timestamp_at=verdict.timestamp_at,
-            problems=list(verdict.problems), checked_at=clock.now()))
-        run.processed += 1
-        run.failed += 0 if verdict.is_valid else 1
-        session.commit()
+    documents = [Document(*row) for row in session.execute(_documents(run.period_from, run.period_to))]
+    run.total = len(documents)
+    results = _Results(session, run)
+    for document, verdict in _verdicts([d for d in documents if d.revision_id not in done], context=context):
+        results.add(document, verdict)
+    results.commit()
     run.status, run.finished_at = RunStatus.FINISHED, clock.now()
     record(session, actor=SYSTEM, action=AuditAction.VERIFICATION_FINISHED, subject=run, total=run.total,
            failed=run.failed)
 
 
+class Document(NamedTuple):
+    """A current document revision of the run, with what reading it from the store needs."""
+
+    contract_id: int
+    contract_number: str
+    filename: str
+    revision_id: int
+    document_id: int
+    revision_number: int
+    storage_key: str
+    sha256: str
+
+    def read(self) -> bytes | Verdict:
+        return read_or_verdict(lambda: read_stored_revision(
+            self.storage_key, contract_id=self.contract_id, document_id=self.document_id,
+            number=self.revision_number, sha256=self.sha256))
+
+
+def _verdicts(documents: list[Document], *, context: SigningContext) -> Iterator[tuple[Document, Verdict]]:
+    """Each document with its verdict, in order: in VERIFY_PROCESSES child processes when there are enough."""
+    from portal.signing import pki
+    from portal.signing import service as signing
+
+    processes = process_count(int(current_app.config["VERIFY_PROCESSES"]))
+    if processes > 1 and len(documents) > processes:
+        assert context.pki is not None
+        local = context.pki
+        settings = {key: current_app.config.get(key, default) for key, default in signing.DEFAULTS.items()}
+        settings["DATABASE_URL"] = current_app.config.get("DATABASE_URL")
+        yield from verify_in_processes(documents, read=Document.read, sha256=lambda d: d.sha256, settings=settings,
+                                       crl=lambda: pki.current_crl(local), processes=processes)
+        return
+    for document in documents:
+        data = document.read()
+        yield document, data if isinstance(data, Verdict) else verify_bytes(data, document.sha256, context=context)
+
+
+class _Results:
+    """Results written in batches: each commit stores a batch together with the run's counters, so a run
+    resumed after its worker died skips exactly the documents whose results were stored. The first result
+    and then at least one a second are committed, for the progress page (it polls every few seconds)."""
+
+    def __init__(self, session: Session, run: VerificationRun) -> None:
+        self.session, self.run = session, run
+        self.batch: list[VerificationResult] = []
+        self.committed_at: float | None = None
+
+    def add(self, document: Document, verdict: Verdict) -> None:
+        # Not added to the session before the commit: an autoflush would hold SQLite's write lock,
+        # and the heartbeat's own transaction waits for it.
+        self.batch.append(VerificationResult(
+            run_id=self.run.id, contract_id=document.contract_id, contract_number=document.contract_number,
+            revision_id=document.revision_id, filename=document.filename, sha256=document.sha256,
+            is_valid=verdict.is_valid, signature_count=verdict.signature_count, level=verdict.level,
+            timestamp_at=verdict.timestamp_at, problems=list(verdict.problems), checked_at=clock.now()))
+        if (self.committed_at is None or len(self.batch) >= RESULTS_PER_COMMIT
+                or time.monotonic() - self.committed_at >= SECONDS_PER_COMMIT):
+            self.commit()
+
+    def commit(self) -> None:
+        self.session.add_all(self.batch)
+        self.run.processed += len(self.batch)
+        self.run.failed += sum(not result.is_valid for result in self.batch)
+        self.session.commit()
+        self.batch, self.committed_at = [], time.monotonic()
+
+
 def verify_revision(read: Callable[[DocumentRevision], bytes], revision: DocumentRevision, *,
                     context: SigningContext) -> Verdict:
     """Read the stored bytes and validate them. Problems are returned, never raised."""
-    from portal.signing import pades
-
-    try:
-        data = read(revision)
-    except TamperedFile:
-        return Verdict(False, problems=(
-            "保存データの整合性検査に失敗しました。保存後に改ざんされた可能性があります。",))
-    except StorageError:
-        return Verdict(False, problems=("保存データが見つかりません。",))
-    if hashlib.sha256(data).hexdigest() != revision.sha256:
-        return Verdict(False, problems=("保存データの SHA-256 が記録と一致しません。",))
-    try:
-        report = pades.verify(data, context=context)
-    except InvalidPdf as exc:
-        return Verdict(False, problems=(f"PDF として読み取れません: {exc}",))
-    problems = list(report.problems)
-    if not report.signatures:
-        problems.append("電子署名がありません。")
-    for signature in report.signatures:
-        label = "文書タイムスタンプ" if signature.is_document_timestamp else f"署名 {signature.signer_name}"
-        problems.extend(f"{label}: {p}" for p in signature.problems)
-        if not signature.is_valid and not signature.problems:
-            problems.append(f"{label}: 検証に失敗しました。")
-    times = [s.timestamp_time for s in report.signatures if s.timestamp_time]
-    return Verdict(is_valid=report.is_valid and not problems, signature_count=len(report.signatures),
-                   level=report.level or "", timestamp_at=max(times) if times else None, problems=tuple(problems))
+    data = read_or_verdict(lambda: read(revision))
+    return data if isinstance(data, Verdict) else verify_bytes(data, revision.sha256, context=context)
 
 
 def _documents(period_from: date, period_to: date):
-    """(contract id, number, filename, current revision id) of completed contracts in the JST period."""
-    start = datetime.combine(period_from, time(), JST)
-    end = datetime.combine(period_to + timedelta(days=1), time(), JST)
+    """The current revisions of completed contracts in the JST period, as Document's fields."""
+    start = datetime.combine(period_from, day_start(), JST)
+    end = datetime.combine(period_to + timedelta(days=1), day_start(), JST)
     current = (select(DocumentRevision.document_id, func.max(DocumentRevision.number).label("number"))
                .group_by(DocumentRevision.document_id).subquery())
     return (
-        select(Contract.id, Contract.number, ContractDocument.filename, DocumentRevision.id)
+        select(Contract.id, Contract.number, ContractDocument.filename, DocumentRevision.id, ContractDocument.id,
+               DocumentRevision.number, DocumentRevision.storage_key, DocumentRevision.sha256)
         .join(ContractDocument, ContractDocument.contract_id == Contract.id)
         .join(current, current.c.document_id == ContractDocument.id)
         .join(DocumentRevision, and_(DocumentRevision.document_id == ContractDocument.id,

@@ -29,6 +29,7 @@ from tests.preservation.conftest import app_config, context, pki_dir, signing_se
 from tests.search.factories import make_contract
 
 REPO = Path(__file__).resolve().parents[2]
+WORKERS_OF = "KEIYAKU_TEST_WORKERS_OF"
 SETTINGS = ("DATABASE_URL", "SECRET_KEY", "MASTER_KEY", "PKI_DIR", "STORAGE_DIR", "PUBLIC_BASE_URL", "AGENCY_NAME",
             "SERVICE_NAME", "ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "MAIL_SERVER")
 
@@ -38,11 +39,25 @@ def _start_workers(app: Any, tmp_path: Path, seconds: float, count: int = 2, **s
     config.update(INSTANCE_PATH=app.instance_path, **settings)
     path = tmp_path / "worker-config.json"
     path.write_text(json.dumps(config), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), WORKERS_OF: str(tmp_path)}
     env.pop("FLASK_RUN_FROM_CLI", None)
     return [subprocess.Popen([sys.executable, "-m", "tests.jobs.worker_process", str(path), str(seconds)],
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for _ in range(count)]
+
+
+def _processes_started_by_workers(tmp_path: Path) -> list[int]:
+    """Processes still running with the environment _start_workers gave (the workers and their children)."""
+    marker = f"{WORKERS_OF}={tmp_path}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:  # not a process, or gone
+            continue
+        if proc.name.isdigit() and marker in environ.split(b"\0"):
+            found.append(int(proc.name))
+    return found
 
 
 def _finish(processes: list[subprocess.Popen], timeout: float = 120) -> list[str]:
@@ -104,6 +119,10 @@ def test_a_killed_workers_verification_run_is_taken_over_and_finished(app, sessi
         time.sleep(0.2)
     survivor.send_signal(signal.SIGTERM)
     _finish(processes)
+    deadline = time.monotonic() + 10
+    while _processes_started_by_workers(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_started_by_workers(tmp_path) == []  # the killed worker's verifying processes ended too
 
     finished = reread(session).get(VerificationRun, run.id)
     assert finished.status is RunStatus.FINISHED, finished.error
