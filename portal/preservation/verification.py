@@ -18,7 +18,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from datetime import time as day_start
 from typing import NamedTuple
@@ -193,13 +193,6 @@ class _Results:
         self.run.failed += sum(not result.is_valid for result in self.batch)
         self.session.commit()
         self.batch, self.committed_at = [], time.monotonic()
-
-
-def verify_revision(read: Callable[[DocumentRevision], bytes], revision: DocumentRevision, *,
-                    context: SigningContext) -> Verdict:
-    """Read the stored bytes and validate them. Problems are returned, never raised."""
-    data = read_or_verdict(lambda: read(revision))
-    return data if isinstance(data, Verdict) else verify_bytes(data, revision.sha256, context=context)
 
 
 def _documents(period_from: date, period_to: date):
