@@ -125,7 +125,9 @@ def test_environment_overrides_instance_config(tmp_path, monkeypatch):
     instance.mkdir()
     (instance / "config.py").write_text('AGENCY_NAME = "倉敷市"\nSERVICE_NAME = "契約ポータル"\n')
     monkeypatch.setenv("PORTAL_SERVICE_NAME", "電子契約サービス")
-    app = create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    # No background worker: it would poll this unmigrated database until the test run ends.
+    app = create_app({"INSTANCE_PATH": str(instance), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+                      "OUTBOX_WORKER": False})
     assert app.config["AGENCY_NAME"] == "倉敷市"
     assert app.config["SERVICE_NAME"] == "電子契約サービス"
     app.extensions["portal.engine"].dispose()
