@@ -18,9 +18,7 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,10 +26,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.databases import label, scratch_database
 from portal import migrate
 from portal.audit.actions import AuditAction
 from portal.audit.models import AuditEvent
@@ -171,23 +169,9 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL to create a database next to")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    if args.database == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            print(f"SQLite, {args.events:,} events")
-            run(f"sqlite:///{tmp}/bench.sqlite3", args.events, args.repeats)
-        return
-    base = make_url(args.database)
-    name = f"keiyaku_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        print(f"PostgreSQL, {args.events:,} events")
-        run(base.set(database=name).render_as_string(hide_password=False), args.events, args.repeats)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(args.database) as url:
+        print(f"{label(url)}, {args.events:,} events")
+        run(url, args.events, args.repeats)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, insert, text
 
+from bench.databases import label, scratch_database
 from portal import create_app, migrate
 from portal.auth.models import Department, Role, StaffUser
 from portal.clock import JST
@@ -148,23 +148,9 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL to create a database next to")
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    if args.database == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            print(f"SQLite, {args.contracts:,} contracts per department")
-            run(f"sqlite:///{tmp}/bench.sqlite3", args.contracts, args.repeats)
-        return
-    base = make_url(args.database)
-    name = f"keiyaku_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        print(f"PostgreSQL, {args.contracts:,} contracts per department")
-        run(base.set(database=name).render_as_string(hide_password=False), args.contracts, args.repeats)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(args.database) as url:
+        print(f"{label(url)}, {args.contracts:,} contracts per department")
+        run(url, args.contracts, args.repeats)
 
 
 if __name__ == "__main__":

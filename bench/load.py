@@ -27,16 +27,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
+from bench.databases import scratch_database
 from portal import create_app, migrate
 from portal.audit.models import AuditEvent
 from portal.contracts.models import Contract, ContractStatus
@@ -274,21 +273,8 @@ def main() -> None:
     print(f"gunicorn: {os.environ.get('PORTAL_WEB_PROCESSES', '2')} processes × "
           f"{os.environ.get('PORTAL_WEB_THREADS', '8')} threads, database {args.database.split('://')[0]}")
     for vendors in args.vendors:
-        if args.database == "sqlite":
-            with tempfile.TemporaryDirectory() as tmp:
-                run(f"sqlite:///{tmp}/load.sqlite3", vendors, args.staff)
-            continue
-        base = make_url(args.database)
-        name = f"keiyaku_load_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run(base.set(database=name).render_as_string(hide_password=False), vendors, args.staff)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        with scratch_database(args.database, filename="load.sqlite3") as url:
+            run(url, vendors, args.staff)
 
 
 if __name__ == "__main__":
