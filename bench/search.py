@@ -7,9 +7,10 @@
 Contracts over 10 years (2016-04 .. 2026-03) in 20 departments, with realistic Japanese
 counterparty names (about 3,000 companies, written with the usual variants: 株式会社/（株）/㈱,
 full- and half-width), one document each. For every query kind: p50/p95 of the first page and of a
-deep page (reached by keyset page links, as the screen does), for a department-scoped staff member
-and for an auditor who sees everything; then the CSV export of one year (rows, seconds, peak RSS
-increase), and the orders other than 取引年月日 (OFFSET paging: first page and a deep page).
+deep page 4/5 into all the matches (reached by keyset page links, as the screen does), for a
+department-scoped staff member and for an auditor who sees everything, counted as the screen counts
+(up to SEARCH_COUNT_LIMIT); then the orders other than 取引年月日 (keyset page links, 締結日時 by
+OFFSET), and the CSV export of one year (rows, seconds, peak RSS increase).
 PostgreSQL: a throw-away database is created next to the given URL's and dropped.
 Targets: p95 <= 50 ms for every query kind at 1,000,000 contracts, first and deep page.
 """
@@ -134,24 +135,42 @@ def run(url: str, contracts: int, repeats: int) -> None:
         app.extensions["portal.engine"].dispose()
 
 
-def measure_other_orders(session: Any, actors: dict[str, StaffUser], repeats: int) -> None:
-    """Orders other than 取引年月日 page by OFFSET (no keyset): a deep page reads every row before it."""
+def deep_cursor(session: Any, criteria: Any, actor: StaffUser, service: Any) -> tuple[int, str | None]:
+    """The page 4/5 into all the matches, and the cursor of the row before it (None: fewer than 3 pages)."""
+    exact = service.count_contracts(session, criteria, actor=actor)
+    pages = -(-exact // criteria.per_page)
+    if pages < 3:
+        return 0, None
+    target = max(2, pages * 4 // 5)
+    row = session.scalars(service.build_query(session, criteria, actor)
+                          .offset((target - 1) * criteria.per_page - 1).limit(1)).one()
+    page = service.Page(items=[row], total=exact, page=target, per_page=criteria.per_page, sort=criteria.sort,
+                        amount_basis=criteria.amount_basis)
+    return target, page.cursor(row)
+
+
+def measure_other_orders(session: Any, actors: dict[str, StaffUser], repeats: int, count_limit: int) -> None:
+    """Orders other than 取引年月日 page by keyset links too, except 締結日時 (OFFSET, often empty)."""
     from portal.search import service
     from portal.search.criteria import parse_criteria
 
     print(f"{'order (no filter)':32} {'who':8} {'page':18} {'p50 ms':>8} {'p95 ms':>8}  n")
-    for sort in ("date", "amount", "counterparty", "number"):
+    for sort in ("date", "amount", "counterparty", "number", "completed"):
         for who, actor in actors.items():
-            first = service.search_contracts(session, parse_criteria({"sort": sort}), actor=actor)
-            for label, page in (("first page", 1), ("deep page (4/5 in)", max(2, first.pages * 4 // 5))):
+            target, cursor = deep_cursor(session, parse_criteria({"sort": sort}), actor, service)
+            keyset = sort in service.KEYSET_SORTS
+            deep = {"sort": sort, "page": str(target), "total": f"{count_limit}+"}
+            if keyset:
+                deep["after"] = cursor or ""
+            for label, query in (("first page", {"sort": sort}), ("deep page (4/5 in)", deep)):
                 samples = []
                 for _ in range(repeats):
                     session.rollback()
-                    criteria = parse_criteria({"sort": sort, "page": str(page), "total": str(first.total)})
+                    criteria = parse_criteria(query)
                     start = time.perf_counter()
-                    service.search_contracts(session, criteria, actor=actor)
+                    service.search_contracts(session, criteria, actor=actor, count_limit=count_limit)
                     samples.append(time.perf_counter() - start)
-                print(f"{sort + ' (offset)' if sort != 'date' else 'date (offset, no cursor)':32} {who:8} "
+                print(f"{sort + (' (keyset)' if keyset else ' (offset)'):32} {who:8} "
                       f"{label:18} {statistics.median(samples) * 1000:8.1f} {percentile(samples, 0.95) * 1000:8.1f}"
                       f"  {len(samples)}")
 
@@ -182,6 +201,7 @@ def measure(app: Any, departments: list[int], rng: random.Random, repeats: int) 
                                                  "amount_max": "20000000"},
             }
 
+        count_limit = int(app.config["SEARCH_COUNT_LIMIT"])
         results: dict[tuple[str, str, str], list[float]] = {}
         for _ in range(repeats):
             for kind, query in kinds().items():
@@ -189,20 +209,16 @@ def measure(app: Any, departments: list[int], rng: random.Random, repeats: int) 
                     criteria = parse_criteria(query)
                     session.rollback()
                     start = time.perf_counter()
-                    first = service.search_contracts(session, criteria, actor=actor)
+                    service.search_contracts(session, criteria, actor=actor, count_limit=count_limit)
                     results.setdefault((kind, who, "first page"), []).append(time.perf_counter() - start)
-                    if first.pages < 3:
+                    target, cursor = deep_cursor(session, criteria, actor, service)
+                    if cursor is None:
                         continue
                     # A deep page as the screen reaches it: page links continue from the row before.
-                    target = max(2, first.pages * 4 // 5)
-                    cursor = session.execute(
-                        service.build_query(criteria, actor).with_only_columns(
-                            Contract.transaction_date, Contract.id)
-                        .offset((target - 1) * criteria.per_page - 1).limit(1)).one()
-                    deep = parse_criteria({**query, "page": str(target), "total": str(first.total),
-                                           "after": f"{cursor[0].isoformat()}.{cursor[1]}"})
+                    deep = parse_criteria({**query, "page": str(target), "total": f"{count_limit}+", "after": cursor})
+                    session.rollback()
                     start = time.perf_counter()
-                    service.search_contracts(session, deep, actor=actor)
+                    service.search_contracts(session, deep, actor=actor, count_limit=count_limit)
                     results.setdefault((kind, who, "deep page (4/5 in)"), []).append(time.perf_counter() - start)
         print(f"{'query':32} {'who':8} {'page':18} {'p50 ms':>8} {'p95 ms':>8}  n")
         order = list(kinds())
@@ -211,7 +227,7 @@ def measure(app: Any, departments: list[int], rng: random.Random, repeats: int) 
             print(f"{kind:32} {who:8} {page:18} {statistics.median(samples) * 1000:8.1f} "
                   f"{percentile(samples, 0.95) * 1000:8.1f}  {len(samples)}")
 
-        measure_other_orders(session, {"staff": staff, "auditor": auditor}, repeats)
+        measure_other_orders(session, {"staff": staff, "auditor": auditor}, repeats, count_limit)
 
         session.rollback()
         criteria = parse_criteria({"date_from": "2024-04-01", "date_to": "2025-03-31"})

@@ -158,6 +158,7 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_RENDER_MEMORY_BYTES": 1024 * 1024 * 1024,  # address-space limit of the rendering process
     "PAGE_RENDER_TIMEOUT_SECONDS": 120,  # one rendering process, all pages of a document
     # Search and preservation (電子帳簿保存法).
+    "SEARCH_COUNT_LIMIT": 1000,  # the search screen counts up to this many matches, then shows 「1,000 件以上」
     "SEARCH_PAGE_SIZE": 50,  # results per page on the search screen and GET /api/v1/search
     "SEARCH_MAX_PAGE_SIZE": 500,  # largest per_page a caller may ask for
     # JSON API and webhooks (docs/webhooks.md).

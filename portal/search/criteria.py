@@ -7,6 +7,7 @@ and 取引先, with ranges, in any combination).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -69,11 +70,13 @@ class SearchCriteria:
     descending: bool = True
     page: int = 1
     per_page: int = 50
-    # Keyset paging (date order): the (取引年月日, id) of the row the page starts after / ends before,
-    # and the total counted on the first page, carried by the page links instead of recounting.
-    after: tuple[date, int] | None = None
-    before: tuple[date, int] | None = None
+    # Keyset paging: the (value in the sort order, id) of the row the page starts after / ends before,
+    # and the total counted on the first page, carried by the page links instead of recounting
+    # (「1000+」 when only counted up to the limit).
+    after: tuple[Any, int] | None = None
+    before: tuple[Any, int] | None = None
     total: int | None = None
+    total_is_lower_bound: bool = False
     texts: dict[str, str] = field(default_factory=dict, compare=False)  # the raw input, for the form
 
     def with_page(self, page: int) -> SearchCriteria:
@@ -120,8 +123,11 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
     sort = str(get("sort") or "date")
     page = _positive_int(get("page"), "page", errors) or 1
     size = min(_positive_int(get("per_page"), "per_page", errors) or per_page, max_per_page)
-    after, before = _cursor(get("after"), errors), _cursor(get("before"), errors)
-    total = _positive_int(get("total"), "total", errors, minimum=0)
+    sort = sort if sort in SORT_KEYS else "date"
+    after, before = _cursor(get("after"), sort, errors), _cursor(get("before"), sort, errors)
+    total_text = str(get("total") or "")
+    lower_bound = total_text.endswith("+")
+    total = _positive_int(total_text.removesuffix("+") if lower_bound else get("total"), "total", errors, minimum=0)
     if errors:
         raise InvalidCriteria(errors)
     return SearchCriteria(
@@ -130,24 +136,35 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
         contract_type=texts["contract_type"],
         statuses=statuses, department_id=department_id,
         include_history=str(get("history") or "") in ("1", "on", "true"),
-        sort=sort if sort in SORT_KEYS else "date", descending=str(get("order") or "desc") != "asc",
-        page=page, per_page=size, after=after, before=None if after else before, total=total, texts=texts,
+        sort=sort, descending=str(get("order") or "desc") != "asc",
+        page=page, per_page=size, after=after, before=None if after else before, total=total,
+        total_is_lower_bound=lower_bound and total is not None, texts=texts,
     )
 
 
-_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(\d{1,18})$")
+_CURSOR_ID = re.compile(r"\d{1,18}")
+_AMOUNT = re.compile(r"-?\d{1,18}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _cursor(value: Any, errors: dict[str, str]) -> tuple[date, int] | None:
-    """「2026-04-01.123」 from a page link: the date and id of the row a page continues from."""
+def _cursor(value: Any, sort: str, errors: dict[str, str]) -> tuple[Any, int] | None:
+    """「2026-04-01.123」, 「1100000.123」, 「株式会社ケイヤク商事.123」 from a page link: the value in
+    the sort order and the id of the row a page continues from (service.Page.cursor writes them)."""
     if value in (None, ""):
         return None
-    match = _CURSOR.match(str(value))
-    try:
-        if match:
-            return date.fromisoformat(match.group(1)), int(match.group(2))
-    except ValueError:
-        pass
+    text = str(value)
+    head, _, tail = text.rpartition(".")
+    if _CURSOR_ID.fullmatch(tail) and len(head) <= MAX_SEARCH_TEXT:
+        try:
+            if sort == "date" and _DATE.fullmatch(head):
+                return date.fromisoformat(head), int(tail)
+            if sort == "amount" and _AMOUNT.fullmatch(head):
+                return int(head), int(tail)
+            if sort in ("counterparty", "business", "number") and not any(
+                    unicodedata.category(c) == "Cc" for c in head):
+                return head, int(tail)
+        except ValueError:
+            pass
     errors["page"] = "ページの指定を読み取れませんでした。最初のページから表示し直してください。"
     return None
 

@@ -5,6 +5,11 @@ SQLite: an FTS5 table with the trigram tokenizer over contracts.counterparty_nam
 (external content, kept in sync by triggers); needles of three characters or more are looked up
 there, shorter ones fall back to LIKE (the trigram index cannot serve them, and they are rare).
 
+Before either, a needle is looked up in search_counterparty_names (portal/search/models.py), the
+distinct normalised names, kept by triggers on contracts here: the contracts carry a few ten
+thousand names at most, so any needle, two characters too, is matched there, and the contracts
+are then taken by their name (names_containing(), service._counterparty_condition()).
+
 ensure() runs after every migration: SQLite drops a table's triggers when alembic's batch mode
 recreates the table, so a later migration of `contracts` must not silently stop the sync.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, column, select, table, text
+from sqlalchemy import ColumnElement, Connection, column, inspect, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import literal_column
 
@@ -40,12 +45,38 @@ _SQLITE_TRIGGERS = {
 }
 
 
+NAMES_TABLE = "search_counterparty_names"
+_SQLITE_NAME_TRIGGERS = {
+    "search_counterparty_names_insert": """CREATE TRIGGER IF NOT EXISTS search_counterparty_names_insert
+        AFTER INSERT ON contracts BEGIN
+        INSERT OR IGNORE INTO search_counterparty_names(name_normalized) VALUES (new.counterparty_name_normalized);
+    END""",
+    "search_counterparty_names_update": """CREATE TRIGGER IF NOT EXISTS search_counterparty_names_update
+        AFTER UPDATE OF counterparty_name_normalized ON contracts BEGIN
+        INSERT OR IGNORE INTO search_counterparty_names(name_normalized) VALUES (new.counterparty_name_normalized);
+    END""",
+}
+_POSTGRES_NAME_TRIGGER = (
+    """CREATE OR REPLACE FUNCTION search_counterparty_names_add() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO search_counterparty_names(name_normalized) VALUES (NEW.counterparty_name_normalized)
+        ON CONFLICT (name_normalized) DO NOTHING;
+        RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE TRIGGER search_counterparty_names_add
+        AFTER INSERT OR UPDATE OF counterparty_name_normalized ON contracts
+        FOR EACH ROW EXECUTE FUNCTION search_counterparty_names_add()""",
+)
+
+
 def is_unmanaged(name: str | None) -> bool:
     return bool(name) and str(name).startswith(UNMANAGED)
 
 
 def ensure(connection: Connection) -> None:
     """Create the substring index (and on SQLite the triggers) when missing; rebuild what was out of sync."""
+    if inspect(connection).has_table(NAMES_TABLE):  # from 0030_search_names on
+        ensure_name_triggers(connection)
     if connection.dialect.name == "postgresql":
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
         connection.execute(text(f"CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX} ON contracts "
@@ -64,6 +95,38 @@ def ensure(connection: Connection) -> None:
     for statement in _SQLITE_TRIGGERS.values():
         connection.execute(text(statement))
     connection.execute(text("INSERT INTO contracts_fts(contracts_fts) VALUES ('rebuild')"))
+
+
+def ensure_name_triggers(connection: Connection) -> None:
+    """Keep search_counterparty_names holding every name a contract is given; when a trigger was
+    missing (SQLite's batch mode drops them with the table), add the names written meanwhile."""
+    if connection.dialect.name == "postgresql":
+        if connection.scalar(text("SELECT count(*) FROM pg_trigger WHERE tgname = 'search_counterparty_names_add'")):
+            return
+        for statement in _POSTGRES_NAME_TRIGGER:
+            connection.execute(text(statement))
+    elif connection.dialect.name == "sqlite":
+        existing = {row[0] for row in connection.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'search_counterparty_names%'"))}
+        if all(name in existing for name in _SQLITE_NAME_TRIGGERS):
+            return
+        for statement in _SQLITE_NAME_TRIGGERS.values():
+            connection.execute(text(statement))
+    else:
+        return
+    connection.execute(text(
+        "INSERT INTO search_counterparty_names(name_normalized) SELECT DISTINCT c.counterparty_name_normalized "
+        "FROM contracts c WHERE NOT EXISTS (SELECT 1 FROM search_counterparty_names n "
+        "WHERE n.name_normalized = c.counterparty_name_normalized)"))
+
+
+def drop_name_triggers(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("DROP TRIGGER IF EXISTS search_counterparty_names_add ON contracts"))
+        connection.execute(text("DROP FUNCTION IF EXISTS search_counterparty_names_add()"))
+        return
+    for name in _SQLITE_NAME_TRIGGERS:
+        connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
 
 
 def refresh_statistics(session: Session) -> None:

@@ -1,16 +1,35 @@
-"""Indexes that serve the 電帳法 search (the columns are the contracts package's).
+"""Indexes and the table that serve the 電帳法 search (the columns are the contracts package's).
 
 Ordered paging walks (transaction_date, id), within a department when the actor is scoped to one.
-The substring index on the normalised counterparty name is dialect-specific and lives in
-portal/search/fulltext.py (pg_trgm GIN on PostgreSQL, an FTS5 trigram table on SQLite).
+A staff member's amount range walks (department_id, amount, id). The substring search on the
+normalised counterparty name first looks in `search_counterparty_names`, the distinct normalised
+names the contracts carry (kept by triggers, see portal/search/fulltext.py), and then takes the
+contracts with those names; the trigram index (pg_trgm GIN / SQLite FTS5) is the fallback for a
+needle that matches too many names to list.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.contracts.models import Contract
+from portal.db import Base
+from portal.types import intpk
 
 DATE_ORDER = Index("ix_contracts_date_id", Contract.transaction_date, Contract.id)
 DEPARTMENT_DATE_ORDER = Index("ix_contracts_department_date_id", Contract.department_id, Contract.transaction_date,
                               Contract.id)
+DEPARTMENT_AMOUNT = Index("ix_contracts_department_amount_id", Contract.department_id, Contract.amount, Contract.id)
+
+
+class CounterpartyName(Base):
+    """A normalised counterparty name that at least one contract carries (or once carried).
+
+    Never deleted: a name no contract carries any more only costs a row and matches nothing.
+    """
+
+    __tablename__ = "search_counterparty_names"
+
+    id: Mapped[intpk]
+    name_normalized: Mapped[str] = mapped_column(String(200), unique=True)

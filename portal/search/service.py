@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
 
@@ -22,6 +22,14 @@ from portal.counterparties.normalize import normalize_name
 from portal.preservation.models import MetadataCorrection, VerificationResult
 from portal.search import fulltext
 from portal.search.criteria import AmountBasis, SearchCriteria
+from portal.search.models import CounterpartyName
+
+# Orders whose page links continue from a row (keyset); 締結日時 is empty until completion, so
+# it pages by OFFSET.
+KEYSET_SORTS = frozenset({"date", "amount", "counterparty", "business", "number"})
+# A needle matching more distinct names than this is not specific: the contracts are scanned in
+# page order instead (they are found quickly) than listed by name.
+MAX_MATCHED_NAMES = 2000
 
 
 @dataclass(frozen=True)
@@ -30,15 +38,24 @@ class Page:
     total: int
     page: int
     per_page: int
-    keyset: bool = False  # page links continue from a row (date order) and carry the total
+    keyset: bool = False  # page links continue from a row (KEYSET_SORTS) and carry the total
+    sort: str = "date"
+    amount_basis: AmountBasis = AmountBasis.TAX_INCLUDED
+    total_is_lower_bound: bool = False  # counted up to the limit only: there are more than `total`
+    more: bool = False  # a row follows this page (how page links are offered when the total is a lower bound)
 
     @property
     def next_after(self) -> str | None:
-        return _cursor(self.items[-1]) if self.keyset and self.items and self.has_next else None
+        return self.cursor(self.items[-1]) if self.keyset and self.items and self.has_next else None
 
     @property
     def previous_before(self) -> str | None:
-        return _cursor(self.items[0]) if self.keyset and self.items and self.has_previous else None
+        return self.cursor(self.items[0]) if self.keyset and self.items and self.has_previous else None
+
+    def cursor(self, contract: Contract) -> str:
+        """「2026-04-01.123」: the row's value in the page's order and its id (criteria.parse_cursor reads it)."""
+        value = sort_value(contract, self.sort, self.amount_basis)
+        return f"{value.isoformat() if isinstance(value, date) else value}.{contract.id}"
 
     @property
     def pages(self) -> int:
@@ -50,19 +67,23 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.more if self.total_is_lower_bound else self.page < self.pages
 
     @property
     def first_index(self) -> int:
-        return 0 if not self.total else (self.page - 1) * self.per_page + 1
+        return 0 if not self.items else (self.page - 1) * self.per_page + 1
 
     @property
     def last_index(self) -> int:
-        return min(self.total, self.page * self.per_page)
+        return (self.page - 1) * self.per_page + len(self.items)
 
 
-def _cursor(contract: Contract) -> str:
-    return f"{contract.transaction_date.isoformat()}.{contract.id}"
+def sort_value(contract: Contract, sort: str, amount_basis: AmountBasis) -> Any:
+    if sort == "amount":
+        return contract.tax_excluded_amount if amount_basis is AmountBasis.TAX_EXCLUDED else contract.amount
+    return {"date": contract.transaction_date, "counterparty": contract.counterparty_name_normalized,
+            "business": contract.business_name, "number": contract.number,
+            "completed": contract.completed_at}[sort]
 
 
 @dataclass(frozen=True)
@@ -98,31 +119,31 @@ def sees_everything(actor: StaffUser) -> bool:
     return actor.role in (Role.ADMIN, Role.AUDITOR)
 
 
-def search_contracts(session: Session, criteria: SearchCriteria, *, actor: StaffUser) -> Page:
+def search_contracts(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
+                     count_limit: int | None = None) -> Page:
     """One page of the contracts matching every given filter, within the actor's scope.
 
     Staff and approvers see their department's contracts and those they sign; auditors and admins
-    see all. A page past the end is clamped to the last page. In date order, a page reached by a
-    page link continues from the row before it (keyset: deep pages cost what the first does);
-    the total comes with the link instead of being counted again.
+    see all. With `count_limit`, at most that many rows are counted: past it the total is a lower
+    bound (the screen shows 「1,000 件以上」) and the pages are offered one after another; without
+    it (the API, the backup probes) the total is exact. A page past the end is clamped to the last.
 
-    Other orders (金額, 取引先, 契約番号, …) page by OFFSET: a deep page reads every row before it, so
-    its cost grows with its depth. bench/search.py, SQLite, 20,000 contracts, an auditor (everything),
-    the page 4/5 in: ~30 ms p50 by 金額/取引先 against ~4 ms by date with the keyset link; a department's
-    staff ~7-9 ms. Linear in the depth: expect seconds for deep pages of such orders at 1,000,000
-    contracts. First pages stay cheap where the order has an index (金額 税込, 取引先, 契約番号; not 税抜).
+    In the orders of KEYSET_SORTS a page reached by a page link continues from the row before it
+    (deep pages cost what the first does), and the total comes with the link instead of being
+    counted again. 締結日時 pages by OFFSET: a deep page reads every row before it.
     """
-    dialect = session.get_bind().dialect.name
-    filters = _filters(criteria, dialect)
+    filters = _filters(session, criteria)
     scopes = _scopes(session, actor)
-    total = criteria.total if criteria.total is not None else sum(
-        session.scalar(select(func.count()).select_from(Contract).where(*scope, *filters)) or 0 for scope in scopes)
-    page = min(criteria.page, max(1, math.ceil(total / criteria.per_page)))
+    if criteria.total is not None:
+        total, lower_bound = criteria.total, criteria.total_is_lower_bound
+    else:
+        total, lower_bound = _count(session, scopes, filters, count_limit)
+    keyset = criteria.sort in KEYSET_SORTS
+    page = criteria.page if lower_bound else min(criteria.page, max(1, math.ceil(total / criteria.per_page)))
     order = _order(criteria)
     offset, reverse = (page - 1) * criteria.per_page, False
-    keyset = criteria.sort == "date" and (criteria.after or criteria.before)
-    if keyset:
-        key = tuple_(Contract.transaction_date, Contract.id)
+    if keyset and (criteria.after or criteria.before):
+        key = tuple_(_sort_column(criteria), Contract.id)
         if criteria.after:
             after = tuple_(literal(criteria.after[0]), literal(criteria.after[1]))
             filters.append(key < after if criteria.descending else key > after)
@@ -132,24 +153,47 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
             filters.append(key > before if criteria.descending else key < before)
             order, reverse = _order(replace(criteria, descending=not criteria.descending)), True
         offset, page = 0, criteria.page
-    items = _page_rows(session, scopes, filters, order, criteria, offset)
+    rows = _page_rows(session, scopes, filters, order, criteria, offset)
+    if not rows and lower_bound and offset:  # a bookmarked page number past the end
+        exact, _ = _count(session, scopes, filters, None)
+        return search_contracts(session, replace(criteria.with_page(criteria.page), total=exact,
+                                                 total_is_lower_bound=False), actor=actor)
+    items, more = rows[:criteria.per_page], len(rows) > criteria.per_page
     if reverse:
         items.reverse()
-    return Page(items=items, total=total, page=page, per_page=criteria.per_page, keyset=criteria.sort == "date")
+        more = True  # the page this one was reached from
+    return Page(items=items, total=total, page=page, per_page=criteria.per_page, keyset=keyset, sort=criteria.sort,
+                amount_basis=criteria.amount_basis, total_is_lower_bound=lower_bound, more=more)
+
+
+def _count(session: Session, scopes: list[list[ColumnElement[bool]]], filters: list[ColumnElement[bool]],
+           limit: int | None) -> tuple[int, bool]:
+    """(the number of matching rows, whether it is only a lower bound because more than `limit` match)."""
+    total = 0
+    for scope in scopes:
+        query = select(literal(1)).select_from(Contract).where(*scope, *filters)
+        if limit is not None:
+            query = query.limit(limit + 1 - total)
+        total += session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        if limit is not None and total > limit:
+            return limit, True
+    return total, False
 
 
 def _page_rows(session: Session, scopes: list[list[ColumnElement[bool]]], filters: list[ColumnElement[bool]],
                order: list[Any], criteria: SearchCriteria, offset: int) -> list[Contract]:
+    """The page's rows and one more, when there is one (whether a next page exists)."""
+    size = criteria.per_page + 1
     if len(scopes) == 1:
-        query = select(Contract).where(*scopes[0], *filters).order_by(*order).limit(criteria.per_page).offset(offset)
+        query = select(Contract).where(*scopes[0], *filters).order_by(*order).limit(size).offset(offset)
         return list(session.scalars(query))
     # Each scope walks its own ordered index; only their first pages are merged and sorted.
     sort_column = order[0].element
     parts = [select(Contract.id.label("id"), sort_column.label("k")).where(*scope, *filters).order_by(*order)
-             .limit(offset + criteria.per_page).subquery() for scope in scopes]
+             .limit(offset + size).subquery() for scope in scopes]
     merged = union_all(*(select(part.c.id, part.c.k) for part in parts)).subquery()
     outer = [merged.c.k.desc(), merged.c.id.desc()] if _is_desc(order[0]) else [merged.c.k.asc(), merged.c.id.asc()]
-    ids = list(session.scalars(select(merged.c.id).order_by(*outer).limit(criteria.per_page).offset(offset)))
+    ids = list(session.scalars(select(merged.c.id).order_by(*outer).limit(size).offset(offset)))
     rows = {c.id: c for c in session.scalars(select(Contract).where(Contract.id.in_(ids)))}
     return [rows[i] for i in ids]
 
@@ -177,7 +221,7 @@ def _scopes(session: Session, actor: StaffUser) -> list[list[ColumnElement[bool]
 
 
 def count_contracts(session: Session, criteria: SearchCriteria, *, actor: StaffUser) -> int:
-    return session.scalar(select(func.count()).select_from(Contract).where(*_conditions(criteria, actor))) or 0
+    return session.scalar(select(func.count()).select_from(Contract).where(*_conditions(session, criteria, actor))) or 0
 
 
 def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
@@ -215,7 +259,7 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
         .outerjoin(DocumentRevision, and_(DocumentRevision.document_id == ContractDocument.id,
                                           DocumentRevision.number == current.c.number))
         .outerjoin(checked, checked.c.revision_id == DocumentRevision.id)
-        .where(*_conditions(criteria, actor))
+        .where(*_conditions(session, criteria, actor))
         .order_by(*_order(criteria), ContractDocument.position)
         .execution_options(yield_per=batch_size)
     )
@@ -223,15 +267,15 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
         yield ExportRow(*row)
 
 
-def _conditions(criteria: SearchCriteria, actor: StaffUser, dialect: str = "") -> list[ColumnElement[bool]]:
+def _conditions(session: Session, criteria: SearchCriteria, actor: StaffUser) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if not sees_everything(actor):
         signed_by_actor = select(Party.contract_id).where(Party.staff_user_id == actor.id)
         conditions.append(or_(Contract.department_id == actor.department_id, Contract.id.in_(signed_by_actor)))
-    return conditions + _filters(criteria, dialect)
+    return conditions + _filters(session, criteria)
 
 
-def _filters(criteria: SearchCriteria, dialect: str) -> list[ColumnElement[bool]]:
+def _filters(session: Session, criteria: SearchCriteria) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     history = criteria.include_history
     if criteria.date_from or criteria.date_to:
@@ -244,8 +288,8 @@ def _filters(criteria: SearchCriteria, dialect: str) -> list[ColumnElement[bool]
     if criteria.counterparty:
         needle = normalize_name(criteria.counterparty)
         conditions.append(_with_history(
-            fulltext.name_contains(Contract.id, Contract.counterparty_name_normalized, needle, dialect),
-            "counterparty_name", MetadataCorrection.old_normalized.contains(needle, autoescape=True), history))
+            _counterparty_condition(session, needle), "counterparty_name",
+            MetadataCorrection.old_normalized.contains(needle, autoescape=True), history))
     if criteria.business_name:
         needle = criteria.business_name
         conditions.append(_with_history(
@@ -260,6 +304,20 @@ def _filters(criteria: SearchCriteria, dialect: str) -> list[ColumnElement[bool]
     if criteria.department_id:
         conditions.append(Contract.department_id == criteria.department_id)
     return conditions
+
+
+def _counterparty_condition(session: Session, needle: str) -> ColumnElement[bool]:
+    """The contracts whose normalised name contains `needle`: by the names that contain it, listed
+    from search_counterparty_names, unless the needle matches too many names to list them."""
+    names = list(session.scalars(select(CounterpartyName.name_normalized)
+                                 .where(CounterpartyName.name_normalized.contains(needle, autoescape=True))
+                                 .limit(MAX_MATCHED_NAMES + 1)))
+    if len(names) > MAX_MATCHED_NAMES:
+        dialect = session.get_bind().dialect.name
+        return fulltext.name_contains(Contract.id, Contract.counterparty_name_normalized, needle, dialect)
+    if not names:
+        return false()
+    return Contract.counterparty_name_normalized.in_(names)
 
 
 def _amount_condition(criteria: SearchCriteria) -> ColumnElement[bool]:
@@ -289,10 +347,10 @@ def _with_history(current: ColumnElement[bool], field: str, old: ColumnElement[b
     return or_(current, corrected)
 
 
-def _order(criteria: SearchCriteria) -> list[Any]:
+def _sort_column(criteria: SearchCriteria) -> Any:
     amount = Contract.amount - Contract.tax_amount if criteria.amount_basis is AmountBasis.TAX_EXCLUDED \
         else Contract.amount
-    column = {
+    return {
         "date": Contract.transaction_date,
         "amount": amount,
         "counterparty": Contract.counterparty_name_normalized,
@@ -300,11 +358,15 @@ def _order(criteria: SearchCriteria) -> list[Any]:
         "number": Contract.number,
         "completed": Contract.completed_at,
     }[criteria.sort]
+
+
+def _order(criteria: SearchCriteria) -> list[Any]:
+    column = _sort_column(criteria)
     if criteria.descending:
         return [column.desc(), Contract.id.desc()]
     return [column.asc(), Contract.id.asc()]
 
 
-def build_query(criteria: SearchCriteria, actor: StaffUser) -> Select[tuple[Contract]]:
+def build_query(session: Session, criteria: SearchCriteria, actor: StaffUser) -> Select[tuple[Contract]]:
     """The unpaginated query, for callers that page or stream themselves (bench/search.py counts with it)."""
-    return select(Contract).where(*_conditions(criteria, actor)).order_by(*_order(criteria))
+    return select(Contract).where(*_conditions(session, criteria, actor)).order_by(*_order(criteria))

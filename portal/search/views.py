@@ -72,10 +72,13 @@ def index() -> ResponseReturnValue:
         form.show_errors(exc)
         return render_page_or_partial("search/index.html", "search/_results.html", status=422, results=None,
                                       errors=list(exc.errors.values()), criteria=None, **context)
-    page = service.search_contracts(db(), criteria, actor=current_user)
+    # 「件数を数える」 asks for the exact total; otherwise counting stops at the limit (1,000 件以上).
+    count_limit = None if request.args.get("count") == "all" else int(current_app.config["SEARCH_COUNT_LIMIT"])
+    page = service.search_contracts(db(), criteria, actor=current_user, count_limit=count_limit)
     info = request_info()
     record(db(), actor=Actor.staff(current_user), action=AuditAction.SEARCH_PERFORMED, ip=info.ip,
-           user_agent=info.user_agent, query=request.query_string.decode(errors="replace")[:2000], count=page.total)
+           user_agent=info.user_agent, query=request.query_string.decode(errors="replace")[:2000], count=page.total,
+           count_is_lower_bound=page.total_is_lower_bound)
     db().commit()
     return render_page_or_partial("search/index.html", "search/_results.html", results=page, criteria=criteria,
                                   errors=[], **context)
