@@ -4,8 +4,10 @@ Why: at 1,000,000 contracts a counterparty substring of two characters (「岡�
 the trigram indexes and read every contract, and the trigram lookups of common substrings were
 slow on SQLite. The contracts carry far fewer distinct normalised names than rows: the needle is
 matched against those names (a small table kept by triggers, see portal/search/fulltext.py) and
-the contracts are then taken by name through their index. A staff member's amount range walked the
-whole department in date order; (department_id, amount, id) reads only the amounts in range.
+the contracts are then taken by name through an index that also holds the date, amount and
+department, so that a combined search counts its matches without reading the rows. A staff member's amount range walked the
+whole department in date order; (department_id, amount, id) reads only the amounts in range. The
+締結日時 order sorted every contract for its first page; (completed_at, id) walks it.
 Nothing is removed; the table is filled from the contracts.
 
 Revision ID: 0030_search_names
@@ -35,6 +37,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('contracts') as batch:
         batch.create_index('ix_contracts_department_amount_id', ['department_id', 'amount', 'id'], unique=False)
+        batch.create_index('ix_contracts_completed_id', ['completed_at', 'id'], unique=False)
+        batch.create_index('ix_contracts_counterparty_date_amount',
+                           ['counterparty_name_normalized', 'department_id', 'transaction_date', 'amount'],
+                           unique=False)
     fulltext.ensure_name_triggers(op.get_bind())  # creates the triggers and fills the table
 
 
@@ -43,5 +49,7 @@ def downgrade() -> None:
 
     fulltext.drop_name_triggers(op.get_bind())
     with op.batch_alter_table('contracts') as batch:
+        batch.drop_index('ix_contracts_counterparty_date_amount')
+        batch.drop_index('ix_contracts_completed_id')
         batch.drop_index('ix_contracts_department_amount_id')
     op.drop_table('search_counterparty_names')

@@ -10,11 +10,13 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal, or_, select, tuple_, union_all
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from portal.auth.models import Role, StaffUser
 from portal.contracts.models import Contract, ContractDocument, ContractStatus, DocumentRevision, Party
@@ -30,6 +32,19 @@ KEYSET_SORTS = frozenset({"date", "amount", "counterparty", "business", "number"
 # A needle matching more distinct names than this is not specific: the contracts are scanned in
 # page order instead (they are found quickly) than listed by name.
 MAX_MATCHED_NAMES = 2000
+# Names carried by at least this many contracts are common: a page finds its rows sooner by walking
+# the page order and testing the name than by taking every contract of those names and sorting
+# them (the cost of the one grows with the matches, of the other with their rarity; bench/search.py).
+COMMON_NAME_CONTRACTS = 5000
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """The normalised names containing the counterparty needle (None: more than MAX_MATCHED_NAMES)."""
+
+    needle: str
+    names: list[str] | None
+    is_common: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,12 +147,13 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
     (deep pages cost what the first does), and the total comes with the link instead of being
     counted again. 締結日時 pages by OFFSET: a deep page reads every row before it.
     """
-    filters = _filters(session, criteria)
+    match = _name_match(session, criteria)
+    filters = _filters(session, criteria, match=match, in_page_order=True)
     scopes = _scopes(session, actor)
     if criteria.total is not None:
         total, lower_bound = criteria.total, criteria.total_is_lower_bound
     else:
-        total, lower_bound = _count(session, scopes, filters, count_limit)
+        total, lower_bound = _count(session, scopes, _filters(session, criteria, match=match), count_limit)
     keyset = criteria.sort in KEYSET_SORTS
     page = criteria.page if lower_bound else min(criteria.page, max(1, math.ceil(total / criteria.per_page)))
     order = _order(criteria)
@@ -155,7 +171,7 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
         offset, page = 0, criteria.page
     rows = _page_rows(session, scopes, filters, order, criteria, offset)
     if not rows and lower_bound and offset:  # a bookmarked page number past the end
-        exact, _ = _count(session, scopes, filters, None)
+        exact, _ = _count(session, scopes, _filters(session, criteria, match=match), None)
         return search_contracts(session, replace(criteria.with_page(criteria.page), total=exact,
                                                  total_is_lower_bound=False), actor=actor)
     items, more = rows[:criteria.per_page], len(rows) > criteria.per_page
@@ -275,21 +291,29 @@ def _conditions(session: Session, criteria: SearchCriteria, actor: StaffUser) ->
     return conditions + _filters(session, criteria)
 
 
-def _filters(session: Session, criteria: SearchCriteria) -> list[ColumnElement[bool]]:
+def _filters(session: Session, criteria: SearchCriteria, *, match: NameMatch | None = None,
+             in_page_order: bool = False) -> list[ColumnElement[bool]]:
+    """The criteria's conditions; `in_page_order` for the page's rows (not the count), see NameMatch."""
     conditions: list[ColumnElement[bool]] = []
     history = criteria.include_history
+    if criteria.counterparty:
+        match = match or _name_match(session, criteria)
+    # SQLite's planner guesses that any date or amount range keeps few rows and walks that index for
+    # the count, reading rows one by one; the listed names' index holds dates and amounts itself.
+    by_name = (not in_page_order and match is not None and bool(match.names)
+               and session.get_bind().dialect.name == "sqlite")
+    date_column = not_indexed(Contract.transaction_date) if by_name else Contract.transaction_date
     if criteria.date_from or criteria.date_to:
         conditions.append(_with_history(
-            _between(Contract.transaction_date, criteria.date_from, criteria.date_to),
+            _between(date_column, criteria.date_from, criteria.date_to),
             "transaction_date", _between(MetadataCorrection.old_date, criteria.date_from, criteria.date_to),
             history))
     if criteria.amount_min is not None or criteria.amount_max is not None:
-        conditions.append(_amount_condition(criteria))
-    if criteria.counterparty:
-        needle = normalize_name(criteria.counterparty)
+        conditions.append(_amount_condition(criteria, not_indexed(Contract.amount) if by_name else Contract.amount))
+    if match is not None:
         conditions.append(_with_history(
-            _counterparty_condition(session, needle), "counterparty_name",
-            MetadataCorrection.old_normalized.contains(needle, autoescape=True), history))
+            _counterparty_condition(session, match, in_page_order), "counterparty_name",
+            MetadataCorrection.old_normalized.contains(match.needle, autoescape=True), history))
     if criteria.business_name:
         needle = criteria.business_name
         conditions.append(_with_history(
@@ -306,26 +330,63 @@ def _filters(session: Session, criteria: SearchCriteria) -> list[ColumnElement[b
     return conditions
 
 
-def _counterparty_condition(session: Session, needle: str) -> ColumnElement[bool]:
-    """The contracts whose normalised name contains `needle`: by the names that contain it, listed
-    from search_counterparty_names, unless the needle matches too many names to list them."""
+class not_indexed(ColumnElement[Any]):  # noqa: N801 - reads like the SQL functions it sits among
+    """A column the planner may test but not look up by: SQLite's unary plus; elsewhere the column."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]  # noqa: RUF012 - SQLAlchemy reads it
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(not_indexed)
+def _compile_not_indexed(element: not_indexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column, **kw))
+
+
+@compiles(not_indexed, "sqlite")
+def _compile_not_indexed_sqlite(element: not_indexed, compiler: Any, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.column, **kw))
+
+
+def _name_match(session: Session, criteria: SearchCriteria) -> NameMatch | None:
+    if not criteria.counterparty:
+        return None
+    needle = normalize_name(criteria.counterparty)
     names = list(session.scalars(select(CounterpartyName.name_normalized)
                                  .where(CounterpartyName.name_normalized.contains(needle, autoescape=True))
                                  .limit(MAX_MATCHED_NAMES + 1)))
     if len(names) > MAX_MATCHED_NAMES:
-        dialect = session.get_bind().dialect.name
-        return fulltext.name_contains(Contract.id, Contract.counterparty_name_normalized, needle, dialect)
+        return NameMatch(needle, None)
     if not names:
+        return NameMatch(needle, [])
+    carried = select(literal(1)).where(Contract.counterparty_name_normalized.in_(names)).limit(COMMON_NAME_CONTRACTS)
+    count = session.scalar(select(func.count()).select_from(carried.subquery())) or 0
+    return NameMatch(needle, names, is_common=count >= COMMON_NAME_CONTRACTS)
+
+
+def _counterparty_condition(session: Session, match: NameMatch, in_page_order: bool) -> ColumnElement[bool]:
+    """The contracts whose normalised name contains the needle: by the names that contain it, or
+    through the substring index when there are too many names to list."""
+    if match.names is None:
+        dialect = session.get_bind().dialect.name
+        return fulltext.name_contains(Contract.id, Contract.counterparty_name_normalized, match.needle, dialect)
+    if not match.names:
         return false()
-    return Contract.counterparty_name_normalized.in_(names)
+    column: Any = Contract.counterparty_name_normalized
+    if in_page_order and match.is_common:
+        column = column.concat("")  # not indexable: the planner walks the page order instead
+    return cast(ColumnElement[bool], column.in_(match.names))
 
 
-def _amount_condition(criteria: SearchCriteria) -> ColumnElement[bool]:
+def _amount_condition(criteria: SearchCriteria, amount: Any) -> ColumnElement[bool]:
     # R22: the tax-exclusive amount is derived (税込 - 税額), so both bases search the same rows.
     if criteria.amount_basis is AmountBasis.TAX_EXCLUDED:
         return _between(Contract.amount - Contract.tax_amount, criteria.amount_min, criteria.amount_max)
     return _with_history(
-        _between(Contract.amount, criteria.amount_min, criteria.amount_max), "amount",
+        _between(amount, criteria.amount_min, criteria.amount_max), "amount",
         _between(MetadataCorrection.old_number, criteria.amount_min, criteria.amount_max),
         criteria.include_history)
 
