@@ -127,7 +127,8 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
     after, before = _cursor(get("after"), sort, errors), _cursor(get("before"), sort, errors)
     total_text = str(get("total") or "")
     lower_bound = total_text.endswith("+")
-    total = _positive_int(total_text.removesuffix("+") if lower_bound else get("total"), "total", errors, minimum=0)
+    total = _positive_int(total_text[:-1] if lower_bound and len(total_text) > 1 else get("total"), "total", errors,
+                          minimum=0)
     if errors:
         raise InvalidCriteria(errors)
     return SearchCriteria(
