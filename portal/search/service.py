@@ -12,7 +12,22 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    any_,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import operators
@@ -44,7 +59,7 @@ class NameMatch:
 
     needle: str
     names: list[str] | None
-    is_common: bool = False
+    is_common: bool = False  # at least COMMON_NAME_CONTRACTS contracts match: set by the count
 
 
 @dataclass(frozen=True)
@@ -68,7 +83,7 @@ class Page:
         return self.cursor(self.items[0]) if self.keyset and self.items and self.has_previous else None
 
     def cursor(self, contract: Contract) -> str:
-        """「2026-04-01.123」: the row's value in the page's order and its id (criteria.parse_cursor reads it)."""
+        """「2026-04-01.123」: the row's value in the page's order and its id (criteria._cursor reads it)."""
         value = sort_value(contract, self.sort, self.amount_basis)
         return f"{value.isoformat() if isinstance(value, date) else value}.{contract.id}"
 
@@ -148,12 +163,19 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
     counted again. 締結日時 pages by OFFSET: a deep page reads every row before it.
     """
     match = _name_match(session, criteria)
-    filters = _filters(session, criteria, match=match, in_page_order=True)
     scopes = _scopes(session, actor)
-    if criteria.total is not None:
-        total, lower_bound = criteria.total, criteria.total_is_lower_bound
-    else:
-        total, lower_bound = _count(session, scopes, _filters(session, criteria, match=match), count_limit)
+    total, lower_bound = criteria.total or 0, criteria.total_is_lower_bound
+    if criteria.total is None or (match is not None and match.names):
+        # Listed names: the count (by their index) also tells whether they are common (NameMatch).
+        probe = None if count_limit is None or not (match and match.names) else \
+            max(count_limit, COMMON_NAME_CONTRACTS)
+        counted, capped = _count(session, scopes, _filters(session, criteria, match=match), probe or count_limit)
+        if match is not None and match.names:
+            match = replace(match, is_common=counted >= COMMON_NAME_CONTRACTS)
+        if criteria.total is None:
+            total, lower_bound = (count_limit, True) if count_limit is not None and (
+                capped or counted > count_limit) else (counted, False)
+    filters = _filters(session, criteria, match=match, in_page_order=True)
     keyset = criteria.sort in KEYSET_SORTS
     page = criteria.page if lower_bound else min(criteria.page, max(1, math.ceil(total / criteria.per_page)))
     order = _order(criteria)
@@ -362,9 +384,7 @@ def _name_match(session: Session, criteria: SearchCriteria) -> NameMatch | None:
         return NameMatch(needle, None)
     if not names:
         return NameMatch(needle, [])
-    carried = select(literal(1)).where(Contract.counterparty_name_normalized.in_(names)).limit(COMMON_NAME_CONTRACTS)
-    count = session.scalar(select(func.count()).select_from(carried.subquery())) or 0
-    return NameMatch(needle, names, is_common=count >= COMMON_NAME_CONTRACTS)
+    return NameMatch(needle, names)
 
 
 def _counterparty_condition(session: Session, match: NameMatch, in_page_order: bool) -> ColumnElement[bool]:
@@ -378,6 +398,8 @@ def _counterparty_condition(session: Session, match: NameMatch, in_page_order: b
     column: Any = Contract.counterparty_name_normalized
     if in_page_order and match.is_common:
         column = column.concat("")  # not indexable: the planner walks the page order instead
+    if session.get_bind().dialect.name == "postgresql":  # one array parameter, not hundreds
+        return cast(ColumnElement[bool], column == any_(literal(match.names, ARRAY(String))))
     return cast(ColumnElement[bool], column.in_(match.names))
 
 
