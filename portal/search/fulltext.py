@@ -75,7 +75,7 @@ def is_unmanaged(name: str | None) -> bool:
 
 def ensure(connection: Connection) -> None:
     """Create the substring index (and on SQLite the triggers) when missing; rebuild what was out of sync."""
-    if inspect(connection).has_table(NAMES_TABLE):  # from 0030_search_names on
+    if inspect(connection).has_table(NAMES_TABLE):  # from 0032_search_names on
         ensure_name_triggers(connection)
     if connection.dialect.name == "postgresql":
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))

@@ -10,17 +10,17 @@ whole department in date order; (department_id, amount, id) reads only the amoun
 締結日時 order sorted every contract for its first page; (completed_at, id) walks it.
 Nothing is removed; the table is filled from the contracts.
 
-Revision ID: 0030_search_names
-Revises: 0029_authority_binding
-Create Date: 2026-12-04 19:00:00
+Revision ID: 0032_search_names
+Revises: 0031_certificate_revisions
+Create Date: 2026-12-04 19:20:00
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0030_search_names'
-down_revision = '0029_authority_binding'
+revision = '0032_search_names'
+down_revision = '0031_certificate_revisions'
 branch_labels = None
 depends_on = None
 
