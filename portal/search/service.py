@@ -44,6 +44,9 @@ from portal.search.models import CounterpartyName
 # Orders whose page links continue from a row (keyset); 締結日時 is empty until completion, so
 # it pages by OFFSET.
 KEYSET_SORTS = frozenset({"date", "amount", "counterparty", "business", "number"})
+# Orders with an index of their own but none within a department (SQLite would sort the
+# department's rows, some 50,000 at a million contracts, rather than walk the order's index).
+UNSCOPED_ORDERS = frozenset({"business", "number", "completed"})
 # A needle matching more distinct names than this is not specific: the contracts are scanned in
 # page order instead (they are found quickly) than listed by name.
 MAX_MATCHED_NAMES = 2000
@@ -176,9 +179,16 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
             total, lower_bound = (count_limit, True) if count_limit is not None and (
                 capped or counted > count_limit) else (counted, False)
     filters = _filters(session, criteria, match=match, in_page_order=True)
+    is_sqlite = session.get_bind().dialect.name == "sqlite"
+    page_scopes = _scopes(session, actor, test_department=True) if is_sqlite and criteria.sort in UNSCOPED_ORDERS \
+        else scopes
+    # Rare names: their few contracts are taken by the names' index and sorted. SQLite would rather
+    # walk an index in the page order (no sort) through a department's or a date range's rows, so
+    # on SQLite the order is not one an index can give.
+    sort_by_index = not (is_sqlite and match is not None and bool(match.names) and not match.is_common)
     keyset = criteria.sort in KEYSET_SORTS
     page = criteria.page if lower_bound else min(criteria.page, max(1, math.ceil(total / criteria.per_page)))
-    order = _order(criteria)
+    order = _order(criteria, by_index=sort_by_index)
     offset, reverse = (page - 1) * criteria.per_page, False
     if keyset and (criteria.after or criteria.before):
         key = tuple_(_sort_column(criteria), Contract.id)
@@ -189,9 +199,9 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
             assert criteria.before is not None
             before = tuple_(literal(criteria.before[0]), literal(criteria.before[1]))
             filters.append(key > before if criteria.descending else key < before)
-            order, reverse = _order(replace(criteria, descending=not criteria.descending)), True
+            order, reverse = _order(replace(criteria, descending=not criteria.descending), by_index=sort_by_index), True
         offset, page = 0, criteria.page
-    rows = _page_rows(session, scopes, filters, order, criteria, offset)
+    rows = _page_rows(session, page_scopes, filters, order, criteria, offset)
     if not rows and lower_bound and offset:  # a bookmarked page number past the end
         exact, _ = _count(session, scopes, _filters(session, criteria, match=match), None)
         return search_contracts(session, replace(criteria.with_page(criteria.page), total=exact,
@@ -240,8 +250,10 @@ def _is_desc(clause: Any) -> bool:
     return getattr(clause, "modifier", None) is operators.desc_op
 
 
-def _scopes(session: Session, actor: StaffUser) -> list[list[ColumnElement[bool]]]:
+def _scopes(session: Session, actor: StaffUser, *, test_department: bool = False) -> list[list[ColumnElement[bool]]]:
     """What the actor may see, as disjoint alternatives that each keep an index order.
+
+    `test_department`: the department is tested, not looked up by index (not_indexed, SQLite).
 
     `department = ? OR id IN (contracts the actor signs)` would make the database sort the whole
     department; the contracts of other departments that the actor signs are rare, so they are a
@@ -249,7 +261,8 @@ def _scopes(session: Session, actor: StaffUser) -> list[list[ColumnElement[bool]
     """
     if sees_everything(actor):
         return [[]]
-    own = Contract.department_id == actor.department_id
+    department: Any = not_indexed(Contract.department_id) if test_department else Contract.department_id
+    own = department == actor.department_id
     signs = select(Party.contract_id).where(Party.staff_user_id == actor.id)
     elsewhere = and_(Contract.department_id != actor.department_id, Contract.id.in_(signs))
     if session.scalar(select(exists().where(Party.staff_user_id == actor.id, Party.contract_id == Contract.id,
@@ -320,18 +333,23 @@ def _filters(session: Session, criteria: SearchCriteria, *, match: NameMatch | N
     history = criteria.include_history
     if criteria.counterparty:
         match = match or _name_match(session, criteria)
-    # SQLite's planner guesses that any date or amount range keeps few rows and walks that index for
-    # the count, reading rows one by one; the listed names' index holds dates and amounts itself.
-    by_name = (not in_page_order and match is not None and bool(match.names)
-               and session.get_bind().dialect.name == "sqlite")
-    date_column = not_indexed(Contract.transaction_date) if by_name else Contract.transaction_date
+    # SQLite's planner guesses that any date or amount range keeps few rows and takes that index
+    # whatever the other conditions; the listed names' index holds dates and amounts itself. So on
+    # SQLite the ranges are only tested when the names' index drives (the count, rare names), and
+    # only the range of the page's own order may drive when the page order is walked (common names).
+    names_listed = match is not None and bool(match.names) and session.get_bind().dialect.name == "sqlite"
+    by_name = names_listed and not (in_page_order and match is not None and match.is_common)
+    date_column = not_indexed(Contract.transaction_date) if names_listed and (
+        by_name or criteria.sort != "date") else Contract.transaction_date
+    amount_column = not_indexed(Contract.amount) if names_listed and (
+        by_name or criteria.sort != "amount") else Contract.amount
     if criteria.date_from or criteria.date_to:
         conditions.append(_with_history(
             _between(date_column, criteria.date_from, criteria.date_to),
             "transaction_date", _between(MetadataCorrection.old_date, criteria.date_from, criteria.date_to),
             history))
     if criteria.amount_min is not None or criteria.amount_max is not None:
-        conditions.append(_amount_condition(criteria, not_indexed(Contract.amount) if by_name else Contract.amount))
+        conditions.append(_amount_condition(criteria, amount_column))
     if match is not None:
         conditions.append(_with_history(
             _counterparty_condition(session, match, in_page_order), "counterparty_name",
@@ -443,11 +461,13 @@ def _sort_column(criteria: SearchCriteria) -> Any:
     }[criteria.sort]
 
 
-def _order(criteria: SearchCriteria) -> list[Any]:
-    column = _sort_column(criteria)
+def _order(criteria: SearchCriteria, *, by_index: bool = True) -> list[Any]:
+    column, tie = _sort_column(criteria), cast(Any, Contract.id)
+    if not by_index:
+        column, tie = not_indexed(column), not_indexed(tie)
     if criteria.descending:
-        return [column.desc(), Contract.id.desc()]
-    return [column.asc(), Contract.id.asc()]
+        return [column.desc(), tie.desc()]
+    return [column.asc(), tie.asc()]
 
 
 def build_query(session: Session, criteria: SearchCriteria, actor: StaffUser) -> Select[tuple[Contract]]:
