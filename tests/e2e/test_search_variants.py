@@ -40,6 +40,10 @@ def _search(page: Page, **fields: str) -> None:
     page.get_by_role("button", name="検索", exact=True).click()
     wanted = fields.get("取引先", "")
     page.wait_for_url(lambda url: parse_qs(urlsplit(url).query).get("counterparty", [""]) == [wanted])
+    # Typing in the 取引先 box also queued the form's own search (400 ms debounce): let it land before the next
+    # click, or its answer replaces what that click brought (a column sort, under load).
+    page.wait_for_timeout(500)
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
 
 
 def test_itaiji_dash_and_fiscal_year_search_and_the_csv_timestamp(pages: Pages, session: Session,
