@@ -592,9 +592,10 @@ def sign(session: Session, party: Party, *, actor: Actor, methods: list[str], re
     party.auth_methods = list(methods)
     if signature_request is not None:
         _close_request(session, signature_request, RequestStatus.COMPLETED, now=now)
-    for other in session.scalars(select(SignatureRequest).where(SignatureRequest.party_id == party.id,
-                                                                SignatureRequest.status.in_(LIVE_LINKS))):
-        _close_request(session, other, RequestStatus.COMPLETED, now=now)  # a reminder's, or the one it superseded
+    others = session.scalars(select(SignatureRequest).where(SignatureRequest.party_id == party.id,
+                                                            SignatureRequest.status.in_(LIVE_LINKS))).all()
+    for other in others:  # a reminder's link, or the ones it superseded
+        _close_request(session, other, RequestStatus.COMPLETED, now=now)
     following = next((p for p in contract.parties if p.status is PartyStatus.WAITING), None)
     after = next_signer_status(following) if following is not None else S.COMPLETING
     _apply(session, contract, Action.SIGN, after, actor=actor, now=now, request=request, signer=party,
@@ -688,7 +689,7 @@ def _close(session: Session, contract: Contract, action: Action, after: Contract
 
 MAIL_LINK_REPLACED = "新しい署名用リンクを送ったため、"
 MAIL_LINK_CLOSED = {RequestStatus.COMPLETED: "署名済みのため、", RequestStatus.DECLINED: "差し戻されたため、",
-               RequestStatus.CANCELLED: "契約の手続きが終了したため、"}
+                    RequestStatus.CANCELLED: "契約の手続きが終了したため、"}
 
 
 def _close_request(session: Session, signature_request: SignatureRequest, status: RequestStatus, *,

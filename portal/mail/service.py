@@ -175,8 +175,6 @@ def withdraw_link_mails(session: Session, token_hash: str, *, now: datetime, why
         record(session, actor=SYSTEM, action=AuditAction.MAIL_WITHDRAWN, now=now,
                subject=(OutboxMessage.__tablename__, row.id), template=row.template, recipient=row.recipient,
                why=why)
-    if withdrawn:
-        session.expire_all()
     return len(withdrawn)
 
 

@@ -99,17 +99,10 @@ CERTIFICATE_FILENAME = "合意締結証明書.pdf"
 def _current_certificates(session: Session) -> list[tuple[int, str, int]]:
     """(contract id, number, certificate revision id) of every completed contract's current 合意締結証明書."""
     query = (select(Contract.id, Contract.number, CertificateRevision.id)
-             .join(CertificateRevision, and_(CertificateRevision.contract_id == Contract.id,
-                                             CertificateRevision.sha256 == Contract.certificate_sha256))
+             .join(CertificateRevision, CertificateRevision.storage_key == Contract.certificate_key)
              .where(Contract.status == ContractStatus.COMPLETED)
-             .order_by(Contract.id, CertificateRevision.number.desc()))
-    seen: set[int] = set()
-    rows = []
-    for contract_id, number, revision_id in session.execute(query):
-        if contract_id not in seen:
-            seen.add(contract_id)
-            rows.append((contract_id, number, revision_id))
-    return rows
+             .order_by(Contract.id))
+    return [tuple(row) for row in session.execute(query)]
 
 
 def _tsa_certificate_serial(context: SigningContext) -> int | None:
