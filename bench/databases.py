@@ -4,12 +4,10 @@ next to which a database of its own is created for the run and dropped afterward
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests.conftest import throwaway_postgres
 
 
 @contextmanager
@@ -19,18 +17,8 @@ def scratch_database(option: str, *, filename: str = "bench.sqlite3") -> Iterato
         with tempfile.TemporaryDirectory() as directory:
             yield f"sqlite:///{directory}/{filename}"
         return
-    base = make_url(option)
-    name = f"keiyaku_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with throwaway_postgres("keiyaku_bench", migrated=False, server_url=option) as url:
+        yield url
 
 def label(url: str) -> str:
     return "SQLite" if url.startswith("sqlite") else "PostgreSQL"

@@ -77,10 +77,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @contextlib.contextmanager
-def throwaway_postgres(prefix: str, *, migrated: bool = True) -> Iterator[str]:
-    """A PostgreSQL database of its own (created, migrated, dropped after); fails under CI without one."""
-    require(bool(POSTGRES_URL), "PostgreSQL is not configured (set PORTAL_TEST_POSTGRES_URL)")
-    base = make_url(POSTGRES_URL)
+def throwaway_postgres(prefix: str, *, migrated: bool = True, server_url: str = "") -> Iterator[str]:
+    """A PostgreSQL database of its own (created, migrated, dropped after) on `server_url`'s server, by default
+    the tests' one (then it fails under CI without one)."""
+    if not server_url:
+        require(bool(POSTGRES_URL), "PostgreSQL is not configured (set PORTAL_TEST_POSTGRES_URL)")
+    base = make_url(server_url or POSTGRES_URL)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

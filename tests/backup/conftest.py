@@ -4,7 +4,6 @@ key file outside the backup directory, and an empty database to restore into."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from tests.conftest import throwaway_postgres
 from tests.contracts.fixtures import world  # noqa: F401  (fixtures)
 
 MASTER_KEY = os.urandom(32).hex()  # not the test suite's usual key: a restore must bring this one back
@@ -50,14 +48,5 @@ def empty_database(database_url: str, tmp_path: Path) -> Iterator[str]:
     if not database_url.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'restored-db' / 'portal.sqlite3'}"
         return
-    base = make_url(database_url)
-    name = f"keiyaku_restore_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres("keiyaku_restore", migrated=False, server_url=database_url) as url:
+        yield url

@@ -6,16 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from portal import migrate
-from tests.conftest import POSTGRES_URL, TEST_MASTER_KEY, require
+from tests.conftest import TEST_MASTER_KEY, throwaway_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 SERVERS = 4
@@ -23,18 +21,8 @@ SERVERS = 4
 
 @pytest.fixture
 def empty_postgres() -> Iterator[str]:
-    require(bool(POSTGRES_URL), "PORTAL_TEST_POSTGRES_URL is not set (PostgreSQL on loopback)")
-    base = make_url(POSTGRES_URL)
-    name = f"keiyaku_init_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres("keiyaku_init", migrated=False) as url:
+        yield url
 
 
 def test_servers_started_at_once_migrate_the_new_database_once(empty_postgres: str, tmp_path: Path) -> None:
