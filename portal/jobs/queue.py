@@ -40,6 +40,29 @@ class RetryLater(Exception):
     """Raised by a handler when a part it needs is unavailable (the TSA, the SMTP server): try again later."""
 
 
+class ClaimLost(Exception):
+    """Another worker took the job over while this one ran (this one's heartbeat had stopped)."""
+
+
+def fenced_commit(job: QueuedJob) -> Callable[[Session], None]:
+    """A commit for a handler that stores progress as it goes: each one holds only while this worker still
+    has the job, in the same transaction, so a worker that stalled past JOB_STALE_SECONDS and then woke up
+    stores nothing more beside the worker that took its job over; it rolls back and raises ClaimLost."""
+    job_id, holder = job.id, job.claimed_by
+
+    def commit(session: Session) -> None:
+        held = session.execute(
+            update(QueuedJob).where(QueuedJob.id == job_id, QueuedJob.claimed_by == holder,
+                                    QueuedJob.status == QueuedJobStatus.RUNNING)
+            .values(heartbeat_at=clock.now()))
+        if held.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise ClaimLost(f"queued job {job_id} is no longer held by {holder}")
+        session.commit()
+
+    return commit
+
+
 @dataclass(frozen=True)
 class Handler:
     kind: str
@@ -163,6 +186,10 @@ def _run_one(factory: sessionmaker[Session], handlers: dict[str, Handler], job_i
                     log.warning("queued job %s (%s) was taken over; result discarded", job_id, job.kind)
                     return
                 session.commit()
+        except ClaimLost:
+            session.rollback()
+            entry["outcome"] = "taken_over"
+            log.warning("queued job %s (%s) was taken over; its progress from here on discarded", job_id, job.kind)
         except Exception as exc:
             session.rollback()
             if isinstance(exc, TamperedFile):

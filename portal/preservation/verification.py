@@ -18,7 +18,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from datetime import time as day_start
 from typing import NamedTuple
@@ -97,7 +97,9 @@ def run_batch_verification(app: Flask, run_id: int) -> bool:
 
 
 def _verify_job(session: Session, job: QueuedJob) -> None:
-    _run(session, int(job.key))
+    from portal.jobs.queue import fenced_commit
+
+    _run(session, int(job.key), commit=fenced_commit(job))
 
 
 def _give_up(session: Session, job: QueuedJob) -> None:
@@ -107,19 +109,20 @@ def _give_up(session: Session, job: QueuedJob) -> None:
         run.error = f"検証を中断しました: {job.last_error}"[:4000]
 
 
-def _run(session: Session, run_id: int) -> None:
+def _run(session: Session, run_id: int, *, commit: Callable[[Session], None] = Session.commit) -> None:
+    """Verify what the run has not stored yet; `commit` stores each batch (the queue's fenced commit)."""
     from portal.signing import service as signing
 
     run = session.get(VerificationRun, run_id)
     if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
         return
     run.status = RunStatus.RUNNING  # RUNNING already: a worker stopped mid-run and this one resumes it
-    session.commit()
+    commit(session)
     context = signing.configure(current_app.config)
     done = set(session.scalars(select(VerificationResult.revision_id).where(VerificationResult.run_id == run_id)))
     documents = [Document(*row) for row in session.execute(_documents(run.period_from, run.period_to))]
     run.total = len(documents)
-    results = _Results(session, run)
+    results = _Results(session, run, commit)
     for document, verdict in _verdicts([d for d in documents if d.revision_id not in done], context=context):
         results.add(document, verdict)
     results.commit()
@@ -170,8 +173,8 @@ class _Results:
     resumed after its worker died skips exactly the documents whose results were stored. The first result
     and then at least one a second are committed, for the progress page (it polls every few seconds)."""
 
-    def __init__(self, session: Session, run: VerificationRun) -> None:
-        self.session, self.run = session, run
+    def __init__(self, session: Session, run: VerificationRun, commit: Callable[[Session], None]) -> None:
+        self.session, self.run, self.store = session, run, commit
         self.batch: list[VerificationResult] = []
         self.committed_at: float | None = None
 
@@ -191,7 +194,7 @@ class _Results:
         self.session.add_all(self.batch)
         self.run.processed += len(self.batch)
         self.run.failed += sum(not result.is_valid for result in self.batch)
-        self.session.commit()
+        self.store(self.session)
         self.batch, self.committed_at = [], time.monotonic()
 
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.jobs.models import QueuedJob, QueuedJobStatus
 from portal.preservation import verification
 from portal.preservation.models import RunStatus, VerificationResult, VerificationRun
 from portal.signing.context import SigningContext
@@ -108,3 +109,34 @@ def test_a_run_resumed_after_a_failure_verifies_only_the_documents_whose_results
     status, results = _outcome(session, run_id)
     assert status == (RunStatus.FINISHED, DOCUMENTS, DOCUMENTS, 4)
     assert [r[0] for r in results] == ["V-1", "V-2", "V-3", "V-4", "V-5", "V-6", "V-7"]
+
+
+def test_a_worker_whose_run_was_taken_over_stores_no_more_results(
+    app: Flask, session: Session, world: World, context: SigningContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that stalled (its heartbeat stopped, another worker claimed the job) and then woke up: its next
+    batch is refused and it stops, so the run's results are the taking-over worker's alone."""
+    _seven_documents(app, session, world, context)
+    run_id = _start(app, session, world)
+    monkeypatch.setattr(verification, "RESULTS_PER_COMMIT", 2)
+    monkeypatch.setattr(verification, "SECONDS_PER_COMMIT", 3600)
+    verified: list[str] = []
+    verify_bytes = verification.verify_bytes
+
+    def taken_over_after_three(data: bytes, sha256: str, *, context: SigningContext) -> verification.Verdict:
+        if len(verified) == 3:
+            session.execute(update(QueuedJob).where(QueuedJob.kind == verification.VERIFY_JOB,
+                                                    QueuedJob.key == str(run_id))
+                            .values(claimed_by="other-host:1:1", heartbeat_at=clock.now()))
+            session.commit()
+        verified.append(sha256)
+        return verify_bytes(data, sha256, context=context)
+
+    monkeypatch.setattr(verification, "verify_bytes", taken_over_after_three)
+    assert verification.run_batch_verification(app, run_id)
+    # V-1 alone, then V-2 and V-3 were stored; the batch of V-4 and V-5 was refused and the worker stopped.
+    status, results = _outcome(session, run_id)
+    assert (status[0], status[2], [r[0] for r in results]) == (RunStatus.RUNNING, 3, ["V-1", "V-2", "V-3"])
+    assert len(verified) == 4
+    job = reread(session).scalar(select(QueuedJob).where(QueuedJob.key == str(run_id)))
+    assert (job.status, job.claimed_by) == (QueuedJobStatus.RUNNING, "other-host:1:1")
