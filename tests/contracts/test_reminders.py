@@ -17,7 +17,7 @@ from portal.contracts.models import Party, RequestStatus, SignatureRequest
 from portal.jobs.models import JobLease
 from portal.mail.models import OutboxMessage
 from portal.tokens import hash_token
-from tests.conftest import post_form, reread
+from tests.conftest import csrf_from, post_form, reread
 from tests.contracts.fixtures import LINK_RE, today
 from tests.jobs.test_worker_processes import _finish, _start_workers
 from tests.services.live import HttpClient, LiveServer, at_once
@@ -210,3 +210,37 @@ def test_a_reminder_at_the_moment_the_vendor_signs_with_the_old_link_ends_one_wa
             AuditEvent.action == AuditAction.CONTRACT_SIGNED, AuditEvent.subject_id == str(contract_id)))
         assert signed == 1
         assert not _open_requests(session, contract_id)  # nothing left open for the signer who signed
+
+
+def test_a_reminder_at_the_moment_staff_resend_the_request_leaves_one_current_link(app, world, session):
+    """Reminder ∥ 再送: whichever commits first, one request is open afterwards, every link in a mail that was
+    not withdrawn opens it, and the first link (replaced by the resend either way) is refused."""
+    factory = app.extensions["portal.session_factory"]
+    for _ in range(3):
+        known = {m.id for m in world.outbox()}
+        contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat())
+        first = world.signing_link()
+        page = world.staff_client.get(f"/contracts/{contract_id}").get_data(as_text=True)
+        token = csrf_from(page)
+
+        def resend(contract_id: int = contract_id, token: str = token) -> int:
+            return world.staff_client.post(f"/contracts/{contract_id}/resend", data={"csrf_token": token}).status_code
+
+        def remind() -> int:
+            with app.app_context(), factory() as own:
+                reminded = run_deadlines(own, now=clock.now()).reminded
+                own.commit()
+                return reminded
+
+        replies = at_once([resend, remind])
+        assert 500 not in replies, replies
+        assert 303 in replies, replies
+        assert len(_open_requests(session, contract_id)) == 1
+        mails = [m for m in world.outbox() if m.id not in known and m.recipient == VENDOR
+                 and m.template in ("signature_request", "signature_reminder")]
+        live = [m for m in mails if m.status.value != "withdrawn"]
+        assert "signature_request" in [m.template for m in live], [(m.template, m.status.value) for m in mails]
+        for mail in live:  # the resend's mail, and the reminder's if it came second (it keeps that link)
+            link = "/s/" + LINK_RE.search(world.delivered_body(mail)).group(0).rsplit("/s/", 1)[1]
+            assert world.signer_client.get(link).status_code == 200, (mail.template, replies)
+        assert world.signer_client.get(first).status_code == 410
