@@ -15,7 +15,7 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +44,15 @@ class CheckReport:
         return not self.problems
 
 
-def restored_app(instance: Path, database_url: str, secrets: dict[str, str]) -> Flask:
-    """The portal over the restored instance (its own database, documents, PKI and keys)."""
+def restored_app(instance: Path, database_url: str, secrets: dict[str, str],
+                 storage: Mapping[str, Any] | None = None) -> Flask:
+    """The portal over the restored instance (its own database, documents, PKI and keys); the documents in
+    `storage` (STORAGE_* settings) when they were restored there, else in the instance's `files`."""
     from portal import create_app
 
+    local = {"STORAGE_BACKEND": "local", "STORAGE_DIR": str(instance / "files")}
     return create_app({
-        "INSTANCE_PATH": str(instance), "DATABASE_URL": database_url, "STORAGE_BACKEND": "local",
-        "STORAGE_DIR": str(instance / "files"),
+        "INSTANCE_PATH": str(instance), "DATABASE_URL": database_url, **(dict(storage) if storage else local),
         "PKI_DIR": str(instance / "pki"), "OUTBOX_WORKER": False, **secrets,
     })
 

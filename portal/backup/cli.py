@@ -121,10 +121,13 @@ def verify(name: str, directory: str | None, key_file: str | None) -> None:
 @click.option("--database", default=None, help="復元先のデータベース URL（PostgreSQL では必須。空のデータベース）")
 @click.option("--force", is_flag=True, help="空でない復元先を上書きする")
 @click.option("--skip-signatures", is_flag=True, help="復元後の署名検証を省く（件数・復号・検索は確認する）")
+@click.option("--store", type=click.Choice(["local", "configured"]), default="local", show_default=True,
+              help="文書の復元先: local は復元先の files ディレクトリ、configured はこの設定の保存先"
+                   "（PORTAL_STORAGE_*、例えば新しい S3 バケット。空であること）")
 @dir_option
 @key_file_option
-def restore(name: str, into: str, database: str | None, force: bool, skip_signatures: bool, directory: str | None,
-            key_file: str | None) -> None:
+def restore(name: str, into: str, database: str | None, force: bool, skip_signatures: bool, store: str,
+            directory: str | None, key_file: str | None) -> None:
     """Restore backup NAME into an empty instance directory and database, then check what came back."""
     from portal.backup import checks
 
@@ -133,7 +136,9 @@ def restore(name: str, into: str, database: str | None, force: bool, skip_signat
         path = service.backup_path(source, name)
         secret = _secret(key_file, source)
         _, manifest = service.open_backup(path, secret)
-        target = service.default_target(manifest, Path(into), database)
+        storage = ({key: value for key, value in current_app.config.items() if key.startswith("STORAGE_")}
+                   if store == "configured" else None)
+        target = service.default_target(manifest, Path(into), database, storage)
         service.restore_backup(path, secret, target, force=force,
                                pg_restore=current_app.config.get("BACKUP_PG_RESTORE") or "pg_restore")
     except (service.BackupInvalid, service.BackupFormatError) as exc:
@@ -145,9 +150,10 @@ def restore(name: str, into: str, database: str | None, force: bool, skip_signat
         _fail(exc.message)
         return
     shown = target.database_url.split("@")[-1]
-    click.echo(f"{path.name} を {target.instance} に復元しました（データベース: {shown}）。確認しています…")
+    click.echo(f"{path.name} を {target.instance} に復元しました（データベース: {shown}、"
+               f"文書: {target.store_description()}）。確認しています…")
     secrets = _restored_secrets(target.instance)
-    restored = checks.restored_app(target.instance, target.database_url, secrets)
+    restored = checks.restored_app(target.instance, target.database_url, secrets, target.storage)
     report = checks.check_restored(restored, manifest, signatures=not skip_signatures)
     _print_report(report)
     _record_restore(restored, path.name, report)

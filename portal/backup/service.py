@@ -333,11 +333,24 @@ def _check_part(path: Path, key: bytes, part: str, entry: dict[str, Any], sink: 
 
 @dataclass(frozen=True)
 class RestoreTarget:
+    """The instance directory and database to restore into; the documents go to `storage` (STORAGE_* settings,
+    e.g. a new S3 bucket) when given, else to the instance's own `files` directory."""
+
     instance: Path
     database_url: str
+    storage: Mapping[str, Any] | None = None
+
+    def store_description(self) -> str:
+        if self.storage is None:
+            return str(self.instance / "files")
+        if self.storage.get("STORAGE_BACKEND") == "s3":
+            prefix = self.storage.get("STORAGE_S3_PREFIX") or ""
+            return f"S3 バケット {self.storage.get('STORAGE_S3_BUCKET')}{'/' + prefix if prefix else ''}"
+        return str(self.storage.get("STORAGE_DIR"))
 
 
-def default_target(manifest: dict[str, Any], into: Path, database_url: str | None) -> RestoreTarget:
+def default_target(manifest: dict[str, Any], into: Path, database_url: str | None,
+                   storage: Mapping[str, Any] | None = None) -> RestoreTarget:
     """Where to restore: the instance directory and the database (SQLite: a file in it by default).
 
     Raises BackupError when a PostgreSQL backup is given no database, or the dialects differ.
@@ -350,7 +363,7 @@ def default_target(manifest: dict[str, Any], into: Path, database_url: str | Non
         database_url = f"sqlite:///{into / 'portal.sqlite3'}"
     if snapshot.dialect_of(database_url) != dialect:
         raise BackupError(f"このバックアップは {dialect} のものです。同じ種類のデータベースに復元してください。")
-    return RestoreTarget(into, database_url)
+    return RestoreTarget(into, database_url, storage)
 
 
 def restore_backup(path: Path, secret: bytes, target: RestoreTarget, *, force: bool,
@@ -376,6 +389,9 @@ def restore_backup(path: Path, secret: bytes, target: RestoreTarget, *, force: b
             shown = sqlite_file if sqlite_file and sqlite_file.exists() else instance
             raise TargetNotEmpty(f"復元先が空ではありません（{shown if others else target.database_url}）。"
                                  "上書きするときは --force を付けてください。")
+        if target.storage is not None and next(iter(_backend(target.storage).list()), None) is not None:
+            raise TargetNotEmpty(f"復元先の保存先が空ではありません（{target.store_description()}）。"
+                                 "上書きするときは --force を付けてください（既にある文書は書き換えません）。")
     instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=instance))
     try:
@@ -402,12 +418,16 @@ def _unpack(path: Path, key: bytes, manifest: dict[str, Any], staging: Path) -> 
 
 def _apply(staging: Path, manifest: dict[str, Any], target: RestoreTarget, *, pg_restore: str, clean: bool) -> None:
     instance = target.instance
+    if target.storage is not None:  # first: a store that refuses the documents leaves the database as it was
+        _put_documents(staging / "files", _backend(target.storage))
     if manifest["database"]["dialect"] == "sqlite":
         snapshot.restore_sqlite(staging / "database", target.database_url)
     else:
         snapshot.restore_postgresql(staging / "database", target.database_url,
                                     snapshot.tool("pg_restore", pg_restore), clean=clean)
-    for part, directory in (("files", instance / "files"), ("pki", instance / "pki")):
+    parts = (("pki", instance / "pki"),) if target.storage is not None else (
+        ("files", instance / "files"), ("pki", instance / "pki"))
+    for part, directory in parts:
         if directory.exists():
             shutil.rmtree(directory)
         unpacked = staging / f"{part}.d"
@@ -427,6 +447,47 @@ def _apply(staging: Path, manifest: dict[str, Any], target: RestoreTarget, *, pg
     if (staging / "config").exists() and (staging / "config").stat().st_size:
         shutil.copyfile(staging / "config", instance / CONFIG_RESTORED_AS)
         os.chmod(instance / CONFIG_RESTORED_AS, 0o600)
+
+
+def _backend(storage: Mapping[str, Any]) -> Any:
+    try:
+        return backend_from_settings(storage)
+    except StorageError as exc:
+        raise BackupError(f"復元先の保存先を使えません: {exc}") from exc
+
+
+def _put_documents(files_part: Path, backend: Any) -> None:
+    """Every stored object of the backup into `backend`, sealed as it was (the master key comes back with the
+    secrets). An object already there with the same bytes is left; one with other bytes is refused before
+    anything is written, since stores may be write-once (S3 Object Lock)."""
+    with tarfile.open(files_part, mode="r:") as tar:
+        members = [m for m in tar.getmembers() if m.isfile()]
+        conflicts: list[str] = []
+        missing: list[tarfile.TarInfo] = []
+        for member in members:
+            name = member.name.rsplit("/", 1)[-1]
+            try:
+                present = backend.exists(name)
+                if present and backend.get(name) != _read_member(tar, member):
+                    conflicts.append(name)
+            except BackendError as exc:
+                raise BackupError(f"復元先の保存先を読めません: {exc}") from exc
+            if not present:
+                missing.append(member)
+        if conflicts:
+            raise BackupError(f"復元先の保存先に、同じ名前で内容の違う文書が {len(conflicts)} 件あります"
+                              f"（{', '.join(conflicts[:3])} など）。空の保存先に復元してください。")
+        for member in missing:
+            try:
+                backend.put(member.name.rsplit("/", 1)[-1], _read_member(tar, member))
+            except BackendError as exc:
+                raise BackupError(f"復元先の保存先に書き込めません: {exc}") from exc
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(member)
+    assert handle is not None
+    return handle.read()
 
 
 # ---------------------------------------------------------------------------------------------- prune
