@@ -107,3 +107,30 @@ def test_itaiji_dash_and_fiscal_year_search_and_the_csv_timestamp(pages: Pages, 
     width, inner = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width <= min(inner, 390)
     check_accessibility(phone, "search form on a phone")
+
+
+def test_a_column_sorted_right_after_typing_sorts_the_typed_search(pages: Pages, session: Session,
+                                                                     app: Flask) -> None:
+    """A click on a column header within the 取引先 box's 400 ms pause: the list shows the typed search in the
+    clicked order (the form's request carries both), not the typed search in the old order arriving last."""
+    world = World(app, session)
+    for number, day, name, amount in [("KEI-S-0001", date(2026, 4, 1), "髙橋建設株式会社", 3_300_000),
+                                      ("KEI-S-0002", date(2026, 6, 1), "高橋商事株式会社", 1_100_000),
+                                      ("KEI-S-0003", date(2026, 5, 1), "山田工業株式会社", 9_900_000)]:
+        make_contract(session, number=number, department=world.department, created_by=world.staff,
+                      transaction_date=day, amount=amount, tax_amount=amount // 11, counterparty_name=name)
+    clerk = make_staff(session, email="narabe@pref.example.jp", department=world.department)
+    page = pages.desk()
+    log_in(page, clerk)
+    page.goto("/search/")
+    rows = page.locator("#search-results tbody tr")
+    expect(rows).to_have_count(3)
+    page.get_by_label("取引先", exact=True).fill("高橋")
+    page.locator("#search-results thead").get_by_role("link", name="金額（税込）").click()
+    page.wait_for_timeout(800)  # past the pause: the typed search's own request has been sent by now
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    expect(page.locator("th[aria-sort=descending]")).to_contain_text("金額")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("KEI-S-0001")
+    query = parse_qs(urlsplit(page.url).query)
+    assert (query.get("counterparty"), query.get("sort")) == (["高橋"], ["amount"])

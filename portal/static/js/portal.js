@@ -41,6 +41,20 @@
       if (field) field.classList.toggle("has-error", invalid);
     });
   });
+  // A column header of the search results sorts what the search form holds now. Its own link would sort
+  // the list shown, and a search typed a moment before (still in its 400 ms pause) would then arrive after
+  // the sort and undo it; the form's request carries both (a later one from the form waits for it).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("#search-results a[data-sort]") : null;
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    var form = document.querySelector("form.search-form");
+    if (!form || !window.htmx || !form.elements.sort || !form.elements.order) return;
+    event.preventDefault();
+    event.stopPropagation();  // capture phase: the link's own htmx request is not sent
+    form.elements.sort.value = link.getAttribute("data-sort");
+    form.elements.order.value = link.getAttribute("data-order");
+    window.htmx.trigger(form, "submit");
+  }, true);
   var submitted = null;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var box = document.getElementById("htmx-error");
