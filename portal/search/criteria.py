@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -146,11 +146,13 @@ def parse_criteria(args: Mapping[str, Any], *, per_page: int = 50, max_per_page:
 _CURSOR_ID = re.compile(r"\d{1,18}")
 _AMOUNT = re.compile(r"-?\d{1,18}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:00")
 
 
 def _cursor(value: Any, sort: str, errors: dict[str, str]) -> tuple[Any, int] | None:
-    """「2026-04-01.123」, 「1100000.123」, 「株式会社ケイヤク商事.123」 from a page link: the value in
-    the sort order and the id of the row a page continues from (service.Page.cursor writes them)."""
+    """「2026-04-01.123」, 「1100000.123」, 「株式会社ケイヤク商事.123」, 「2026-04-01T03:00:00+00:00.123」,
+    「null.123」 (no 締結日時) from a page link: the value in the sort order and the id of the row a page
+    continues from (service.Page.cursor writes them)."""
     if value in (None, ""):
         return None
     text = str(value)
@@ -161,6 +163,10 @@ def _cursor(value: Any, sort: str, errors: dict[str, str]) -> tuple[Any, int] | 
                 return date.fromisoformat(head), int(tail)
             if sort == "amount" and _AMOUNT.fullmatch(head):
                 return int(head), int(tail)
+            if sort == "completed" and head == "null":
+                return None, int(tail)
+            if sort == "completed" and _UTC_TIME.fullmatch(head):
+                return datetime.fromisoformat(head), int(tail)
             if sort in ("counterparty", "business", "number") and not any(
                     unicodedata.category(c) == "Cc" for c in head):
                 return head, int(tail)

@@ -41,9 +41,8 @@ from portal.search import fulltext
 from portal.search.criteria import AmountBasis, SearchCriteria
 from portal.search.models import CounterpartyName
 
-# Orders whose page links continue from a row (keyset); 締結日時 is empty until completion, so
-# it pages by OFFSET.
-KEYSET_SORTS = frozenset({"date", "amount", "counterparty", "business", "number"})
+# Orders whose page links continue from a row (keyset): every order of the screen.
+KEYSET_SORTS = frozenset({"date", "amount", "counterparty", "business", "number", "completed"})
 # Orders with an index of their own but none within a department (SQLite would sort the
 # department's rows, some 50,000 at a million contracts, rather than walk the order's index).
 UNSCOPED_ORDERS = frozenset({"business", "number", "completed"})
@@ -86,9 +85,11 @@ class Page:
         return self.cursor(self.items[0]) if self.keyset and self.items and self.has_previous else None
 
     def cursor(self, contract: Contract) -> str:
-        """「2026-04-01.123」: the row's value in the page's order and its id (criteria._cursor reads it)."""
+        """「2026-04-01.123」: the row's value in the page's order and its id (criteria._cursor reads it);
+        「null.123」 for a contract without 締結日時."""
         value = sort_value(contract, self.sort, self.amount_basis)
-        return f"{value.isoformat() if isinstance(value, date) else value}.{contract.id}"
+        text = "null" if value is None else value.isoformat() if isinstance(value, date) else value
+        return f"{text}.{contract.id}"
 
     @property
     def pages(self) -> int:
@@ -163,7 +164,7 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
 
     In the orders of KEYSET_SORTS a page reached by a page link continues from the row before it
     (deep pages cost what the first does), and the total comes with the link instead of being
-    counted again. 締結日時 pages by OFFSET: a deep page reads every row before it.
+    counted again. A page number without such a row (a bookmark) is reached by OFFSET.
     """
     match = _name_match(session, criteria)
     scopes = _scopes(session, actor)
@@ -188,20 +189,15 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
     sort_by_index = not (is_sqlite and match is not None and bool(match.names) and not match.is_common)
     keyset = criteria.sort in KEYSET_SORTS
     page = criteria.page if lower_bound else min(criteria.page, max(1, math.ceil(total / criteria.per_page)))
-    order = _order(criteria, by_index=sort_by_index)
-    offset, reverse = (page - 1) * criteria.per_page, False
+    offset, walk, cursor = (page - 1) * criteria.per_page, criteria, None
     if keyset and (criteria.after or criteria.before):
-        key = tuple_(_sort_column(criteria), Contract.id)
-        if criteria.after:
-            after = tuple_(literal(criteria.after[0]), literal(criteria.after[1]))
-            filters.append(key < after if criteria.descending else key > after)
-        else:
-            assert criteria.before is not None
-            before = tuple_(literal(criteria.before[0]), literal(criteria.before[1]))
-            filters.append(key > before if criteria.descending else key < before)
-            order, reverse = _order(replace(criteria, descending=not criteria.descending), by_index=sort_by_index), True
+        cursor = criteria.after or criteria.before
+        if not criteria.after:  # 前へ: walk back from the page's first row, then turn the rows round
+            walk = replace(criteria, descending=not criteria.descending)
         offset, page = 0, criteria.page
-    rows = _page_rows(session, page_scopes, filters, order, criteria, offset)
+    reverse = walk is not criteria
+    runs = _runs(walk, cursor, by_index=sort_by_index)
+    rows = _page_rows(session, page_scopes, filters, runs, _order(walk, by_index=sort_by_index), criteria, offset)
     if not rows and lower_bound and offset:  # a bookmarked page number past the end
         exact, _ = _count(session, scopes, _filters(session, criteria, match=match), None)
         return search_contracts(session, replace(criteria.with_page(criteria.page), total=exact,
@@ -229,18 +225,23 @@ def _count(session: Session, scopes: list[list[ColumnElement[bool]]], filters: l
 
 
 def _page_rows(session: Session, scopes: list[list[ColumnElement[bool]]], filters: list[ColumnElement[bool]],
-               order: list[Any], criteria: SearchCriteria, offset: int) -> list[Contract]:
+               runs: list[list[ColumnElement[bool]]], order: list[Any], criteria: SearchCriteria,
+               offset: int) -> list[Contract]:
     """The page's rows and one more, when there is one (whether a next page exists)."""
     size = criteria.per_page + 1
-    if len(scopes) == 1:
-        query = select(Contract).where(*scopes[0], *filters).order_by(*order).limit(size).offset(offset)
+    parts = [(rank, [*scope, *run]) for rank, run in enumerate(runs) for scope in scopes]
+    if len(parts) == 1:
+        query = select(Contract).where(*parts[0][1], *filters).order_by(*order).limit(size).offset(offset)
         return list(session.scalars(query))
-    # Each scope walks its own ordered index; only their first pages are merged and sorted.
+    # Each scope (and run, see _runs) walks its own ordered index; only their first pages are merged
+    # and sorted, run after run.
     sort_column = order[0].element
-    parts = [select(Contract.id.label("id"), sort_column.label("k")).where(*scope, *filters).order_by(*order)
-             .limit(offset + size).subquery() for scope in scopes]
-    merged = union_all(*(select(part.c.id, part.c.k) for part in parts)).subquery()
-    outer = [merged.c.k.desc(), merged.c.id.desc()] if _is_desc(order[0]) else [merged.c.k.asc(), merged.c.id.asc()]
+    selects = [select(Contract.id.label("id"), sort_column.label("k"), literal(rank).label("r"))
+               .where(*conditions, *filters).order_by(*order).limit(offset + size).subquery()
+               for rank, conditions in parts]
+    merged = union_all(*(select(part.c.id, part.c.k, part.c.r) for part in selects)).subquery()
+    outer = [merged.c.r, merged.c.k.desc(), merged.c.id.desc()] if _is_desc(order[0]) \
+        else [merged.c.r, merged.c.k.asc(), merged.c.id.asc()]
     ids = list(session.scalars(select(merged.c.id).order_by(*outer).limit(size).offset(offset)))
     rows = {c.id: c for c in session.scalars(select(Contract).where(Contract.id.in_(ids)))}
     return [rows[i] for i in ids]
@@ -311,7 +312,7 @@ def export_rows(session: Session, criteria: SearchCriteria, *, actor: StaffUser,
                                           DocumentRevision.number == current.c.number))
         .outerjoin(checked, checked.c.revision_id == DocumentRevision.id)
         .where(*_conditions(session, criteria, actor))
-        .order_by(*_order(criteria), ContractDocument.position)
+        .order_by(*_full_order(criteria), ContractDocument.position)
         .execution_options(yield_per=batch_size)
     )
     for row in session.execute(query):
@@ -461,6 +462,48 @@ def _sort_column(criteria: SearchCriteria) -> Any:
     }[criteria.sort]
 
 
+def _runs(criteria: SearchCriteria, cursor: tuple[Any, int] | None, *,
+          by_index: bool) -> list[list[ColumnElement[bool]]]:
+    """The page order as runs of rows that each walk one index, with the condition that keeps the
+    rows past `cursor` (the row the page continues from, in `criteria`'s direction).
+
+    締結日時 is NULL until completion: those contracts come after every completion time in ascending
+    order and before them in descending order (PostgreSQL's place for NULL, made explicit so that
+    SQLite orders them alike), each run walking the (completed_at, id) index, which neither database
+    could do for one order with NULL placed against its own default.
+    """
+    column, tie = _sort_column(criteria), cast(Any, Contract.id)
+
+    def past(key: Any, value: Any) -> ColumnElement[bool]:
+        return cast(ColumnElement[bool], key < value if criteria.descending else key > value)
+
+    def past_cursor(value: Any, row_id: int) -> ColumnElement[bool]:
+        return past(tuple_(column, tie), tuple_(literal(value, column.type), literal(row_id)))
+
+    if criteria.sort != "completed":
+        return [[]] if cursor is None else [[past_cursor(*cursor)]]
+    tested = column if by_index else not_indexed(column)
+    done: list[ColumnElement[bool]] = [tested.is_not(None)]
+    pending: list[ColumnElement[bool]] = [tested.is_(None)]
+    runs = [pending, done] if criteria.descending else [done, pending]
+    if cursor is None:
+        return runs
+    value, row_id = cursor
+    if value is None:
+        pending.append(past(tie, row_id))
+    else:
+        done.append(past_cursor(value, row_id))
+    return runs[runs.index(pending if value is None else done):]
+
+
+def _full_order(criteria: SearchCriteria) -> list[Any]:
+    """The page order as one ORDER BY (exports, bench/search.py), NULL 締結日時 placed as _runs places it."""
+    if criteria.sort != "completed":
+        return _order(criteria)
+    pending = Contract.completed_at.is_(None)
+    return [pending.desc() if criteria.descending else pending.asc(), *_order(criteria)]
+
+
 def _order(criteria: SearchCriteria, *, by_index: bool = True) -> list[Any]:
     column, tie = _sort_column(criteria), cast(Any, Contract.id)
     if not by_index:
@@ -472,4 +515,4 @@ def _order(criteria: SearchCriteria, *, by_index: bool = True) -> list[Any]:
 
 def build_query(session: Session, criteria: SearchCriteria, actor: StaffUser) -> Select[tuple[Contract]]:
     """The unpaginated query, for callers that page or stream themselves (bench/search.py counts with it)."""
-    return select(Contract).where(*_conditions(session, criteria, actor)).order_by(*_order(criteria))
+    return select(Contract).where(*_conditions(session, criteria, actor)).order_by(*_full_order(criteria))

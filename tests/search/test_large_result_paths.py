@@ -5,7 +5,7 @@ page links in the orders other than 取引年月日, and page links a user may h
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.contracts.models import Contract
+from portal.auth.models import Role, StaffUser
+from portal.contracts.models import Contract, ContractStatus, Party, PartyRole, PartyStatus
 from portal.counterparties.normalize import normalize_name
 from portal.preservation import service as preservation
 from portal.search import service
@@ -23,7 +24,7 @@ from portal.search.criteria import SCREEN_STATUSES, parse_criteria
 from portal.search.models import CounterpartyName
 from portal.search.service import search_contracts
 from tests.conftest import reread
-from tests.factories import login_as
+from tests.factories import login_as, make_staff
 from tests.search.conftest import World
 from tests.search.factories import make_contract
 
@@ -149,7 +150,8 @@ def test_every_way_of_taking_the_names_finds_the_same_contracts(app: Flask, sess
 
 
 @pytest.mark.parametrize(("sort", "order"), [("amount", "asc"), ("amount", "desc"), ("counterparty", "asc"),
-                                             ("number", "desc"), ("business", "asc")])
+                                             ("number", "desc"), ("business", "asc"), ("completed", "asc"),
+                                             ("completed", "desc")])
 def test_other_orders_page_by_keyset_and_match_offset_pages(app: Flask, client: FlaskClient, session: Session,
                                                              world: World, sort: str, order: str) -> None:
     _many(session, world)
@@ -175,6 +177,9 @@ def test_other_orders_page_by_keyset_and_match_offset_pages(app: Flask, client: 
     "sort=amount&after=1e5.3", "sort=amount&after=1000", "sort=amount&after=" + "9" * 30 + ".1",
     "sort=counterparty&after=%E6%A0%AA%00.3", "sort=counterparty&after=x." + "1" * 19,
     "sort=number&before=" + "A" * 201 + ".1", "sort=completed&after=2024-01-01.1", "sort=date&after=2024-02-30.1",
+    "sort=completed&after=2024-01-01T12:00:00.1", "sort=completed&after=2024-01-01T12:00:00%2B09:00.1",
+    "sort=completed&before=2024-13-01T00:00:00%2B00:00.1", "sort=completed&after=null.x", "sort=completed&after=NULL.1",
+    "sort=completed&after=2024-01-01T12:00:00.5%2B00:00.1", "sort=date&after=null.1",
     "total=%2B", "total=5%2B%2B", "total=-5%2B",
 ])
 def test_an_edited_page_link_is_a_japanese_message(client: FlaskClient, world: World, query: str) -> None:
@@ -183,3 +188,66 @@ def test_an_edited_page_link_is_a_japanese_message(client: FlaskClient, world: W
     assert response.status_code == 422, query
     assert re.search("ページの指定を読み取れませんでした|total には 0 以上の整数を指定してください",
                      response.get_data(as_text=True)), query
+
+
+def _with_unconcluded(session: Session, world: World) -> StaffUser:
+    """_many's 23 (締結日時 tied in pairs: noon JST of the same day), 7 contracts not concluded yet (no
+    締結日時) in both departments, and an approver of department A who signs one of each kind in B."""
+    _many(session, world)
+    for n in range(7):
+        make_contract(session, number=f"P-{100 + n}", department=world.department_b if n % 2 else world.department_a,
+                      created_by=world.staff_a, transaction_date=date(2024, 3, 1) - timedelta(days=n), amount=500 + n,
+                      tax_amount=0, status=ContractStatus.AWAITING_COUNTERPARTY)
+    approver = make_staff(session, email="shonin@pref.example.jp", role=Role.APPROVER, department=world.department_a)
+    for number in ("P-101", "B-2025-0001"):
+        signed = session.scalar(select(Contract).where(Contract.number == number))
+        session.add(Party(contract_id=signed.id, position=9, role=PartyRole.AGENCY, organization="岡山県",
+                          name="承認者", email=approver.email, staff_user_id=approver.id, status=PartyStatus.WAITING))
+    session.commit()
+    return approver
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("who", ["auditor", "approver"])
+def test_completion_time_pages_by_keyset_with_the_unconcluded_after_the_latest(
+        app: Flask, client: FlaskClient, session: Session, world: World, order: str, who: str) -> None:
+    approver = _with_unconcluded(session, world)
+    actor = world.auditor if who == "auditor" else approver
+    visible = [c for c in session.scalars(select(Contract).where(Contract.status.in_(SCREEN_STATUSES)))
+               if who == "auditor" or c.department_id == world.department_a.id
+               or c.number in ("P-101", "B-2025-0001")]
+    never = datetime.min.replace(tzinfo=UTC)
+    expected = [c.number for c in sorted(visible, key=lambda c: (c.completed_at is None, c.completed_at or never,
+                                                                 c.id), reverse=order == "desc")]
+    assert len({c.completed_at for c in visible if c.completed_at}) < len([c for c in visible if c.completed_at])
+    login_as(client, actor)
+    html = client.get(f"/search/?per_page=4&sort=completed&order={order}").get_data(as_text=True)
+    pages, cursors = [_numbers(html)], set()
+    while found := NEXT_RE.search(html):
+        url = unescape(found.group(1))
+        cursors.add(re.search(r"after=([^.&]+)", url).group(1)[:4])
+        html = client.get(url).get_data(as_text=True)
+        pages.append(_numbers(html))
+    assert [n for page in pages for n in page] == expected
+    assert {"null", "2024"} <= cursors  # pages continued from a contract without 締結日時 and from one with
+    for index in range(len(pages) - 1, 0, -1):  # 前へ back to the first page
+        html = client.get(unescape(PREV_RE.search(html).group(1))).get_data(as_text=True)
+        assert _numbers(html) == pages[index - 1]
+    with app.test_request_context():  # a bookmarked page number (OFFSET) shows the same rows
+        for number, page in enumerate(pages, start=1):
+            criteria = parse_criteria({"per_page": "4", "sort": "completed", "order": order, "page": str(number)},
+                                      default_statuses=SCREEN_STATUSES)
+            assert [c.number for c in search_contracts(session, criteria, actor=actor).items] == page
+
+
+def test_the_export_lists_the_unconcluded_where_the_screen_does(app: Flask, session: Session, world: World) -> None:
+    _with_unconcluded(session, world)
+    for order in ("asc", "desc"):
+        with app.test_request_context():
+            criteria = parse_criteria({"sort": "completed", "order": order, "per_page": "100"},
+                                      default_statuses=SCREEN_STATUSES)
+            shown = [c.id for c in search_contracts(session, criteria, actor=world.auditor).items]
+            exported = [row.contract_id for row in service.export_rows(session, criteria, actor=world.auditor)]
+        assert exported == shown
+        assert shown[0 if order == "desc" else -1] in {c.id for c in session.scalars(
+            select(Contract).where(Contract.completed_at.is_(None)))}
