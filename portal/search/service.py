@@ -45,7 +45,7 @@ from portal.search.models import CounterpartyName
 KEYSET_SORTS = frozenset({"date", "amount", "counterparty", "business", "number", "completed"})
 # Orders with an index of their own but none within a department (SQLite would sort the
 # department's rows, some 50,000 at a million contracts, rather than walk the order's index).
-UNSCOPED_ORDERS = frozenset({"business", "number", "completed"})
+UNSCOPED_ORDERS = frozenset({"counterparty", "business", "number", "completed"})
 # A needle matching more distinct names than this is not specific: the contracts are scanned in
 # page order instead (they are found quickly) than listed by name.
 MAX_MATCHED_NAMES = 2000
