@@ -231,8 +231,15 @@ def _page_rows(session: Session, scopes: list[list[ColumnElement[bool]]], filter
     size = criteria.per_page + 1
     parts = [(rank, [*scope, *run]) for rank, run in enumerate(runs) for scope in scopes]
     if len(parts) == 1:
-        query = select(Contract).where(*parts[0][1], *filters).order_by(*order).limit(size).offset(offset)
-        return list(session.scalars(query))
+        conditions = [*parts[0][1], *filters]
+        if session.get_bind().dialect.name != "postgresql":
+            return list(session.scalars(select(Contract).where(*conditions).order_by(*order).limit(size)
+                                        .offset(offset)))
+        # The page's ids first: where an index holds the filters and the order (an amount range's
+        # dates, the names' dates), PostgreSQL sorts the matches inside it without reading them
+        # (index-only), and then reads only the rows shown.
+        page_ids = select(Contract.id).where(*conditions).order_by(*order).limit(size).offset(offset).subquery()
+        return list(session.scalars(select(Contract).join(page_ids, page_ids.c.id == Contract.id).order_by(*order)))
     # Each scope (and run, see _runs) walks its own ordered index; only their first pages are merged
     # and sorted, run after run.
     sort_column = order[0].element
