@@ -196,7 +196,11 @@ def search_contracts(session: Session, criteria: SearchCriteria, *, actor: Staff
             walk = replace(criteria, descending=not criteria.descending)
         offset, page = 0, criteria.page
     reverse = walk is not criteria
-    runs = _runs(walk, cursor, by_index=sort_by_index)
+    # An amount range on SQLite: from a row on, the planner would walk the order's index through the
+    # rows before the range's next matches (one in hundreds); the range's index and a sort find them at once.
+    amount_drives = is_sqlite and (criteria.amount_min is not None or criteria.amount_max is not None) and \
+        criteria.sort != "amount" and not (match is not None and match.names)
+    runs = _runs(walk, cursor, by_index=sort_by_index, cursor_by_index=not amount_drives)
     rows = _page_rows(session, page_scopes, filters, runs, _order(walk, by_index=sort_by_index), criteria, offset)
     if not rows and lower_bound and offset:  # a bookmarked page number past the end
         exact, _ = _count(session, scopes, _filters(session, criteria, match=match), None)
@@ -232,11 +236,8 @@ def _page_rows(session: Session, scopes: list[list[ColumnElement[bool]]], filter
     parts = [(rank, [*scope, *run]) for rank, run in enumerate(runs) for scope in scopes]
     if len(parts) == 1:
         conditions = [*parts[0][1], *filters]
-        if session.get_bind().dialect.name != "postgresql":
-            return list(session.scalars(select(Contract).where(*conditions).order_by(*order).limit(size)
-                                        .offset(offset)))
         # The page's ids first: where an index holds the filters and the order (an amount range's
-        # dates, the names' dates), PostgreSQL sorts the matches inside it without reading them
+        # dates, the names' dates), the database sorts the matches inside it without reading them
         # (index-only), and then reads only the rows shown.
         page_ids = select(Contract.id).where(*conditions).order_by(*order).limit(size).offset(offset).subquery()
         return list(session.scalars(select(Contract).join(page_ids, page_ids.c.id == Contract.id).order_by(*order)))
@@ -469,10 +470,11 @@ def _sort_column(criteria: SearchCriteria) -> Any:
     }[criteria.sort]
 
 
-def _runs(criteria: SearchCriteria, cursor: tuple[Any, int] | None, *,
-          by_index: bool) -> list[list[ColumnElement[bool]]]:
+def _runs(criteria: SearchCriteria, cursor: tuple[Any, int] | None, *, by_index: bool,
+          cursor_by_index: bool = True) -> list[list[ColumnElement[bool]]]:
     """The page order as runs of rows that each walk one index, with the condition that keeps the
-    rows past `cursor` (the row the page continues from, in `criteria`'s direction).
+    rows past `cursor` (the row the page continues from, in `criteria`'s direction), tested but not
+    looked up by unless `cursor_by_index`.
 
     締結日時 is NULL until completion: those contracts come after every completion time in ascending
     order and before them in descending order (PostgreSQL's place for NULL, made explicit so that
@@ -485,7 +487,8 @@ def _runs(criteria: SearchCriteria, cursor: tuple[Any, int] | None, *,
         return cast(ColumnElement[bool], key < value if criteria.descending else key > value)
 
     def past_cursor(value: Any, row_id: int) -> ColumnElement[bool]:
-        return past(tuple_(column, tie), tuple_(literal(value, column.type), literal(row_id)))
+        key = tuple_(column, tie) if cursor_by_index else tuple_(not_indexed(column), not_indexed(tie))
+        return past(key, tuple_(literal(value, column.type), literal(row_id)))
 
     if criteria.sort != "completed":
         return [[]] if cursor is None else [[past_cursor(*cursor)]]

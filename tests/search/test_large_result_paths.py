@@ -251,3 +251,22 @@ def test_the_export_lists_the_unconcluded_where_the_screen_does(app: Flask, sess
         assert exported == shown
         assert shown[0 if order == "desc" else -1] in {c.id for c in session.scalars(
             select(Contract).where(Contract.completed_at.is_(None)))}
+
+
+@pytest.mark.parametrize("sort", ["date", "completed", "counterparty"])
+def test_an_amount_range_pages_by_keyset_like_offset_pages(app: Flask, client: FlaskClient, session: Session,
+                                                           world: World, sort: str) -> None:
+    _with_unconcluded(session, world)
+    login_as(client, world.staff_a)
+    query = {"per_page": "4", "sort": sort, "amount_min": "1001", "amount_max": "1003"}
+    with app.test_request_context():
+        expected = [c.number for c in search_contracts(
+            session, parse_criteria({**query, "per_page": "100"}, default_statuses=SCREEN_STATUSES),
+            actor=world.staff_a).items]
+    html = client.get("/search/?" + "&".join(f"{k}={v}" for k, v in query.items())).get_data(as_text=True)
+    seen = _numbers(html)
+    while found := NEXT_RE.search(html):
+        html = client.get(unescape(found.group(1))).get_data(as_text=True)
+        seen += _numbers(html)
+    assert len(expected) > 8
+    assert seen == expected
