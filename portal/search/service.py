@@ -423,11 +423,29 @@ def _counterparty_condition(session: Session, match: NameMatch, in_page_order: b
     if not match.names:
         return false()
     column: Any = Contract.counterparty_name_normalized
-    if in_page_order and match.is_common:
+    walked = in_page_order and match.is_common
+    if walked:
         column = column.concat("")  # not indexable: the planner walks the page order instead
-    if session.get_bind().dialect.name == "postgresql":  # one array parameter, not hundreds
-        return cast(ColumnElement[bool], column == any_(literal(match.names, ARRAY(String))))
+    if session.get_bind().dialect.name == "postgresql":  # one parameter, not hundreds
+        names = _names_array(match.names)
+        if walked:
+            return cast(ColumnElement[bool], column == any_(names))
+        # Joined to the array's elements: for `= ANY` of a thousand names the planner costs every
+        # index name by name (10-20 ms, longer than the search itself).
+        return cast(ColumnElement[bool], column.in_(select(func.unnest(names))))
     return cast(ColumnElement[bool], column.in_(match.names))
+
+
+_NAME_SEPARATOR = "\x1f"
+
+
+def _names_array(names: list[str]) -> ColumnElement[Any]:
+    """The names as a PostgreSQL array, sent as one string that the database splits: psycopg takes
+    some 6 ms to write out an array of 1,500 names, longer than the query that reads it."""
+    if any(_NAME_SEPARATOR in name for name in names):
+        return literal(names, ARRAY(String))
+    return func.string_to_array(literal(_NAME_SEPARATOR.join(names), String), literal(_NAME_SEPARATOR, String),
+                                type_=ARRAY(String))
 
 
 def _amount_condition(criteria: SearchCriteria, amount: Any) -> ColumnElement[bool]:

@@ -270,3 +270,17 @@ def test_an_amount_range_pages_by_keyset_like_offset_pages(app: Flask, client: F
         seen += _numbers(html)
     assert len(expected) > 8
     assert seen == expected
+
+
+def test_a_name_holding_the_separator_of_the_names_parameter_is_found(app: Flask, session: Session,
+                                                                       world: World) -> None:
+    make_contract(session, number="T-0002", department=world.department_a, created_by=world.staff_a,
+                  transaction_date=date(2024, 5, 1), amount=1, tax_amount=0, counterparty_name="株式会社区切")
+    make_contract(session, number="T-0003", department=world.department_a, created_by=world.staff_a,
+                  transaction_date=date(2024, 5, 2), amount=1, tax_amount=0, counterparty_name="株式会社区切")
+    session.execute(update(Contract).where(Contract.number == "T-0003")  # written past normalize_name
+                    .values(counterparty_name_normalized="株式会社区\x1f切"))
+    session.commit()
+    with app.test_request_context():
+        page = search_contracts(session, parse_criteria({"counterparty": "区"}), actor=world.staff_a)
+    assert sorted(c.number for c in page.items) == ["T-0002", "T-0003"]
