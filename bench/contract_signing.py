@@ -5,7 +5,8 @@
 Each run: a fresh contract with three 1-page PDFs is sent; the counterparty's POST /s/<token>/complete is
 timed (lock, 3 × sign_approval B-T, 3 stored revisions, audit, next signer's mail), then the agency's POST
 /s/staff/<id>/complete (3 × sign_approval + 3 × finalize B-LTA + the signed 合意締結証明書 + completion mails).
-SQLite in a temporary instance, built-in PKI and TSA.
+SQLite in a temporary instance, built-in PKI and TSA. Also prints the counterparty POST's CPU (every thread of
+this process: the signatures run on the signing thread) and how many SQL statements it runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event
 
 from portal import create_app, migrate
 from portal.db import make_engine
@@ -38,18 +41,24 @@ def main() -> None:
                           "SECRET_KEY": "insecure-test-key", "MASTER_KEY": "00" * 31 + "01", "ARGON2_TIME_COST": 1,
                           "ARGON2_MEMORY_KIB": 64, "RATELIMIT_ENABLED": False,
                           "OUTBOX_WORKER": False, "COMPLETION_BACKGROUND": False, "PUBLIC_BASE_URL": "http://localhost"})
+        statements: list[str] = []
+        event.listen(app.extensions["portal.engine"], "before_cursor_execute",
+                     lambda _c, _cu, statement, *_: statements.append(statement))
         session = app.extensions["portal.session_factory"]()
         session.info["app"] = app
         world = World(app, session)
-        counterparty, agency = [], []
+        counterparty, agency, counterparty_cpu, counted = [], [], [], []
         documents = [make_pdf(f"document {n}", 1) for n in range(3)]
         for _ in range(RUNS + 1):
             contract_id = world.sent_contract(*documents)
             link = world.signing_link()
             token = csrf_from(world.signer_client.get(link).get_data(as_text=True))
-            start = time.perf_counter()
+            statements.clear()
+            start, cpu = time.perf_counter(), time.process_time()
             response = world.signer_client.post(f"{link}/complete", data={"csrf_token": token})
             counterparty.append(time.perf_counter() - start)
+            counterparty_cpu.append(time.process_time() - cpu)
+            counted.append(len(statements))
             assert "署名手続きが完了しました" in response.get_data(as_text=True), response.get_data(as_text=True)[-800:]
             party_id = world.party_ids(contract_id)[1]
             token = csrf_from(world.approver_client.get(f"/s/staff/{party_id}").get_data(as_text=True))
@@ -68,6 +77,9 @@ def main() -> None:
               f"min {min(samples) * 1000:7.1f} ms   max {max(samples) * 1000:7.1f} ms   n={len(samples)}")
     overhead = statistics.median(counterparty[1:]) - statistics.median(in_process[1:])
     print(f"{'HTTP overhead over the in-process signatures':48} median {overhead * 1000:7.1f} ms")
+    cpu = statistics.median(counterparty_cpu[1:])
+    print(f"{'counterparty: CPU (all threads), SQL statements':48} median {cpu * 1000:7.1f} ms   "
+          f"statements {statistics.median(counted[1:]):.0f}")
 
 
 def _in_process(app: object, documents: list[bytes]) -> list[float]:

@@ -123,6 +123,31 @@ def wait_for_page_images(url: str) -> float:
     return time.perf_counter() - began
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(master: int) -> dict[str, float]:
+    """CPU seconds of gunicorn's web processes and of the background worker process (children of the master)."""
+    used = {"web": 0.0, "worker": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if parent == master:
+            used["worker" if b"portal.jobs.process" in command else "web"] += process_cpu(int(entry.name))
+    return used
+
+
 def load(base: str, links: list[str], users: list[Any]) -> tuple[dict[str, list[float]], list[str], float]:
     timings: dict[str, list[float]] = {}
     errors: list[str] = []
@@ -239,7 +264,11 @@ def run(url: str, vendors: int, staff: int) -> None:
         try:
             rendered = wait_for_page_images(url)
             print(f"  page images of {vendors} contracts rendered by the worker in {rendered:.1f} s")
+            server_before, client_before = server_cpu(server.pid), time.process_time()
+            load_before = os.getloadavg()[0]
             timings, errors, wall = load(f"http://127.0.0.1:{port}", links, users)
+            server_after, client_after = server_cpu(server.pid), time.process_time()
+            load_after = os.getloadavg()[0]
             problems = check(url, smtp, vendors)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -248,6 +277,11 @@ def run(url: str, vendors: int, staff: int) -> None:
         requests = sum(len(v) for v in timings.values())
         print(f"N = {vendors}: {requests} requests in {wall:.1f} s ({requests / wall:.1f}/s), "
               f"{vendors / wall:.2f} signatures/s, errors {len(errors)}")
+        web, worker = (server_after[k] - server_before[k] for k in ("web", "worker"))
+        bench = client_after - client_before
+        print(f"  CPU during the load: web processes {web:.2f} s ({web / requests * 1000:.1f} ms a request), "
+              f"background worker {worker:.2f} s, this bench (clients, SMTP server) {bench:.2f} s; "
+              f"load average {load_before:.2f} before, {load_after:.2f} after")
         for kind in ("signing page", "page image", "sign", "search"):
             samples = timings.get(kind, [])
             if samples:
