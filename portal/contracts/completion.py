@@ -99,13 +99,15 @@ def complete_contract(session: Session, contract: Contract, *, now: datetime) ->
     if {document.id: document.current.id for document in contract.documents} != signed:
         raise lifecycle.TransitionRefused("締結処理中に文書が変わりました。もう一度締結処理を行います。",
                                           status=contract.status, action=lifecycle.Action.COMPLETE)
-    for document in contract.documents:
-        stored = documents.store_revision(document, document.current.number + 1, finals[document.id])
+    # one wait for the disk for every file, while the lock is held (on SQLite: the database's write lock)
+    *stored_files, stored_certificate = documents.store_files(
+        [(document, document.current.number + 1, finals[document.id]) for document in contract.documents],
+        certificate=(contract, certificate_bytes))
+    for document, stored in zip(contract.documents, stored_files, strict=True):
         document.revisions.append(DocumentRevision(
             number=document.current.number + 1, kind=RevisionKind.FINAL, storage_key=stored.key,
             sha256=stored.sha256, size=stored.size, timestamp_at=stamped_at[document.id], created_at=now))
     contract.completed_at = completed_at
-    stored_certificate = documents.store_certificate(contract, certificate_bytes)
     contract.certificate_key = stored_certificate.key
     contract.certificate_sha256 = stored_certificate.sha256
     session.add(CertificateRevision(contract_id=contract.id, number=1, kind=RevisionKind.FINAL,

@@ -29,6 +29,16 @@ def store_revision(document: ContractDocument, number: int, data: bytes) -> Stor
     return get_store().put(data, owner=revision_owner(document.contract_id, document.id, number))
 
 
+def store_files(revisions: list[tuple[ContractDocument, int, bytes]],
+                certificate: tuple[Contract, bytes] | None = None) -> list[StoredObject]:
+    """store_revision() of each (document, number, bytes), then store_certificate() of `certificate`, written
+    together (one wait for the disk): the stored objects in that order."""
+    items = [(data, revision_owner(document.contract_id, document.id, number)) for document, number, data in revisions]
+    if certificate is not None:
+        items.append((certificate[1], certificate_owner(certificate[0].id)))
+    return get_store().put_many(items)
+
+
 def read_revision(revision: DocumentRevision) -> bytes:
     """Raises storage.StorageError if missing, storage.TamperedFile if not this revision's recorded bytes."""
     document = revision.document

@@ -234,8 +234,9 @@ def complete_signature(session: Session, party: Party, *, auth: SignerAuth, now:
     if {document.id: document.current.id for document in contract.documents} != signed_over:
         raise lifecycle.TransitionRefused("署名の処理中に文書が変わりました。もう一度お試しください。",
                                           status=contract.status, action=lifecycle.Action.SIGN)
-    for document in contract.documents:
-        stored = documents.store_revision(document, document.current.number + 1, signed[document.id])
+    stored_files = documents.store_files([(document, document.current.number + 1, signed[document.id])
+                                          for document in contract.documents])
+    for document, stored in zip(contract.documents, stored_files, strict=True):
         document.revisions.append(DocumentRevision(
             number=document.current.number + 1, kind=RevisionKind.SIGNED, storage_key=stored.key,
             sha256=stored.sha256, size=stored.size, party_id=party.id, created_at=now))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +31,10 @@ class Backend(Protocol):
 
     def put(self, name: str, blob: bytes) -> None:
         """Write a new object. Raises BackendError if the name exists or the write fails."""
+
+    def put_many(self, objects: Sequence[tuple[str, bytes]]) -> None:
+        """put() each (name, blob); when it returns, every one is written. Raises as put() (then some of
+        them may be written, as after that many put() calls)."""
 
     def get(self, name: str) -> bytes:
         """Raises MissingObject if there is none."""
@@ -71,26 +77,41 @@ class LocalBackend:
         return self.root / name[:2] / name
 
     def put(self, name: str, blob: bytes) -> None:
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            raise BackendError(f"stored file {name} already exists")
-        temporary = path.with_name(f"{TEMPORARY_PREFIX}{name}-{secrets.token_hex(4)}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        self.put_many([(name, blob)])
+
+    def put_many(self, objects: Sequence[tuple[str, bytes]]) -> None:
+        """Write every file under its temporary name, flush them all to disk at once, rename each into
+        place, then flush their directories (each once) at once.
+
+        The guarantee is put()'s for each file — its bytes, then its name, are on disk before this returns —
+        but the fsyncs run side by side (the file system commits them together) instead of one after another.
+        """
+        opened: dict[Path, int] = {}  # temporary name → descriptor, until closed
+        renames: list[tuple[Path, Path]] = []  # (temporary, final), until renamed
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
+            for name, blob in objects:
+                path = self.path(name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.exists():
+                    raise BackendError(f"stored file {name} already exists")
+                temporary = path.with_name(f"{TEMPORARY_PREFIX}{name}-{secrets.token_hex(4)}")
+                opened[temporary] = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+                renames.append((temporary, path))
+                _write_all(opened[temporary], blob)
+            _side_by_side([functools.partial(os.fsync, fd) for fd in opened.values()])
+            while opened:
+                os.close(opened.popitem()[1])
+            while renames:
+                os.replace(*renames[0])
+                renames.pop(0)
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            for fd in opened.values():
+                os.close(fd)
+            for temporary, _ in renames:
+                temporary.unlink(missing_ok=True)
             raise
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself is on disk
-        finally:
-            os.close(directory)
+        directories = list(dict.fromkeys(self.path(name).parent for name, _ in objects))
+        _side_by_side([functools.partial(_fsync_directory, directory) for directory in directories])
 
     def get(self, name: str) -> bytes:
         try:
@@ -137,6 +158,43 @@ class LocalBackend:
     def delete_unreferenced(self, name: str) -> None:
         final = name.removeprefix(TEMPORARY_PREFIX)
         (self.root / final[:2] / name).unlink(missing_ok=True)
+
+
+def _write_all(fd: int, blob: bytes) -> None:
+    view = memoryview(blob)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_directory(path: Path) -> None:
+    """The renames into `path` are on disk."""
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _side_by_side(calls: Sequence[Callable[[], None]]) -> None:
+    """Run the calls at once (fsync waits for the disk without holding the GIL), the last one on this
+    thread; raise the first failure once all have ended."""
+    failures: list[BaseException] = []
+
+    def run(call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # re-raised below, on the caller's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,), daemon=True) for call in calls[:-1]]
+    for thread in threads:
+        thread.start()
+    if calls:
+        run(calls[-1])
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 class S3Backend:
@@ -200,6 +258,10 @@ class S3Backend:
         if self.exists(name):  # names are random: this only guards against a caller reusing one
             raise BackendError(f"stored file {name} already exists")
         self._call("put_object", name, Key=self._key(name), Body=blob, **extra)
+
+    def put_many(self, objects: Sequence[tuple[str, bytes]]) -> None:
+        for name, blob in objects:
+            self.put(name, blob)
 
     def get(self, name: str) -> bytes:
         answer = self._call("get_object", name, Key=self._key(name))

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +51,8 @@ class StoredObject:
 
 class FileStore(Protocol):
     def put(self, data: bytes, *, owner: str) -> StoredObject: ...
+
+    def put_many(self, items: Sequence[tuple[bytes, str]]) -> list[StoredObject]: ...
 
     def get(self, key: str, *, owner: str, sha256: str | None) -> bytes: ...
 
@@ -91,23 +93,34 @@ class LocalEncryptedStore:
 
     def put(self, data: bytes, *, owner: str) -> StoredObject:
         """Seal and write `data` for `owner` under a new key. Raises StorageError."""
-        key = secrets.token_hex(16)
-        digest = hashlib.sha256(data).hexdigest()
-        data_key = crypto.new_data_key()
-        context = _context(key, owner)
-        header = {
-            "wrapped_key": crypto.seal(self._master_key, data_key, context).hex(),
-            "sha256": digest,
-            "size": len(data),
-            "owner": owner,
-        }
-        body = crypto.seal(data_key, data, context + digest.encode())
-        self._check_key(key)
+        return self.put_many([(data, owner)])[0]
+
+    def put_many(self, items: Sequence[tuple[bytes, str]]) -> list[StoredObject]:
+        """put() each (data, owner), written together (a local store flushes them to disk at once).
+
+        Raises StorageError; then some of them may have been written, as after that many put() calls.
+        """
+        sealed, stored = [], []
+        for data, owner in items:
+            key = secrets.token_hex(16)
+            digest = hashlib.sha256(data).hexdigest()
+            data_key = crypto.new_data_key()
+            context = _context(key, owner)
+            header = {
+                "wrapped_key": crypto.seal(self._master_key, data_key, context).hex(),
+                "sha256": digest,
+                "size": len(data),
+                "owner": owner,
+            }
+            body = crypto.seal(data_key, data, context + digest.encode())
+            self._check_key(key)
+            sealed.append((key, MAGIC + json.dumps(header).encode() + b"\n" + body))
+            stored.append(StoredObject(key=key, sha256=digest, size=len(data)))
         try:
-            self.backend.put(key, MAGIC + json.dumps(header).encode() + b"\n" + body)
+            self.backend.put_many(sealed)
         except BackendError as exc:
             raise StorageError(str(exc)) from exc
-        return StoredObject(key=key, sha256=digest, size=len(data))
+        return stored
 
     def get(self, key: str, *, owner: str, sha256: str | None) -> bytes:
         """The plaintext of the file `owner` holds, whose SHA-256 the database recorded as `sha256`.

@@ -324,3 +324,52 @@ def test_gc_removes_a_partial_write_left_by_a_killed_process(tmp_path):
     remove_orphans(store, orphans)
     assert not partial.exists()
     assert store.exists(kept.key)
+
+
+def test_put_many_stores_each_file_for_its_owner(store):
+    owners = [f"contract/1/document/{n}/revision/2" for n in range(1, 4)]
+    stored = store.put_many([(f"document {n}".encode() * 100, owner) for n, owner in enumerate(owners)])
+    assert len({s.key for s in stored}) == 3
+    for n, (owner, item) in enumerate(zip(owners, stored, strict=True)):
+        assert store.get(item.key, owner=owner, sha256=item.sha256) == f"document {n}".encode() * 100
+    with pytest.raises(TamperedFile):
+        store.get(stored[0].key, owner=owners[1], sha256=None)
+
+
+def test_put_many_flushes_every_file_before_its_rename_and_every_directory_after(tmp_path, monkeypatch):
+    """Durability as put() gives it, one file at a time: each file's bytes are on disk before it is
+    renamed to its name, and each directory is flushed after the renames into it."""
+    backend = LocalBackend(tmp_path / "files")
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+
+    def replace(source, target) -> None:
+        real_replace(source, target)
+        events.append(("rename", str(source)))
+        events.append(("named", str(target)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    names = ["ab" + "0" * 30, "ab" + "1" * 30, "cd" + "0" * 30]
+    backend.put_many([(name, name.encode()) for name in names])
+    assert [backend.get(name) for name in names] == [name.encode() for name in names]
+    renamed = [path for kind, path in events if kind == "rename"]
+    assert len(renamed) == 3
+    for temporary in renamed:  # flushed under its temporary name before the rename
+        assert events.index(("fsync", temporary)) < events.index(("rename", temporary))
+    last_rename = max(i for i, (kind, _) in enumerate(events) if kind == "rename")
+    flushed_directories = [path for kind, path in events[last_rename:] if kind == "fsync"]
+    assert sorted(flushed_directories) == sorted({str(backend.path(name).parent) for name in names})
+
+
+def test_put_many_of_a_taken_name_leaves_no_partial_write(tmp_path):
+    backend = LocalBackend(tmp_path / "files")
+    backend.put("ab" * 16, b"first")
+    with pytest.raises(BackendError):
+        backend.put_many([("cd" * 16, b"new"), ("ab" * 16, b"again")])
+    assert backend.get("ab" * 16) == b"first"
+    assert [name for name, _ in backend.objects()] == ["ab" * 16]
