@@ -17,6 +17,7 @@ Targets: no errors at N = 200 on both databases; sign p95 <= 1 s at N = 50 (2 co
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -252,6 +253,34 @@ def check(url: str, smtp: SmtpServer, vendors: int) -> list[str]:
     return problems
 
 
+def served_cpu(log: Path) -> dict[str, list[float]]:
+    """cpu_ms of the request lines in gunicorn's log, by request kind (the signing thread's CPU is not in them)."""
+    kinds: dict[str, list[float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if '"portal.request"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        path, method = entry.get("path", ""), entry.get("method")
+        if path.startswith("/search"):
+            kind = "search"
+        elif not path.startswith("/s/"):
+            continue
+        elif path.endswith(".jpg"):
+            kind = "page image"
+        elif method == "POST" and path.endswith("/complete"):
+            kind = "sign"
+        elif method == "GET" and path.count("/") == 2:
+            kind = "signing page"
+        else:
+            continue
+        if "cpu_ms" in entry:
+            kinds.setdefault(kind, []).append(entry["cpu_ms"])
+    return kinds
+
+
 def run(url: str, vendors: int, staff: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         smtp = SmtpServer()
@@ -282,12 +311,14 @@ def run(url: str, vendors: int, staff: int) -> None:
         print(f"  CPU during the load: web processes {web:.2f} s ({web / requests * 1000:.1f} ms a request), "
               f"background worker {worker:.2f} s, this bench (clients, SMTP server) {bench:.2f} s; "
               f"load average {load_before:.2f} before, {load_after:.2f} after")
+        cpu = served_cpu(log)
         for kind in ("signing page", "page image", "sign", "search"):
             samples = timings.get(kind, [])
             if samples:
+                served = f"  CPU p50 {statistics.median(cpu[kind]):5.1f} ms" if cpu.get(kind) else ""
                 print(f"  {kind:14} p50 {statistics.median(samples) * 1000:8.1f} ms  p95 "
                       f"{percentile(samples, 0.95) * 1000:8.1f} ms  p99 {percentile(samples, 0.99) * 1000:8.1f} ms"
-                      f"  n={len(samples)}")
+                      f"  n={len(samples)}{served}")
         if errors:
             print(f"  errors: {Counter(errors).most_common(5)}")
             trace = log.read_text(errors="replace")

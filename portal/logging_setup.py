@@ -80,6 +80,7 @@ def identify(**fields: int) -> None:
 
 def _start_request() -> None:
     g.request_started = time.perf_counter()
+    g.request_cpu_started = time.thread_time()
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
@@ -93,6 +94,9 @@ def _log_request(response: Response) -> Response:
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started is not None else None,
     }
+    cpu_started = g.get("request_cpu_started")
+    if cpu_started is not None:  # the CPU of the thread that served it (not of the PDF signing thread)
+        fields["cpu_ms"] = round((time.thread_time() - cpu_started) * 1000, 1)
     fields.update(_identity())
     response.headers["X-Request-ID"] = fields["request_id"]
     REQUEST_LOG.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra={"fields": fields})

@@ -83,6 +83,7 @@ def test_one_json_line_per_request_and_per_job_and_no_token_anywhere(
     assert "user_id" not in signer_line
     assert re.fullmatch(r"[0-9a-f]{32}", signer_line["request_id"])
     assert isinstance(signer_line["duration_ms"], float)
+    assert 0 < signer_line["cpu_ms"] <= signer_line["duration_ms"] + 1
     assert all("?" not in line.get("path", "") for line in lines)  # the query string is never logged
 
     (health_line,) = requests_to(lines, "/healthz")
