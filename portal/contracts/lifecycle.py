@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from portal.audit.actions import AuditAction
 from portal.audit.service import SYSTEM, Actor, RequestInfo, record
@@ -33,6 +33,7 @@ from portal.clock import JST
 from portal.contracts import notifications
 from portal.contracts.models import (
     Contract,
+    ContractDocument,
     ContractStatus,
     Party,
     PartyRole,
@@ -254,14 +255,24 @@ def lock(session: Session, contract_id: int) -> Contract:
     if held is not None and transaction is not None and held[0] is transaction and contract_id in held[1]:
         return get(session, contract_id)
     session.flush()
-    session.execute(select(Contract.id).where(Contract.id == contract_id).with_for_update())
+    session.expire_all()  # read the state again: another transaction may have changed it before the lock
+    # The locking statement reads the contract too, and what the transitions use (signers, documents and
+    # their revisions, who made it) comes in three more statements, not one per row.
+    contract = session.scalar(select(Contract).where(Contract.id == contract_id).with_for_update(of=Contract)
+                              .options(*_LOCKED_GRAPH))
     transaction = session.get_transaction()
     if held is None or held[0] is not transaction:
         held = (transaction, set[int]())
         session.info[_LOCKED] = held
     held[1].add(contract_id)
-    session.expire_all()  # read the state again: another transaction may have changed it before the lock
-    return get(session, contract_id)
+    if contract is None:
+        raise NotFound("契約が見つかりません。")
+    return contract
+
+
+_LOCKED_GRAPH = (selectinload(Contract.parties),
+                 selectinload(Contract.documents).selectinload(ContractDocument.revisions),
+                 joinedload(Contract.created_by, innerjoin=True))
 
 
 def get(session: Session, contract_id: int) -> Contract:
@@ -538,7 +549,11 @@ class SignOutcome:
 
 def lock_for_party(session: Session, party_id: int) -> Party | None:
     """lock() the contract of a party and return the party read afresh (None when there is none)."""
-    contract_id = contract_id_of_party(session, party_id)
+    loaded = session.identity_map.get(session.identity_key(Party, party_id))
+    # a party never moves to another contract: the one the session has loaded names the row to lock
+    contract_id = loaded.__dict__.get("contract_id") if loaded is not None else None
+    if contract_id is None:
+        contract_id = contract_id_of_party(session, party_id)
     if contract_id is None:
         return None
     lock(session, contract_id)
