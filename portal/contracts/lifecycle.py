@@ -371,7 +371,6 @@ def _apply(session: Session, contract: Contract, action: Action, after: Contract
     contract.status = after
     contract.updated_at = now
     link = _request_party(session, requested, now=now) if requested is not None else ""
-    session.flush()
     change = Transition(contract, action, before, after, actor, now, request or RequestInfo(), signer, details,
                         requested, link)
     after_transition(session, change)

@@ -240,7 +240,6 @@ def complete_signature(session: Session, party: Party, *, auth: SignerAuth, now:
         document.revisions.append(DocumentRevision(
             number=document.current.number + 1, kind=RevisionKind.SIGNED, storage_key=stored.key,
             sha256=stored.sha256, size=stored.size, party_id=party.id, created_at=now))
-    session.flush()
     outcome = lifecycle.sign(
         session, party, actor=_actor(party), methods=list(auth.methods), request=auth.request, now=now,
         signature_request=request,
