@@ -210,16 +210,35 @@ def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterat
 
 
 def empty_tables(engine: Any) -> None:
-    """Delete every row of every table (what each test leaves behind)."""
+    """Delete every row of every table (what each test leaves behind), and start every id sequence again.
+
+    Only the tables holding rows are touched (one query finds them): a test writes to a few of them, and
+    on PostgreSQL TRUNCATE of all of them, files and all, cost about a second per test, a DELETE of a
+    few rows a millisecond.
+    """
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    probe = " UNION ALL ".join(f"SELECT '{table}' WHERE EXISTS (SELECT 1 FROM \"{table}\")" for table in tables)
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
+        postgresql = engine.dialect.name == "postgresql"
+        if postgresql:
             # A connection left idle in a transaction must fail the test run, not hang it.
             conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
+            # The append-only trigger lets rows of the operation log go on the retention path only.
+            conn.execute(text("SET LOCAL portal.audit_retention = 'on'"))
+        holding = {row[0] for row in conn.execute(text(probe))}
+        for table in tables:
+            if table not in holding:
+                continue
+            if postgresql and table in APPEND_ONLY_TABLES:
+                conn.execute(text(f'TRUNCATE "{table}"'))
+            else:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+        if postgresql:  # as TRUNCATE … RESTART IDENTITY did (SQLite numbers an emptied table from 1 again)
+            conn.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+                              "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"))
+
+
+APPEND_ONLY_TABLES = {"audit_checkpoints"}  # its trigger refuses every DELETE (migration 0018); TRUNCATE passes
 
 
 @pytest.fixture
