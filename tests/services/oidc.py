@@ -6,6 +6,7 @@ tests skip on a laptop and fail under CI=true.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -39,11 +40,14 @@ def install() -> str | None:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         return "node and npm are needed for the OpenID provider (apt-get install nodejs npm)"
-    if not (HERE / "node_modules" / "oidc-provider").is_dir():
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=HERE, capture_output=True,
-                                timeout=300, check=False)
-        if result.returncode != 0:
-            return "npm ci of oidc-provider failed: " + result.stderr.decode(errors="replace")[-500:]
+    # Test processes running side by side (pytest -n) would otherwise run `npm ci` into one folder at once.
+    with (HERE / "package-lock.json").open("rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (HERE / "node_modules" / "oidc-provider").is_dir():
+            result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=HERE, capture_output=True,
+                                    timeout=300, check=False)
+            if result.returncode != 0:
+                return "npm ci of oidc-provider failed: " + result.stderr.decode(errors="replace")[-500:]
     return None
 
 
