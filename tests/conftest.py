@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -33,6 +35,24 @@ from tests.services.smtp import SmtpServer
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL", "")
 TEST_MASTER_KEY = "00" * 31 + "01"
+
+
+class CompiledTemplates(BytecodeCache):
+    """Templates compiled once per test process, not once per app: every test creates its own app, and
+    compiling its pages again cost 25 of the 70 ms a new app took to render its first three pages."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])  # checked against the template's source
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": CompiledTemplates()}
 
 
 def require(condition: bool, reason: str) -> None:
