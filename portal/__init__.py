@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from flask import Flask
+
+# cryptography 51 warns when pyHanko imports its DSA key class (the portal never uses DSA): on stderr the warning
+# would stand before the one line a command prints when it refuses to start, and in the JSON log.
+warnings.filterwarnings("ignore", message="DSA is deprecated", category=UserWarning, module="pyhanko")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
