@@ -175,6 +175,9 @@ def test_an_app_without_background_work_is_not_restarted_over_and_over(tmp_path)
     # often reaped by gunicorn's master first, so only the pipe tells the supervisor it was idle.
     config = portal_test_config(f"sqlite:///{tmp_path}/portal.sqlite3", tmp_path / "instance")
     with GunicornServer(config, processes=1) as server:
-        time.sleep(4)
+        # It ends as soon as it is up, which takes a while on a loaded machine; then it stays ended
+        # (the master would start it again a second after it ended).
+        assert _wait(lambda: _worker_processes(server.pid) == [], seconds=60), server.log[-2000:]
+        time.sleep(2)
         assert _worker_processes(server.pid) == []
         assert "starting it again" not in server.log, server.log[-2000:]
