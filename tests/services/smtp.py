@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
+import random
 import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -11,11 +13,35 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+PORTS_PER_TEST_PROCESS = 2000
+_handed_out: set[int] = set()
+_draw = random.SystemRandom()  # not the random module's generator, which tests may seed
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, for a server about to start there. Under pytest-xdist each test process
+    draws from a range of its own below the kernel's ephemeral ports: the port is free when checked and bound by
+    the server a moment later, and in between another test process could otherwise be handed the same one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        _handed_out.add(port)
+        return port
+    low = 10000 + int(worker[2:]) % 10 * PORTS_PER_TEST_PROCESS
+    for _ in range(200):
+        port = _draw.randrange(low, low + PORTS_PER_TEST_PROCESS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}–{low + PORTS_PER_TEST_PROCESS - 1} for test process {worker}")
 
 
 @dataclass
