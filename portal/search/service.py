@@ -521,7 +521,8 @@ def _runs(criteria: SearchCriteria, cursor: tuple[Any, int] | None, *, by_index:
         pending.append(past(tie, row_id))
     else:
         done.append(past_cursor(value, row_id))
-    return runs[runs.index(pending if value is None else done):]
+    continuing = pending if value is None else done  # the run the cursor's row is in, and the runs after it
+    return runs if runs[0] is continuing else runs[1:]
 
 
 def _full_order(criteria: SearchCriteria) -> list[Any]:
