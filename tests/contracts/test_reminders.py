@@ -120,6 +120,14 @@ def test_the_agency_signer_is_reminded_with_their_page_and_the_sender_too(app, w
     assert staff.subject.endswith("（締結予定日まであと1日）")
 
 
+def _remind_in_a_session_of_its_own(app) -> int:
+    """The deadline job as a worker runs it beside the requests: its own session, committed; how many it reminded."""
+    with app.app_context(), app.extensions["portal.session_factory"]() as own:
+        reminded = run_deadlines(own, now=clock.now()).reminded
+        own.commit()
+        return reminded
+
+
 def _remind(app, session) -> None:
     with app.app_context():
         assert run_deadlines(session, now=clock.now()).reminded == 1
@@ -185,7 +193,6 @@ def test_wrong_codes_through_a_superseded_link_count_on_the_current_one(app, wor
 def test_a_reminder_at_the_moment_the_vendor_signs_with_the_old_link_ends_one_way(app, world, session):
     """Reminder ∥ 「署名手続きを完了する」 with the first link, against a live server: signed once, no 500;
     a reminder that came second finds nothing due (the signer's turn is over)."""
-    factory = app.extensions["portal.session_factory"]
     for _ in range(3):
         contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat())
         first = world.signing_link()
@@ -196,13 +203,7 @@ def test_a_reminder_at_the_moment_the_vendor_signs_with_the_old_link_ends_one_wa
             def sign(browser: HttpClient = browser, first: str = first, token: str = token) -> int:
                 return browser.post(f"{first}/complete", {"csrf_token": token}).status
 
-            def remind() -> int:
-                with app.app_context(), factory() as own:
-                    reminded = run_deadlines(own, now=clock.now()).reminded
-                    own.commit()
-                    return reminded
-
-            replies = at_once([sign, remind])
+            replies = at_once([sign, lambda: _remind_in_a_session_of_its_own(app)])
         assert 500 not in replies, replies
         contract = world.contract(contract_id)
         assert contract.parties[0].status.value == "signed", replies
@@ -215,7 +216,6 @@ def test_a_reminder_at_the_moment_the_vendor_signs_with_the_old_link_ends_one_wa
 def test_a_reminder_at_the_moment_staff_resend_the_request_leaves_one_current_link(app, world, session):
     """Reminder ∥ 再送: whichever commits first, one request is open afterwards, every link in a mail that was
     not withdrawn opens it, and the first link (replaced by the resend either way) is refused."""
-    factory = app.extensions["portal.session_factory"]
     for _ in range(3):
         known = {m.id for m in world.outbox()}
         contract_id = world.sent_contract(planned_conclusion_date=(today() + timedelta(days=2)).isoformat())
@@ -226,13 +226,7 @@ def test_a_reminder_at_the_moment_staff_resend_the_request_leaves_one_current_li
         def resend(contract_id: int = contract_id, token: str = token) -> int:
             return world.staff_client.post(f"/contracts/{contract_id}/resend", data={"csrf_token": token}).status_code
 
-        def remind() -> int:
-            with app.app_context(), factory() as own:
-                reminded = run_deadlines(own, now=clock.now()).reminded
-                own.commit()
-                return reminded
-
-        replies = at_once([resend, remind])
+        replies = at_once([resend, lambda: _remind_in_a_session_of_its_own(app)])
         assert 500 not in replies, replies
         assert 303 in replies, replies
         assert len(_open_requests(session, contract_id)) == 1
